@@ -1,0 +1,3 @@
+from witnessbox.cli import main
+
+main()

@@ -1,0 +1,38 @@
+"""Settings: where things are, read from the environment with safe defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_ARCHIVE = Path("witnessbox-archive")
+ENV_ARCHIVE = "WITNESSBOX_ARCHIVE"
+ENV_PASSPHRASE = "WITNESSBOX_PASSPHRASE"
+ENV_ACTOR = "WITNESSBOX_ACTOR"
+ENV_DATA = "WITNESSBOX_DATA"
+
+
+def archive_path(explicit: Path | None = None) -> Path:
+    """The archive folder: ``explicit``, else ``$WITNESSBOX_ARCHIVE``, else ``./witnessbox-archive``."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(ENV_ARCHIVE)
+    return Path(env) if env else DEFAULT_ARCHIVE
+
+
+def passphrase_from_env() -> str | None:
+    """The archive passphrase from ``$WITNESSBOX_PASSPHRASE``, or None (then the CLI prompts)."""
+    return os.environ.get(ENV_PASSPHRASE)
+
+
+def actor() -> str:
+    """Who acts, for the custody log: ``$WITNESSBOX_ACTOR`` or the login name."""
+    env = os.environ.get(ENV_ACTOR)
+    if env:
+        return env
+    try:
+        return os.getlogin()
+    except OSError:
+        import getpass
+
+        return getpass.getuser()

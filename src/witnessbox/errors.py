@@ -1,0 +1,109 @@
+"""One error hierarchy for witnessbox.
+
+Every error a user can meet is a :class:`WitnessboxError`. Each class carries its user-facing
+message (a format string filled from keyword arguments), a process exit code and an HTTP
+status, so the CLI and the web shell each catch in exactly one place. Integrity errors carry
+full detail: a court-facing tool never hides what is broken.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class WitnessboxError(Exception):
+    """Something went wrong: {detail}"""
+
+    exit_code: ClassVar[int] = 1
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, detail: str = "", /, **fields: Any) -> None:
+        self.detail = detail
+        self.fields = fields
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        template = (type(self).__doc__ or "{detail}").strip().splitlines()[0]
+        try:
+            return template.format(detail=self.detail, **self.fields)
+        except (KeyError, IndexError):
+            return self.detail or template
+
+
+class UsageError(WitnessboxError):
+    """{detail}"""
+
+    exit_code = 2
+    http_status = 400
+
+
+class InputError(WitnessboxError):
+    """{detail}"""
+
+    exit_code = 3
+    http_status = 400
+
+
+class UnsupportedMediaError(InputError):
+    """{detail}"""
+
+
+class NotFoundError(WitnessboxError):
+    """{detail}"""
+
+    exit_code = 4
+    http_status = 404
+
+
+class ArchiveError(WitnessboxError):
+    """Archive problem: {detail}"""
+
+    exit_code = 5
+    http_status = 500
+
+
+class NoArchiveError(ArchiveError):
+    """No witnessbox archive at {detail}: run `witnessbox init` first or set WITNESSBOX_ARCHIVE."""
+
+
+class PassphraseError(ArchiveError):
+    """Wrong passphrase for this archive: nothing was changed. {detail}"""
+
+    exit_code = 6
+    http_status = 403
+
+
+class LockedError(ArchiveError):
+    """The archive is busy ({detail}): another witnessbox process holds its lock; try again."""
+
+    exit_code = 7
+    http_status = 409
+
+
+class IntegrityError(WitnessboxError):
+    """INTEGRITY FAILURE: {detail}"""
+
+    exit_code = 10
+    http_status = 500
+
+
+class RedactionError(WitnessboxError):
+    """Redaction failed, nothing was written: {detail}"""
+
+    exit_code = 11
+    http_status = 422
+
+
+class PublishError(WitnessboxError):
+    """Publishing stopped, nothing was published: {detail}"""
+
+    exit_code = 12
+    http_status = 422
+
+
+class ExportError(WitnessboxError):
+    """Export failed, nothing was written: {detail}"""
+
+    exit_code = 13
+    http_status = 422

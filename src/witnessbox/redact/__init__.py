@@ -1,0 +1,1 @@
+"""witnessbox.redact"""
