@@ -107,3 +107,7 @@ class ExportError(WitnessboxError):
 
     exit_code = 13
     http_status = 422
+
+
+class PassphraseRequiredError(PassphraseError):
+    """This needs the archive passphrase: set WITNESSBOX_PASSPHRASE or run it in a terminal to be asked. {detail}"""

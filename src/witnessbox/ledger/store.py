@@ -1,0 +1,334 @@
+"""Content store: originals byte-for-byte, addressed by plaintext sha256, age-encrypted, read-only.
+
+Sealing reads the source once: the same chunks feed SHA-256, SHA-512 and the age stream
+cipher, in constant memory. The ciphertext is first written to a staging file under
+``tmp/`` (atomically, mode 0444) and then hard-linked to ``blobs/<ab>/<sha256>[.age]``; a
+link fails when the blob exists, so an item is never stored twice and a staged file never
+replaces a sealed one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import queue
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyrage
+
+from .._fsutil import atomic_write, fsync_dir
+from ..errors import ArchiveError, IntegrityError
+
+CHUNK = 1 << 20
+_QUEUE_DEPTH = 4
+_THREAD_MIN = 8 << 20
+_IN_MEMORY_LIMIT = 64 << 20
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A sealed-but-uncommitted blob in ``tmp/`` with the hashes of its plaintext."""
+
+    path: Path
+    sha256: str
+    sha512: str
+    size: int
+
+
+class _Hasher:
+    """A hash fed from its own thread through a bounded queue (hashlib releases the GIL on
+    large updates, so SHA-256, SHA-512 and encryption use separate cores)."""
+
+    def __init__(self, name: str, threaded: bool) -> None:
+        self.h = hashlib.new(name)
+        self._q: queue.Queue[bytes | None] | None = None
+        self._t: threading.Thread | None = None
+        if threaded:
+            self._q = queue.Queue(maxsize=_QUEUE_DEPTH)
+            self._t = threading.Thread(target=self._run, name=f"witnessbox-{name}", daemon=True)
+            self._t.start()
+
+    def _run(self) -> None:
+        assert self._q is not None
+        while (data := self._q.get()) is not None:
+            self.h.update(data)
+
+    def update(self, data: bytes) -> None:
+        if self._q is None:
+            self.h.update(data)
+        else:
+            self._q.put(data)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self.h.hexdigest()
+
+    def close(self) -> None:
+        if self._q is not None and self._t is not None:
+            self._q.put(None)
+            self._t.join()
+            self._q = None
+
+
+class _HashingReader(io.RawIOBase):
+    """A read-only stream that hashes everything read through it.
+
+    Reads the source in large chunks and serves the consumer's small reads from the buffer;
+    memory stays bounded by the chunk size times the hash queues' depth.
+    """
+
+    def __init__(self, src: BinaryIO, progress: Callable[[int], None] | None, size_hint: int | None = None) -> None:
+        self._src = src
+        self._progress = progress
+        threaded = size_hint is None or size_hint >= _THREAD_MIN
+        self.sha256 = _Hasher("sha256", threaded)
+        self.sha512 = _Hasher("sha512", threaded)
+        self.size = 0
+        self._buf = memoryview(b"")
+
+    def finish(self) -> None:
+        """Stop the hash threads (idempotent)."""
+        self.sha256.close()
+        self.sha512.close()
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        data = self._src.read(CHUNK)
+        if data:
+            self.sha256.update(data)
+            self.sha512.update(data)
+            self.size += len(data)
+            if self._progress is not None:
+                self._progress(len(data))
+        self._buf = memoryview(data)
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._buf:
+            self._fill()
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            out = bytearray(self._buf)
+            self._buf = memoryview(b"")
+            while True:
+                self._fill()
+                if not self._buf:
+                    return bytes(out)
+                out += self._buf
+                self._buf = memoryview(b"")
+        if not self._buf:
+            self._fill()
+        chunk = bytes(self._buf[:n])
+        self._buf = self._buf[n:]
+        return chunk
+
+
+def decrypt_stream(src: BinaryIO, out: Any, identity: pyrage.x25519.Identity, *, what: str) -> None:
+    """Stream-decrypt ``src`` into ``out`` (anything with ``write``).
+
+    Raises:
+        IntegrityError: The ciphertext is damaged or not for this key.
+        OSError: Reading or writing failed (e.g. the output disk is full).
+    """
+    try:
+        pyrage.decrypt_io(src, out, [identity])
+    except pyrage.DecryptError as e:
+        raise IntegrityError(f"{what} cannot be decrypted ({e})") from e
+    except OSError as e:
+        # pyrage reports a failed authentication tag mid-stream as a bare OSError.
+        if e.errno is None:
+            raise IntegrityError(f"{what} cannot be decrypted ({e})") from e
+        raise
+
+
+class ContentStore:
+    """Blobs under ``root/blobs``, staging under ``root/tmp``.
+
+    Args:
+        root: The archive folder.
+        recipient: The age recipient; None for an archive made with ``--no-encryption``.
+    """
+
+    def __init__(self, root: Path, recipient: pyrage.x25519.Recipient | None) -> None:
+        self.root = root
+        self.recipient = recipient
+        self.tmp = root / "tmp"
+
+    @property
+    def encrypted(self) -> bool:
+        return self.recipient is not None
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where the blob of ``sha256`` lives (whether or not it exists)."""
+        suffix = ".age" if self.encrypted else ""
+        return self.root / "blobs" / sha256[:2] / f"{sha256}{suffix}"
+
+    def stage(self, src: BinaryIO, *, progress: Callable[[int], None] | None = None, size_hint: int | None = None) -> Staged:
+        """Hash and encrypt ``src`` in one pass into a staging file.
+
+        Raises:
+            ArchiveError: Disk full or not writable (the staging file is removed).
+            OSError: Reading ``src`` failed.
+        """
+        reader = _HashingReader(src, progress, size_hint)
+        dest = self.tmp / f"stage-{uuid.uuid4().hex}"
+        try:
+            self._stage_into(reader, dest)
+        finally:
+            reader.finish()
+        return Staged(dest, reader.sha256.hexdigest(), reader.sha512.hexdigest(), reader.size)
+
+    def _stage_into(self, reader: _HashingReader, dest: Path) -> None:
+        with atomic_write(dest, "wb", file_mode=0o444) as out:
+            if self.recipient is not None:
+                try:
+                    pyrage.encrypt_io(reader, out, [self.recipient])
+                except pyrage.EncryptError as e:
+                    raise ArchiveError(f"encryption failed: {e}") from e
+            else:
+                while True:
+                    reader._fill()
+                    if not reader._buf:
+                        break
+                    out.write(reader._buf)
+                    reader._buf = memoryview(b"")
+
+    def commit(self, staged: Staged) -> bool:
+        """Move a staged blob to its content address.
+
+        Returns:
+            True when stored, False when a blob with that sha256 already existed.
+
+        Raises:
+            ArchiveError: The link or the folder sync failed.
+        """
+        final = self.blob_path(staged.sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(staged.path, final)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError as e:
+            raise ArchiveError(f"cannot store blob {final}: {e.strerror}") from e
+        with contextlib.suppress(OSError):
+            staged.path.unlink()
+        fsync_dir(final.parent)
+        return created
+
+    def discard(self, staged: Staged) -> None:
+        """Remove a staged blob that will not be committed."""
+        with contextlib.suppress(OSError):
+            staged.path.unlink()
+
+    def remove(self, sha256: str) -> None:
+        """Delete a blob (recovery of an uncommitted item only)."""
+        p = self.blob_path(sha256)
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            fsync_dir(p.parent)
+
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """Encrypt a small payload (sensitive metadata) to the archive key, or pass it through."""
+        if self.recipient is None:
+            return data
+        out: bytes = pyrage.encrypt(data, [self.recipient])
+        return out
+
+    @staticmethod
+    def decrypt_bytes(data: bytes, identity: pyrage.x25519.Identity | None) -> bytes:
+        """Inverse of :meth:`encrypt_bytes`.
+
+        Raises:
+            IntegrityError: The ciphertext is damaged.
+        """
+        if identity is None:
+            return data
+        try:
+            out: bytes = pyrage.decrypt(data, [identity])
+            return out
+        except pyrage.DecryptError as e:
+            raise IntegrityError(f"cannot decrypt: {e}") from e
+
+    @contextlib.contextmanager
+    def open_plaintext(self, sha256: str, identity: pyrage.x25519.Identity | None, size: int) -> Iterator[BinaryIO]:
+        """A seekable plaintext stream of a blob.
+
+        Small blobs are decrypted in memory; large ones into an anonymous temporary file in
+        the archive's ``tmp/`` (unlinked at once, so nothing plaintext survives a crash).
+
+        Raises:
+            NotFoundError: No such blob.
+            IntegrityError: The ciphertext is damaged.
+        """
+        path = self.blob_path(sha256)
+        try:
+            src = open(path, "rb")
+        except FileNotFoundError as e:
+            raise IntegrityError(f"blob {sha256} is missing") from e
+        with src:
+            if not self.encrypted:
+                yield src
+                return
+            if identity is None:
+                raise ArchiveError("the archive key is needed to decrypt originals")
+            out: BinaryIO
+            if size <= _IN_MEMORY_LIMIT:
+                out = io.BytesIO()
+            else:
+                out = tempfile.TemporaryFile(dir=self.tmp)  # noqa: SIM115 - closed below
+            try:
+                decrypt_stream(src, out, identity, what=f"blob {sha256}")
+                out.seek(0)
+                yield out
+            finally:
+                out.close()
+
+    def hash_plaintext(self, sha256: str, identity: pyrage.x25519.Identity | None) -> tuple[str, str, int]:
+        """Re-hash a blob's plaintext (sha256, sha512, size) by streaming decryption.
+
+        Raises:
+            IntegrityError: Missing or undecryptable blob.
+        """
+        path = self.blob_path(sha256)
+        h256, h512 = hashlib.sha256(), hashlib.sha512()
+        n = 0
+
+        class _Sink(io.RawIOBase):
+            def writable(self) -> bool:
+                return True
+
+            def write(self, b: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+                nonlocal n
+                h256.update(b)
+                h512.update(b)
+                n += len(b)
+                return len(b)
+
+        try:
+            with open(path, "rb") as src:
+                if self.encrypted:
+                    if identity is None:
+                        raise IntegrityError("the age identity is needed to re-hash encrypted blobs")
+                    decrypt_stream(src, _Sink(), identity, what=f"blob {sha256}")
+                else:
+                    sink = _Sink()
+                    while chunk := src.read(CHUNK):
+                        sink.write(chunk)
+        except FileNotFoundError as e:
+            raise IntegrityError(f"blob {sha256} is missing") from e
+        return h256.hexdigest(), h512.hexdigest(), n

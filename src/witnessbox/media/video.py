@@ -1,0 +1,281 @@
+"""Decode videos into upright RGB frames and encode frames into a clean H.264 MP4 (PyAV).
+
+Decoding applies the display rotation of phone videos to the pixels, so every frame is in the
+grid a viewer sees, and it is strict: a decoder error, or fewer frames than the container
+promises (a truncated file), raises :class:`~witnessbox.errors.InputError`.
+
+Encoding writes a new MP4 from pixels: H.264 at the source's frame size and rate, with
+``+bitexact`` so that no encoder version or creation time is written, and no tags copied from
+the source. Odd frame sizes are kept exactly (4:4:4 chroma, since 4:2:0 needs even sizes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from ..errors import InputError
+
+# Audio codecs that MP4 carries as they are; anything else is re-encoded to AAC.
+_MP4_AUDIO = frozenset({"aac", "mp3", "alac", "opus", "ac3", "eac3", "flac"})
+_DEFAULT_CRF = 18
+_DEFAULT_PRESET = "veryfast"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds, as displayed.
+
+    Attributes:
+        width: Displayed width (after rotation).
+        height: Displayed height.
+        frames: Frame count the container declares (0 when it does not say).
+        fps: Average frame rate.
+        rotation: Counter-clockwise rotation applied to decoded pixels, degrees (0, 90, 180, 270).
+        audio_codec: Codec of the first audio stream, or None.
+    """
+
+    width: int
+    height: int
+    frames: int
+    fps: Fraction
+    rotation: int
+    audio_codec: str | None
+
+
+def _open(path: Path) -> Any:
+    import av
+
+    try:
+        return av.open(str(path), "r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a readable video ({e}); nothing was written") from e
+
+
+def _rotation_of(stream: Any, first: Any | None) -> int:
+    rot = 0
+    if first is not None:
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            rot = int(round(float(first.rotation)))
+    return rot % 360
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read a video's displayed size, frame count, rate, rotation and audio codec.
+
+    Decodes the first frame to learn the rotation (PyAV exposes it per frame).
+
+    Raises:
+        InputError: Not a video, no video stream, or no decodable frame.
+    """
+    import av
+
+    with _open(path) as c:
+        if not c.streams.video:
+            raise InputError(f"{path}: no video stream; nothing was written")
+        vs = c.streams.video[0]
+        first = None
+        try:
+            for fr in c.decode(vs):
+                first = fr
+                break
+        except av.error.FFmpegError as e:
+            raise InputError(f"{path}: corrupt video ({e}); nothing was written") from e
+        if first is None:
+            raise InputError(f"{path}: the video has no frames; nothing was written")
+        rot = _rotation_of(vs, first)
+        w, h = first.width, first.height
+        if rot in (90, 270):
+            w, h = h, w
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        if not rate or rate <= 0:
+            raise InputError(f"{path}: the video declares no frame rate; nothing was written")
+        audio = c.streams.audio[0].codec_context.name if c.streams.audio else None
+        return VideoInfo(w, h, int(vs.frames or 0), Fraction(rate), rot, audio)
+
+
+def _upright(arr: np.ndarray, rotation: int) -> np.ndarray:
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
+
+
+def iter_frames(path: Path, info: VideoInfo, *, prefetch: int = 8) -> Iterator[np.ndarray]:
+    """Yield every frame as upright ``H x W x 3`` RGB, decoded in a background thread.
+
+    The decoder runs ahead by up to ``prefetch`` frames, so decoding overlaps detection or
+    encoding on another core.
+
+    Raises:
+        InputError: A decoder error, or fewer frames than the container declares.
+    """
+    q: queue.Queue[np.ndarray | BaseException | None] = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+
+    def _put(item: np.ndarray | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work() -> None:
+        import av
+
+        try:
+            with _open(path) as c:
+                vs = c.streams.video[0]
+                vs.thread_type = "AUTO"
+                for fr in c.decode(vs):
+                    arr = _upright(fr.to_ndarray(format="rgb24"), info.rotation)
+                    if not _put(arr):
+                        return
+            _put(None)
+        except av.error.FFmpegError as e:
+            _put(InputError(f"{path}: corrupt video ({e}); nothing was written"))
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            _put(e)
+
+    t = threading.Thread(target=_work, name="witnessbox-decode", daemon=True)
+    t.start()
+    n = 0
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if item.shape[1] != info.width or item.shape[0] != info.height:
+                raise InputError(f"{path}: frame {n} changes size; such videos are not supported")
+            n += 1
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+    if n == 0:
+        raise InputError(f"{path}: the video has no frames; nothing was written")
+    if info.frames and n < info.frames:
+        raise InputError(
+            f"{path}: truncated or corrupt video: decoded {n} of {info.frames} frames; nothing was written"
+        )
+
+
+class VideoWriter:
+    """Write RGB frames as H.264 into an MP4 on a binary stream (no metadata).
+
+    Args:
+        out: Seekable binary stream (the caller makes the file atomic).
+        width: Frame width (kept exactly, odd sizes included).
+        height: Frame height.
+        fps: Frame rate; frame ``i`` is shown at ``i / fps``.
+        audio_from: Copy (or re-encode to AAC) the first audio stream of this file.
+        crf: x264 quality (lower is better; 18 is visually lossless for most footage).
+        preset: x264 speed preset.
+
+    Raises:
+        InputError: The encoder cannot be set up.
+    """
+
+    def __init__(
+        self,
+        out: IO[bytes],
+        width: int,
+        height: int,
+        fps: Fraction,
+        *,
+        audio_from: Path | None = None,
+        crf: int = _DEFAULT_CRF,
+        preset: str = _DEFAULT_PRESET,
+    ) -> None:
+        import av
+
+        self._audio_from = audio_from
+        self._c = av.open(out, "w", format="mp4", options={"fflags": "+bitexact"})
+        try:
+            vs = self._c.add_stream("libx264", rate=fps)
+            vs.width, vs.height = width, height
+            even = width % 2 == 0 and height % 2 == 0
+            vs.pix_fmt = "yuv420p" if even else "yuv444p"
+            vs.codec_context.time_base = Fraction(1) / fps
+            vs.codec_context.flags |= av.codec.context.Flags.bitexact
+            vs.options = {"crf": str(crf), "preset": preset}
+            self._vs = vs
+            self._as: Any = None
+            self._a_in: Any = None
+            self._a_copy = False
+            if audio_from is not None:
+                self._a_in = av.open(str(audio_from), "r")
+                if self._a_in.streams.audio:
+                    ain = self._a_in.streams.audio[0]
+                    self._a_copy = ain.codec_context.name in _MP4_AUDIO
+                    if self._a_copy:
+                        self._as = self._c.add_stream_from_template(ain)
+                    else:
+                        self._as = self._c.add_stream("aac", rate=ain.codec_context.sample_rate or 48000)
+                    self._as.metadata.clear()
+        except (av.error.FFmpegError, ValueError) as e:
+            self.abort()
+            raise InputError(f"cannot set up the H.264 encoder for {width}x{height}: {e}") from e
+        self._n = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Encode one frame."""
+        import av
+
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = self._n
+        frame.time_base = self._vs.codec_context.time_base
+        self._n += 1
+        for pkt in self._vs.encode(frame):
+            self._c.mux(pkt)
+
+    def close(self) -> int:
+        """Flush the encoder, add the audio if asked, finish the file; return the frame count."""
+        for pkt in self._vs.encode(None):
+            self._c.mux(pkt)
+        if self._as is not None:
+            self._mux_audio()
+        self._c.close()
+        if self._a_in is not None:
+            self._a_in.close()
+        return self._n
+
+    def abort(self) -> None:
+        """Release everything after an error (the caller discards the stream)."""
+        with contextlib.suppress(Exception):
+            self._c.close()
+        with contextlib.suppress(Exception):
+            if self._a_in is not None:
+                self._a_in.close()
+
+    def _mux_audio(self) -> None:
+        import av
+
+        ain = self._a_in.streams.audio[0]
+        if self._a_copy:
+            for pkt in self._a_in.demux(ain):
+                if pkt.dts is None:
+                    continue
+                pkt.stream = self._as
+                self._c.mux(pkt)
+            return
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=self._as.codec_context.sample_rate)
+        for fr in self._a_in.decode(ain):
+            for r in resampler.resample(fr):
+                for pkt in self._as.encode(r):
+                    self._c.mux(pkt)
+        for r in resampler.resample(None):
+            for pkt in self._as.encode(r):
+                self._c.mux(pkt)
+        for pkt in self._as.encode(None):
+            self._c.mux(pkt)

@@ -1,0 +1,485 @@
+"""Redact photos and videos: detect, track, render, encode, and write the regions file.
+
+Fail closed: every output is written through an atomic write, the regions file first and the
+picture last, and on any error both are removed, so a redacted copy exists only when it is
+complete and described. Nothing of the source's metadata reaches the output (it is re-encoded
+from pixels, see :mod:`witnessbox.media.images` and :mod:`witnessbox.media.video`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import math
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+import numpy as np
+
+from .. import __version__
+from .._fsutil import atomic_write
+from ..errors import InputError, RedactionError, UsageError, WitnessboxError
+from ..media.formats import MediaKind, is_supported, media_kind, output_name
+from ..media.images import DecodedImage, encode_image, load_image
+from ..media.video import VideoInfo, VideoWriter, iter_frames, probe_video
+from .detector import CenterFace, Detection, Detector, MultiScaleDetector, ResizingDetector, ScalePlan
+from .regions import MediaInfo, Method, Region, RegionsFile, read_regions, regions_path, sorted_regions
+from .render import Fill, render
+from .tracking import Margin, TrackPolicy, link, track_regions
+
+
+class ProgressHook(Protocol):
+    """Told about progress: ``what`` is ``files`` or ``frames``; ``total`` may be unknown."""
+
+    def __call__(self, what: str, done: int, total: int | None, label: str) -> None: ...
+
+
+def _no_progress(what: str, done: int, total: int | None, label: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RedactOptions:
+    """Everything that decides what is hidden and how (defaults: docs/redaction.md).
+
+    Attributes:
+        fill: How hidden pixels are replaced.
+        raw_threshold: Per-pass detector threshold (photos) / per-frame threshold (videos).
+        threshold: Minimum fused score of a face in a photo.
+        margin: How a face box becomes the hidden ellipse.
+        plan: Photo passes (scales, mirroring).
+        video_side: Long side, in pixels, at which video frames are analysed.
+        track: How video detections are linked and carried in time.
+        keep_audio: Keep a video's sound (dropped by default: voices identify people).
+        max_pixels: Refuse photos above this many pixels.
+    """
+
+    fill: Fill = Fill.SOLID
+    raw_threshold: float = 0.1
+    threshold: float = 0.15
+    video_threshold: float = 0.2
+    margin: Margin = field(default_factory=Margin)
+    plan: ScalePlan = field(default_factory=ScalePlan)
+    video_side: int = 640
+    track: TrackPolicy = field(default_factory=TrackPolicy)
+    keep_audio: bool = False
+    max_pixels: int = 100_000_000
+
+    def params(self, kind: MediaKind) -> dict[str, float | int | str | bool]:
+        """The parameters recorded in a regions file's ``method.params``."""
+        m = self.margin
+        common: dict[str, float | int | str | bool] = {
+            "margin_x": m.x, "margin_y": m.y, "shift_y": m.shift_y, "margin_px": m.pixels,
+        }
+        if kind is MediaKind.IMAGE:
+            return {
+                **common,
+                "raw_threshold": self.raw_threshold,
+                "threshold": self.threshold,
+                "upscale": self.plan.upscale,
+                "upscale_below": self.plan.upscale_below,
+                "flip": self.plan.flip,
+            }
+        t = self.track
+        return {
+            **common,
+            "threshold": self.video_threshold,
+            "video_side": self.video_side,
+            "frames_before": t.before,
+            "frames_after": t.after,
+            "max_gap": t.max_gap,
+        }
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One redacted file."""
+
+    source: Path
+    output: Path
+    regions_file: Path
+    kind: MediaKind
+    frames: int
+    regions: int
+    source_sha256: str
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """One file that could not be redacted (nothing was written for it)."""
+
+    source: Path
+    error: str
+
+
+@dataclass(frozen=True)
+class RedactReport:
+    """The outcome of redacting several inputs."""
+
+    done: tuple[FileResult, ...]
+    failed: tuple[FileFailure, ...]
+    skipped: tuple[Path, ...]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _outward(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    # Regions files keep 2 decimals; round outwards so the file never promises less than drawn.
+    return (
+        math.floor(box[0] * 100) / 100,
+        math.floor(box[1] * 100) / 100,
+        math.ceil(box[2] * 100) / 100,
+        math.ceil(box[3] * 100) / 100,
+    )
+
+
+def _finish(regions: Sequence[Region]) -> tuple[Region, ...]:
+    return sorted_regions(Region(r.frame, r.shape, _outward(r.box), r.score, r.source) for r in regions)
+
+
+class Redactor:
+    """Redacts files with one set of options; the detector is created on first use.
+
+    Args:
+        options: What to hide and how.
+        detector: A photo detector to use instead of the default multi-pass CenterFace.
+        video_detector: A per-frame video detector instead of the default.
+        workers: Files processed at once (2 uses both cores on a two-core machine).
+    """
+
+    def __init__(
+        self,
+        options: RedactOptions | None = None,
+        *,
+        detector: Detector | None = None,
+        video_detector: Detector | None = None,
+        workers: int = 2,
+    ) -> None:
+        self.options = options or RedactOptions()
+        self._photo = detector
+        self._video = video_detector
+        self.workers = max(1, workers)
+        self._lock = threading.Lock()
+
+    def photo_detector(self, threads: int = 0) -> Detector:
+        with self._lock:
+            if self._photo is None:
+                base = CenterFace(self.options.raw_threshold, threads=threads)
+                self._photo = MultiScaleDetector(base, self.options.plan, threshold=self.options.threshold)
+            return self._photo
+
+    def video_detector(self) -> Detector:
+        with self._lock:
+            if self._video is None:
+                self._video = ResizingDetector(CenterFace(self.options.video_threshold), self.options.video_side)
+            return self._video
+
+    # -- one file ---------------------------------------------------------------------------
+
+    def redact_file(
+        self,
+        source: Path,
+        output: Path,
+        *,
+        regions: RegionsFile | Path | None = None,
+        progress: ProgressHook = _no_progress,
+    ) -> FileResult:
+        """Redact ``source`` into ``output`` and write ``output``'s regions file beside it.
+
+        Args:
+            source: Photo or video.
+            output: Destination (its folder must exist); a video should end in ``.mp4``.
+            regions: Re-render from this (reviewed) regions file instead of detecting.
+            progress: Told about frames done (videos).
+
+        Raises:
+            UnsupportedMediaError: Unsupported format (the message lists the supported ones).
+            InputError: Corrupt, truncated or refused input, or a regions file that does not fit.
+            RedactionError: Detection or rendering failed. In every case nothing is left behind.
+        """
+        source, output = Path(source), Path(output)
+        kind = media_kind(source)
+        given = read_regions(regions) if isinstance(regions, Path) else regions
+        if not source.is_file():
+            raise InputError(f"{source}: no such file")
+        if output.resolve() == source.resolve():
+            raise UsageError(f"{output}: output would overwrite its own source; choose another output folder")
+        sha = sha256_file(source)
+        side = regions_path(output)
+        try:
+            if kind is MediaKind.IMAGE:
+                return self._photo_file(source, output, side, sha, given)
+            return self._video_file(source, output, side, sha, given, progress)
+        except WitnessboxError:
+            _remove(side)
+            raise
+        except MemoryError as e:
+            _remove(side)
+            raise InputError(f"{source}: too large to redact in memory; nothing was written") from e
+        except Exception as e:
+            # Fail closed on anything unexpected: no output, and say what broke.
+            _remove(side)
+            raise RedactionError(f"{source}: {type(e).__name__}: {e}") from e
+
+    def _photo_file(
+        self, source: Path, output: Path, side: Path, sha: str, given: RegionsFile | None
+    ) -> FileResult:
+        img = load_image(source, max_pixels=self.options.max_pixels)
+        n = len(img.frames)
+        if given is not None:
+            _check_fits(given, img.width, img.height, n, source)
+            regs = _finish(given.regions)
+            detector_name = given.method.detector or "manual"
+        else:
+            det = self.photo_detector()
+            found: list[Region] = []
+            for i, fr in enumerate(img.frames):
+                for d in det(np.ascontiguousarray(fr[..., :3])):
+                    found.append(Region(i, "ellipse", self.options.margin.apply(d.box), d.score, "detector"))
+            regs = _finish(found)
+            detector_name = det.name
+        doc = RegionsFile(
+            media=MediaInfo(img.width, img.height, n),
+            source_sha256=sha,
+            regions=regs,
+            method=Method(self.options.fill.value, detector_name, self.options.params(MediaKind.IMAGE)),
+        )
+        by_frame = doc.by_frame()
+        frames = [render(fr, by_frame.get(i, []), self.options.fill) for i, fr in enumerate(img.frames)]
+        buf = io.BytesIO()
+        encode_image(img, frames, buf, output.suffix)
+        doc.write(side)
+        _write_bytes(output, buf.getvalue())
+        return FileResult(source, output, side, MediaKind.IMAGE, n, len(regs), sha)
+
+    def _video_file(
+        self,
+        source: Path,
+        output: Path,
+        side: Path,
+        sha: str,
+        given: RegionsFile | None,
+        progress: ProgressHook,
+    ) -> FileResult:
+        info = probe_video(source)
+        label = source.name
+        if given is not None:
+            n = given.media.frames
+            _check_fits(given, info.width, info.height, n if not info.frames else info.frames, source)
+            regs = _finish(given.regions)
+            detector_name = given.method.detector or "manual"
+        else:
+            det = self.video_detector()
+            dets: list[list[Detection]] = []
+            total = info.frames or None
+            # Pass 1: detect every frame (decoding runs ahead in its own thread).
+            for fr in iter_frames(source, info):
+                dets.append(det(fr))
+                progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
+            n = len(dets)
+            tracks = link(dets, self.options.track)
+            regs = _finish(track_regions(tracks, n, self.options.margin, self.options.track))
+            detector_name = det.name
+        doc = RegionsFile(
+            media=MediaInfo(info.width, info.height, n, float(info.fps)),
+            source_sha256=sha,
+            regions=regs,
+            method=Method(self.options.fill.value, detector_name, self.options.params(MediaKind.VIDEO)),
+        )
+        doc.write(side)
+        by_frame = doc.by_frame()
+        audio = source if self.options.keep_audio and info.audio_codec else None
+        with atomic_write(output, "wb") as f:
+            written = self._encode(source, info, f, by_frame, audio, n, progress, label)
+        if written != n:
+            _remove(output)
+            raise InputError(f"{source}: decoded {written} frames the second time, {n} the first; nothing was written")
+        return FileResult(source, output, side, MediaKind.VIDEO, n, len(regs), sha)
+
+    def _encode(
+        self,
+        source: Path,
+        info: VideoInfo,
+        f: IO[bytes],
+        by_frame: dict[int, list[Region]],
+        audio: Path | None,
+        n: int,
+        progress: ProgressHook,
+        label: str,
+    ) -> int:
+        # Pass 2: decode (thread) -> render (here) -> encode (another thread; x264 has its own).
+        writer = VideoWriter(f, info.width, info.height, info.fps, audio_from=audio)
+        q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
+        err: list[BaseException] = []
+
+        def _enc() -> None:
+            try:
+                while True:
+                    item = q.get()
+                    if item is None:
+                        return
+                    if not err:
+                        writer.write(item)
+            except BaseException as e:
+                err.append(e)
+
+        t = threading.Thread(target=_enc, name="witnessbox-encode", daemon=True)
+        t.start()
+        i = 0
+        try:
+            for fr in iter_frames(source, info):
+                if i >= n:
+                    raise InputError(f"{source}: more frames than the regions file describes ({n})")
+                q.put(render(fr, by_frame.get(i, []), self.options.fill))
+                i += 1
+                if err:
+                    break
+                progress("frames", n + i, 2 * n, f"{label} (encode)")
+        finally:
+            q.put(None)
+            t.join()
+        if err:
+            writer.abort()
+            raise err[0]
+        try:
+            writer.close()
+        except Exception:
+            writer.abort()
+            raise
+        return i
+
+    # -- many files ---------------------------------------------------------------------------
+
+    def redact_paths(
+        self,
+        inputs: Sequence[Path],
+        outdir: Path,
+        *,
+        regions: Path | None = None,
+        progress: ProgressHook = _no_progress,
+    ) -> RedactReport:
+        """Redact files and folders into ``outdir``, keeping names and folder structure.
+
+        A file given directly goes to ``outdir/NAME``; a folder ``F`` goes to ``outdir/F/...``.
+        Videos become ``NAME.mp4``. Files of unsupported types inside folders are skipped and
+        listed; a file given directly that is not supported fails.
+
+        Raises:
+            UsageError: Two inputs would produce the same output, or ``--regions`` with several inputs.
+        """
+        jobs, skipped = plan_outputs(inputs, outdir)
+        if regions is not None and len(jobs) != 1:
+            raise UsageError("--regions re-renders exactly one input; give one file")
+        outdir.mkdir(parents=True, exist_ok=True)
+        done: list[FileResult] = []
+        failed: list[FileFailure] = []
+        total = len(jobs)
+        progress("files", 0, total, "")
+        photos = [(s, o) for s, o in jobs if media_kind(s) is MediaKind.IMAGE]
+        videos = [(s, o) for s, o in jobs if media_kind(s) is MediaKind.VIDEO]
+
+        def _one(src: Path, out: Path) -> None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                done.append(self.redact_file(src, out, regions=regions, progress=progress))
+            except WitnessboxError as e:
+                failed.append(FileFailure(src, e.message))
+            progress("files", len(done) + len(failed), total, src.name)
+
+        if photos:
+            if self.workers > 1 and len(photos) > 1:
+                # Two files at once, one inference thread each: both cores stay busy while
+                # the other file decodes or encodes.
+                self.photo_detector(threads=1)
+                with ThreadPoolExecutor(self.workers) as pool:
+                    list(pool.map(lambda j: _one(*j), photos))
+            else:
+                for s, o in photos:
+                    _one(s, o)
+        for s, o in videos:
+            _one(s, o)
+        order = {s: i for i, (s, _) in enumerate(jobs)}
+        done.sort(key=lambda r: order[r.source])
+        failed.sort(key=lambda r: order[r.source])
+        return RedactReport(tuple(done), tuple(failed), tuple(skipped))
+
+
+def plan_outputs(inputs: Sequence[Path], outdir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Map inputs to output paths; return ``(jobs, skipped files)``.
+
+    Raises:
+        InputError: An input does not exist.
+        UnsupportedMediaError: A file given directly is not a supported photo or video.
+        UsageError: Two inputs map to the same output.
+    """
+    jobs: list[tuple[Path, Path]] = []
+    skipped: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                rel = f.relative_to(p)
+                if any(part.startswith(".") for part in rel.parts) or not is_supported(f):
+                    skipped.append(f)
+                    continue
+                jobs.append((f, outdir / p.resolve().name / rel.parent / output_name(f)))
+        elif p.is_file():
+            media_kind(p)
+            jobs.append((p, outdir / output_name(p)))
+        else:
+            raise InputError(f"{p}: no such file or folder")
+    seen: dict[Path, Path] = {}
+    for s, o in jobs:
+        key = o.resolve()
+        if key in seen:
+            raise UsageError(f"{s} and {seen[key]} would both be written to {o}; redact them separately")
+        if key == s.resolve():
+            raise UsageError(f"{o}: output would overwrite its own source; choose another output folder")
+        seen[key] = s
+    return jobs, skipped
+
+
+def _check_fits(doc: RegionsFile, width: int, height: int, frames: int, source: Path) -> None:
+    m = doc.media
+    if (m.width, m.height) != (width, height) or m.frames != frames:
+        raise InputError(
+            f"regions file describes {m.width}x{m.height}, {m.frames} frame(s) but {source} is "
+            f"{width}x{height}, {frames} frame(s): it belongs to another file"
+        )
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+__all__ = [
+    "FileFailure",
+    "FileResult",
+    "Redactor",
+    "RedactOptions",
+    "RedactReport",
+    "ProgressHook",
+    "plan_outputs",
+    "sha256_file",
+    "DecodedImage",
+    "Callable",
+    "__version__",
+]

@@ -1,0 +1,169 @@
+"""Link per-frame detections into tracks and turn tracks into regions that never let a face
+flash through.
+
+A detector misses a face now and then (motion blur, a turn of the head). Each track is covered
+in every frame from its first to its last sighting (boxes interpolated across gaps), and for
+``before`` / ``after`` frames beyond, so that a face entering or leaving is hidden too. Carried
+boxes grow with their distance (in frames) from the nearest sighting, because the face may have
+moved; the margin follows the face's own size, frame by frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .detector import Detection
+from .regions import Region
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Margin:
+    """How a face box becomes the hidden shape.
+
+    Attributes:
+        x: Added on the left and on the right, as a share of the box width.
+        y: Added above and below, as a share of the box height.
+        shift_y: The box is first moved down by this share of its height (CenterFace boxes sit
+            high on masked faces: they include the forehead and stop above the chin).
+        pixels: Added on every side in pixels, so that tiny faces get a safe border.
+    """
+
+    x: float = 0.3
+    y: float = 0.3
+    shift_y: float = 0.1
+    pixels: float = 3.0
+
+    def apply(self, box: Box) -> Box:
+        x0, y0, x1, y1 = box
+        w, h = x1 - x0, y1 - y0
+        y0, y1 = y0 + self.shift_y * h, y1 + self.shift_y * h
+        dx, dy = self.x * w + self.pixels, self.y * h + self.pixels
+        return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
+
+
+@dataclass(frozen=True)
+class TrackPolicy:
+    """How detections are linked and carried.
+
+    Attributes:
+        link_iou: Minimum overlap between a track's last box and a new detection.
+        link_distance: Or: centre distance below this share of the box size.
+        max_gap: Frames a track may go unseen and still be continued.
+        before: Frames covered before the first sighting.
+        after: Frames covered after the last sighting.
+        growth: Carried boxes grow by this share of their size per frame of distance.
+        max_growth: Cap of that growth.
+    """
+
+    link_iou: float = 0.1
+    link_distance: float = 1.0
+    max_gap: int = 15
+    before: int = 6
+    after: int = 6
+    growth: float = 0.06
+    max_growth: float = 0.6
+
+
+@dataclass
+class Track:
+    """One face followed through frames (sightings in increasing frame order)."""
+
+    frames: list[int] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _affinity(a: Box, b: Box, policy: TrackPolicy) -> float:
+    iou = _iou(a, b)
+    if iou >= policy.link_iou:
+        return 1.0 + iou
+    size = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1], 1.0)
+    dist = (((a[0] + a[2]) - (b[0] + b[2])) ** 2 + ((a[1] + a[3]) - (b[1] + b[3])) ** 2) ** 0.5 / 2
+    ratio = (b[2] - b[0]) / max(a[2] - a[0], 1e-6)
+    if dist < policy.link_distance * size and 0.5 < ratio < 2.0:
+        return 1.0 - dist / (policy.link_distance * size)
+    return 0.0
+
+
+def link(detections: Sequence[Sequence[Detection]], policy: TrackPolicy | None = None) -> list[Track]:
+    """Greedily link detections frame by frame into tracks (best affinity first)."""
+    pol = policy or TrackPolicy()
+    tracks: list[Track] = []
+    active: list[Track] = []
+    for f, dets in enumerate(detections):
+        active = [t for t in active if f - t.frames[-1] <= pol.max_gap + 1]
+        pairs = []
+        for ti, t in enumerate(active):
+            for di, d in enumerate(dets):
+                a = _affinity(t.boxes[-1], d.box, pol)
+                if a > 0:
+                    pairs.append((a, ti, di))
+        pairs.sort(reverse=True)
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        for _, ti, di in pairs:
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            t = active[ti]
+            t.frames.append(f)
+            t.boxes.append(dets[di].box)
+            t.scores.append(dets[di].score)
+        for di, d in enumerate(dets):
+            if di not in used_d:
+                t = Track([f], [d.box], [d.score])
+                tracks.append(t)
+                active.append(t)
+    return tracks
+
+
+def _grow(box: Box, k: float) -> Box:
+    x0, y0, x1, y1 = box
+    dx, dy = (x1 - x0) * k / 2, (y1 - y0) * k / 2
+    return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
+
+
+def _lerp(a: Box, b: Box, t: float) -> Box:
+    return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t, a[3] + (b[3] - a[3]) * t)
+
+
+def track_regions(
+    tracks: Sequence[Track], n_frames: int, margin: Margin, policy: TrackPolicy | None = None
+) -> list[Region]:
+    """Regions covering every track in every frame of its life, plus the margins in time."""
+    pol = policy or TrackPolicy()
+    out: list[Region] = []
+    for t in tracks:
+        first, last = t.frames[0], t.frames[-1]
+        seen = dict(zip(t.frames, range(len(t.frames)), strict=True))
+        j = 0  # index of the last sighting at or before f
+        for f in range(max(0, first - pol.before), min(n_frames, last + pol.after + 1)):
+            if f in seen:
+                i = seen[f]
+                j = i
+                out.append(Region(f, "ellipse", margin.apply(t.boxes[i]), t.scores[i], "detector"))
+                continue
+            if f < first:
+                box = _grow(t.boxes[0], min(pol.max_growth, pol.growth * (first - f)))
+            elif f > last:
+                box = _grow(t.boxes[-1], min(pol.max_growth, pol.growth * (f - last)))
+            else:
+                while j + 1 < len(t.frames) and t.frames[j + 1] < f:
+                    j += 1
+                fa, fb = t.frames[j], t.frames[j + 1]
+                dist = min(f - fa, fb - f)
+                box = _grow(_lerp(t.boxes[j], t.boxes[j + 1], (f - fa) / (fb - fa)), min(pol.max_growth, pol.growth * dist))
+            out.append(Region(f, "ellipse", margin.apply(box), 0.0, "track"))
+    return out

@@ -1,0 +1,70 @@
+"""Keeping ``catalog.sqlite`` in step with the custody log, and rebuilding it."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+from ..ledger.records import SEAL_ACTIONS
+from ._reports import Progress
+
+if TYPE_CHECKING:
+    from .core import Workspace
+
+USE_CASES = ("redaction", "incidents", "publishing", "exports", "tracing")
+
+
+def sync_index(ws: Workspace) -> None:
+    """Index log entries appended since the last sync (the log is the source of truth)."""
+    if ws._depth == 0:
+        ws.log_store.invalidate()  # another process may have appended
+    size = ws.log_store.size()
+    with ws.engine.begin() as c:
+        row = c.exec_driver_sql("SELECT value FROM catalog_state WHERE key='indexed_seq'").first()
+        done = int(row[0]) if row else 0
+        if done >= size:
+            return
+        for seq in range(done, size):
+            e = ws.log_store.read(seq)
+            for o in dict.fromkeys(e.objects):
+                c.exec_driver_sql("INSERT OR IGNORE INTO entry_objects (seq, sha256) VALUES (?, ?)", (seq, o))
+            if e.action in SEAL_ACTIONS and e.objects:
+                r = ws._load_record(e.objects[0])
+                c.exec_driver_sql(
+                    "INSERT OR REPLACE INTO items (sha256, name, media_type, size, received_at, parent, kind, seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.sha256, r.name, r.media_type, r.size, r.received_at, r.parent,
+                     "derivative" if r.parent else "original", seq),
+                )
+        c.exec_driver_sql(
+            "INSERT INTO catalog_state (key, value) VALUES ('indexed_seq', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (str(size),),
+        )
+
+
+def rebuild(ws: Workspace, progress: Progress | None = None) -> int:
+    """Delete and rebuild the catalog; return the number of items indexed."""
+    with ws.transaction():
+        if ws._engine is not None:
+            ws._engine.dispose()
+            ws._engine = None
+            ws._engine_generation = -1
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                (ws.root / f"catalog.sqlite{suffix}").unlink()
+        ws._records.clear()
+        sync_index(ws)
+        for name in USE_CASES:
+            if importlib.util.find_spec(f"{__package__}.{name}") is None:
+                continue
+            obj = getattr(ws, name)
+            hook = getattr(obj, "reindex", None)
+            if callable(hook):
+                hook()
+        with ws.engine.connect() as c:
+            n = int(c.exec_driver_sql("SELECT count(*) FROM items").scalar_one())
+        if progress is not None:
+            progress(n, n, "reindexed")
+        return n

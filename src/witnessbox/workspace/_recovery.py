@@ -1,0 +1,113 @@
+"""Crash recovery: roll back what a killed writer left uncommitted (the lock is held).
+
+An intent marker ``pending/<name>.json`` is written before any file of an item (or attached
+sidecar) and removed after its log entry. A marker whose log entry exists means the work was
+committed (only the marker removal was lost); otherwise every file it lists is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._fsutil import _TMP_PREFIX, atomic_write_bytes, fsync_dir
+from ..errors import IntegrityError
+from ..ledger.canonical import canonical_bytes
+from ..ledger.records import SEAL_ACTIONS
+
+if TYPE_CHECKING:
+    from .core import Workspace
+
+
+def write_marker(ws: Workspace, name: str, kind: str, sha256: str, seq: int, files: list[Path], extra: dict[str, Any] | None = None) -> Path:
+    """Record the intent to create ``files`` (committed by log entry ``seq``)."""
+    rel = [str(p.relative_to(ws.root)) for p in files]
+    body = {"kind": kind, "sha256": sha256, "seq": seq, "files": rel, **(extra or {})}
+    path = ws.root / "pending" / f"{name}.json"
+    atomic_write_bytes(path, canonical_bytes(body), file_mode=0o644)
+    return path
+
+
+def clear_marker(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+        fsync_dir(path.parent)
+
+
+def _committed(ws: Workspace, info: dict[str, Any], size: int) -> bool:
+    seq = info.get("seq")
+    if not isinstance(seq, int) or not 0 <= seq < size:
+        return False
+    try:
+        e = ws.log_store.read(seq)
+    except IntegrityError:
+        return False
+    if not e.objects or e.objects[0] != info.get("sha256"):
+        return False
+    if info.get("kind") == "attach":
+        return e.action == "attach" and e.details.get("name") == info.get("name")
+    return e.action in SEAL_ACTIONS
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(ws: Workspace) -> int:
+    """Roll back uncommitted work and clear staging leftovers; return how many markers."""
+    root = ws.root
+    ws.log_store.invalidate()
+    size = ws.log_store.size()
+    n = 0
+    pending = root / "pending"
+    touched: set[Path] = set()
+    for marker in sorted(pending.glob("*.json")) if pending.is_dir() else []:
+        try:
+            info = json.loads(marker.read_bytes())
+        except (OSError, ValueError):
+            info = {}
+        if not _committed(ws, info, size):
+            # Record first: once it is gone the item is absent whatever else remains.
+            for rel in sorted(info.get("files", []), key=lambda r: (not r.startswith("records/"), r)):
+                p = (root / rel).resolve()
+                if root.resolve() not in p.parents:
+                    continue  # never delete outside the archive, whatever a marker says
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    p.unlink()
+                    touched.add(p.parent)
+        clear_marker(marker)
+        n += 1
+    sidecars = (root / "sidecars").resolve()
+    for d in touched:
+        with contextlib.suppress(OSError):
+            if d.parent.parent == sidecars and not any(d.iterdir()):
+                d.rmdir()  # an item's sidecar folder that only the rolled-back item used
+                d = d.parent
+            fsync_dir(d)
+    tmp = root / "tmp"
+    if tmp.is_dir():
+        for p in tmp.iterdir():
+            if p.name.startswith("plain-"):
+                try:
+                    pid = int(p.name.split("-")[1])
+                except (IndexError, ValueError):
+                    pid = -1
+                if _pid_alive(pid):
+                    continue
+            with contextlib.suppress(OSError):
+                p.unlink()
+    for d in (root, pending, root / "log" / "checkpoints", ws.log_store.entry_path(size).parent):
+        if d.is_dir():
+            for p in d.glob(_TMP_PREFIX + "*"):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+    return n

@@ -1,0 +1,214 @@
+"""``verify``: everything a court expert would check, each broken object named.
+
+Order: header, custody log (canonical form, sequence, hash chain), checkpoints (signature,
+Merkle root over the first ``tree_size`` entries), every item sealed in the log (record
+signature, record hash in its log entry, blob re-hashed, sensitive metadata, sidecars), and
+finally files that no log entry accounts for. Work a killed writer left uncommitted (an intent
+marker in ``pending/``) is ignored, as recovery will remove it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyrage
+
+from ..errors import IntegrityError
+from ..ledger.canonical import sha256_hex
+from ..ledger.merkle import frontier_extend, leaf_hash, root_from_frontier
+from ..ledger.records import SEAL_ACTIONS, ItemRecord, LogEntry
+from ..ledger.store import ContentStore
+from ..ledger.verify import ZERO_HASH, parse_entry, verify_checkpoint, verify_record, verify_signature
+from ._reports import Problem, Progress, VerifyReport
+
+if TYPE_CHECKING:
+    from .core import Workspace
+
+
+def _pending(ws: Workspace) -> tuple[set[str], set[Path]]:
+    shas: set[str] = set()
+    files: set[Path] = set()
+    d = ws.root / "pending"
+    for m in d.glob("*.json") if d.is_dir() else []:
+        try:
+            info = json.loads(m.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if info.get("kind") == "item":
+            shas.add(str(info.get("sha256")))
+        for rel in info.get("files", []):
+            files.add((ws.root / rel).resolve())
+    return shas, files
+
+
+def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
+    rep = VerifyReport()
+
+    def bad(obj: str, detail: str) -> None:
+        rep.problems.append(Problem(obj, detail))
+
+    # Decrypting originals needs the identity: ask first, so a wrong passphrase is one clear error.
+    identity = ws._identity()
+    pub = ws.public_key_pem
+    try:
+        verify_signature((ws.root / "archive.json").read_bytes(), (ws.root / "archive.json.sig").read_bytes(), pub, what="archive header")
+    except (OSError, IntegrityError) as e:
+        bad("archive.json", str(e))
+
+    pending_items, pending_files = _pending(ws)
+    if pending_items:
+        rep.notes.append(f"{len(pending_items)} item(s) left uncommitted by an interrupted writer: ignored, removed at the next write")
+
+    # -- custody log --------------------------------------------------------------------------
+    ws.log_store.invalidate()
+    size = ws.log_store.size()
+    sealed: dict[str, tuple[int, LogEntry]] = {}
+    attached: dict[tuple[str, str], str] = {}
+    frontier: list[bytes] = []
+    roots: dict[int, bytes] = {0: root_from_frontier([])}
+    prev_bytes: bytes | None = None
+    for seq in range(size):
+        obj = f"log entry {seq}"
+        try:
+            data = ws.log_store.read_bytes(seq)
+        except IntegrityError as e:
+            bad(obj, str(e))
+            data = b""
+        frontier = frontier_extend(frontier, seq, [leaf_hash(data)])
+        roots[seq + 1] = root_from_frontier(frontier)
+        rep.entries_checked += 1
+        try:
+            entry = parse_entry(data, what=obj)
+        except IntegrityError as e:
+            if data:
+                bad(obj, str(e))
+            prev_bytes = data
+            continue
+        if entry.seq != seq:
+            bad(obj, f"carries sequence number {entry.seq}")
+        want_prev = ZERO_HASH if seq == 0 else sha256_hex(prev_bytes or b"")
+        if entry.prev != want_prev:
+            bad(obj, f"hash chain broken: its previous-entry hash does not match log entry {seq - 1}")
+        prev_bytes = data
+        if entry.action in SEAL_ACTIONS and entry.objects:
+            if entry.objects[0] in sealed:
+                bad(obj, f"item {entry.objects[0]} is sealed twice")
+            sealed[entry.objects[0]] = (seq, entry)
+        elif entry.action == "attach" and entry.objects:
+            attached[(entry.objects[0], str(entry.details.get("name")))] = str(entry.details.get("sha256"))
+    rep.tree_size = size
+    rep.root_hash = roots[size].hex()
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    sizes = ws.log_store.checkpoint_sizes()
+    for cs in sizes:
+        obj = f"checkpoint {cs}"
+        rep.checkpoints_checked += 1
+        try:
+            data, sig = ws.log_store.read_checkpoint(cs)
+            cp = verify_checkpoint(data, sig, pub)
+        except IntegrityError as e:
+            bad(obj, str(e))
+            continue
+        if cp.tree_size != cs:
+            bad(obj, f"file name says tree size {cs} but it signs {cp.tree_size}")
+        elif cs > size:
+            bad(obj, f"signs {cs} entries but the log has only {size}: entries were removed")
+        elif cp.root_hash != roots[cs].hex():
+            bad(obj, "Merkle root does not match the log entries it covers: an entry was changed")
+        if cp.archive_id != ws.archive_id or cp.key_id != ws.key_id:
+            bad(obj, "belongs to another archive or key")
+    if not sizes:
+        bad("log/checkpoints", "no checkpoint at all")
+    elif sizes[-1] < size:
+        rep.notes.append(f"{size - sizes[-1]} log entries after the latest checkpoint (a writer was interrupted); the next command signs one")
+
+    # -- items ------------------------------------------------------------------------------------
+    total = 0
+    for sha, (_, entry) in sealed.items():
+        try:
+            total += int(ws._load_record(sha).size)
+        except (IntegrityError, ValueError, OSError):
+            pass
+    for sha, (seq, entry) in sealed.items():
+        rep.items_checked += 1
+        _verify_item(ws, sha, seq, entry, identity, pub, bad, attached, progress, total)
+
+    # -- files no log entry accounts for ----------------------------------------------------------
+    known_records = {ws.record_path(s).resolve() for s in sealed}
+    for p in sorted((ws.root / "records").glob("*/*.json")):
+        if p.resolve() not in known_records and p.resolve() not in pending_files:
+            bad(f"record {p.stem}", "is not in the custody log (added outside witnessbox?)")
+    known_blobs = {ws.store.blob_path(s).resolve() for s in sealed}
+    for p in sorted((ws.root / "blobs").glob("*/*")):
+        if p.resolve() not in known_blobs and p.resolve() not in pending_files and not p.name.startswith(".tmp-"):
+            bad(f"blob {p.name}", "is not in the custody log (added outside witnessbox?)")
+    return rep
+
+
+def _verify_item(
+    ws: Workspace, sha: str, seq: int, entry: LogEntry, identity: pyrage.x25519.Identity | None, pub: bytes,
+    bad: Callable[[str, str], None], attached: dict[tuple[str, str], str], progress: Progress | None, total: int,
+) -> None:
+    report = bad  # callable(obj, detail)
+    obj = f"item {sha}"
+    rec_path = ws.record_path(sha)
+    try:
+        data = rec_path.read_bytes()
+        sig = rec_path.with_name(rec_path.name + ".sig").read_bytes()
+    except OSError:
+        report(obj, "record or its signature is missing")
+        return
+    try:
+        rec: ItemRecord = verify_record(data, sig, pub, what="record")
+    except IntegrityError as e:
+        report(obj, str(e))
+        return
+    if rec.sha256 != sha:
+        report(obj, f"record describes another item ({rec.sha256})")
+    if entry.details.get("record_sha256") != sha256_hex(data):
+        report(obj, f"record differs from the one logged in log entry {seq}")
+    if (rec.parent is not None) != (entry.action == "derive"):
+        report(obj, "parent in the record and the log entry disagree")
+    try:
+        h256, h512, n = ws.store.hash_plaintext(sha, identity)
+    except IntegrityError as e:
+        report(obj, f"original: {e}")
+    else:
+        if h256 != sha or h512 != rec.sha512 or n != rec.size:
+            report(obj, "original does not match its record (changed or corrupted)")
+    if progress is not None:
+        progress(rec.size, total, rec.name)
+    if rec.sensitive is not None:
+        try:
+            blob = ws.meta_path(sha).read_bytes()
+            plain = ContentStore.decrypt_bytes(blob, identity)
+            if sha256_hex(plain) != rec.sensitive.sha256:
+                report(obj, "sensitive metadata does not match its record")
+        except OSError:
+            report(obj, "sensitive metadata file is missing")
+        except IntegrityError as e:
+            report(obj, f"sensitive metadata: {e}")
+    side = ws.sidecar_dir(sha)
+    expected = dict(rec.sidecars)
+    for (s, name), h in attached.items():
+        if s == sha:
+            expected[name] = h
+    for name, h in expected.items():
+        try:
+            got = sha256_hex((side / name).read_bytes())
+        except OSError:
+            report(obj, f"sidecar {name} is missing")
+            continue
+        if got != h:
+            report(obj, f"sidecar {name} does not match its record")
+    if side.is_dir():
+        for p in side.iterdir():
+            if p.name not in expected and not p.name.startswith(".tmp-"):
+                pending_marker = ws.root / "pending" / f"attach-{sha}-{p.name}.json"
+                if not pending_marker.exists():
+                    report(obj, f"sidecar {p.name} is not in its record or the custody log")
+

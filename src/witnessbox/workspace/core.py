@@ -1,0 +1,738 @@
+"""The Workspace: one open archive, the object every shell and test uses.
+
+On-disk layout (full formats in ``docs/archive-format.md``)::
+
+    archive.json (+ .sig)          signed header: id, encryption on/off, key id, KDF
+    keys/                          signing key pair, age recipient and identity
+    blobs/<ab>/<sha256>[.age]      originals and derivatives, read-only
+    records/<ab>/<sha256>.json     signed canonical record (+ .json.sig, raw Ed25519)
+    meta/<ab>/<sha256>.json[.age]  sensitive metadata (GPS, serials), encrypted
+    sidecars/<ab>/<sha256>/<name>  files stored beside an item (regions, proofs)
+    log/entries/, log/checkpoints/ custody log and signed checkpoints
+    pending/<sha256>.json          intent markers of items being sealed
+    tmp/                           staging; emptied by recovery
+    catalog.sqlite                 index (rebuildable), lock: the writers' lock
+
+Commit order for an item: intent marker, blob, sensitive metadata, sidecars, record, log
+entry (the commit point), marker removed. Recovery (under the lock, on open and at the start
+of every write) rolls back every item whose marker has no matching log entry, so a process
+killed at any instant leaves each item wholly present or absent. A checkpoint is signed at
+the end of every write transaction. One writer at a time: ``transaction()`` holds the flock
+on ``lock``; it is re-entrant within one Workspace (not thread-safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import pyrage
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .. import __version__
+from .. import config
+from .._fsutil import atomic_write_bytes, exclusive_lock, fsync_dir
+from ..errors import (
+    ArchiveError,
+    IntegrityError,
+    NoArchiveError,
+    NotFoundError,
+    PassphraseRequiredError,
+    UsageError,
+    WitnessboxError,
+)
+from ..ledger import index as _index
+from ..ledger import keys as _keys
+from ..ledger.canonical import canonical_bytes, parse_canonical, sha256_hex, utc_now
+from ..ledger.custody import CustodyLog
+from ..ledger.records import SEAL_ACTIONS, Checkpoint, InclusionProof, ItemRecord, LogEntry
+from ..ledger.store import ContentStore, decrypt_stream
+from ..ledger.verify import key_id as _key_id
+from ..ledger.verify import verify_signature
+from ._reports import AddReport, Progress, VerifyReport
+
+if TYPE_CHECKING:
+    from .exports import Exports
+    from .incidents import Incidents
+    from .publishing import Publishing
+    from .redaction import Redaction
+    from .tracing import Tracing
+
+__all__ = ["Workspace", "ArchiveHeader", "AddReport", "VerifyReport", "Progress"]
+
+_log = logging.getLogger(__name__)
+
+HEADER = "archive.json"
+HEADER_FORMAT = "witnessbox-archive/1"
+TOOL = f"witnessbox {__version__}"
+_HEX = re.compile(r"[0-9a-f]{1,64}")
+
+PassphraseSource = str | Callable[[], str] | None
+
+
+@dataclass(frozen=True)
+class ArchiveHeader:
+    """The signed archive header (``archive.json``)."""
+
+    archive_id: str
+    created_at: str
+    encrypted: bool
+    key_id: str
+    age_recipient: str | None
+    kdf: _keys.Kdf
+    tool: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": HEADER_FORMAT,
+            "archive_id": self.archive_id,
+            "created_at": self.created_at,
+            "encrypted": self.encrypted,
+            "key_id": self.key_id,
+            "age_recipient": self.age_recipient,
+            "kdf": self.kdf.to_json(),
+            "tool": self.tool,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ArchiveHeader:
+        if d.get("format") != HEADER_FORMAT:
+            raise IntegrityError(f"archive header: unknown format {d.get('format')!r}")
+        try:
+            return cls(
+                archive_id=str(d["archive_id"]),
+                created_at=str(d["created_at"]),
+                encrypted=bool(d["encrypted"]),
+                key_id=str(d["key_id"]),
+                age_recipient=d.get("age_recipient"),
+                kdf=_keys.Kdf.from_json(dict(d["kdf"])),
+                tool=str(d["tool"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise IntegrityError(f"archive header: malformed ({e})") from e
+
+
+class Workspace:
+    """An open witnessbox archive. Create with :meth:`init` or :meth:`open`."""
+
+    def __init__(self, root: Path, header: ArchiveHeader, passphrase: PassphraseSource) -> None:
+        self.root = root
+        self.header = header
+        self._passphrase_source = passphrase
+        self._passphrase_value: str | None = None
+        self._signing: Ed25519PrivateKey | None = None
+        self._identity_value: pyrage.x25519.Identity | None = None
+        self._depth = 0
+        self._lock_cm: contextlib.AbstractContextManager[None] | None = None
+        self._engine: sa.Engine | None = None
+        self._engine_generation = -1
+        self._records: dict[str, ItemRecord] = {}
+        self._warnings: list[str] = []
+        self.log_store = CustodyLog(root)
+        recipient = _keys.load_recipient(root / "keys") if header.encrypted else None
+        self.store = ContentStore(root, recipient)
+        self.public_key_pem = (root / "keys" / _keys.SIGNING_PUB).read_bytes()
+
+    # -- creation ----------------------------------------------------------------------------
+    @classmethod
+    def init(cls, path: Path, passphrase: str, *, encrypted: bool = True) -> Workspace:
+        """Create a new archive at ``path`` (absent or an empty folder).
+
+        The archive is built in a hidden sibling folder and renamed into place, so a crash
+        never leaves a half-made archive at ``path``.
+
+        Raises:
+            UsageError: ``path`` exists and is not an empty folder, or the passphrase is empty.
+            ArchiveError: The folder cannot be written.
+        """
+        path = Path(path)
+        if not passphrase:
+            raise UsageError("the passphrase must not be empty")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UsageError(f"{path} already exists and is not an empty folder: choose another path")
+        parent = path.absolute().parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            build = Path(tempfile.mkdtemp(prefix=f".{path.name}.init-", dir=parent))
+        except OSError as e:
+            raise ArchiveError(f"cannot create {path}: {e.strerror}") from e
+        try:
+            for d in ("keys", "blobs", "records", "meta", "sidecars", "log/entries", "log/checkpoints", "pending", "tmp"):
+                (build / d).mkdir(parents=True)
+            made = _keys.create_keys(build / "keys", passphrase, encrypted=encrypted)
+            header = ArchiveHeader(
+                archive_id=str(uuid.uuid4()),
+                created_at=utc_now(),
+                encrypted=encrypted,
+                key_id=_key_id(made.public_pem),
+                age_recipient=made.age_recipient,
+                kdf=made.kdf,
+                tool=TOOL,
+            )
+            data = canonical_bytes(header.to_json())
+            atomic_write_bytes(build / (HEADER + ".sig"), made.signing_key.sign(data), file_mode=0o444)
+            atomic_write_bytes(build / HEADER, data, file_mode=0o444)
+            ws = cls(build, header, passphrase)
+            ws._signing = made.signing_key
+            ws.log_store.append("init", config.actor(), [], {"archive_id": header.archive_id, "encrypted": encrypted, "key_id": header.key_id, "tool": TOOL})
+            ws.log_store.write_checkpoint(made.signing_key, header.archive_id, header.key_id)
+            if path.exists():
+                path.rmdir()
+            os.rename(build, path)
+            fsync_dir(parent)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+        ws.root = path
+        ws.log_store = CustodyLog(path)
+        ws.store = ContentStore(path, ws.store.recipient)
+        return ws
+
+    @classmethod
+    def open(cls, path: Path | None = None, passphrase: PassphraseSource = None) -> Workspace:
+        """Open an existing archive; the passphrase is asked for only when a key is needed.
+
+        Args:
+            path: The archive folder (default: :func:`witnessbox.config.archive_path`).
+            passphrase: The passphrase, a function that returns it (called at most once,
+                when first needed), or None (operations needing a key then fail).
+
+        Raises:
+            NoArchiveError: No archive at ``path``.
+            IntegrityError: The header's signature does not match the archive key.
+        """
+        root = config.archive_path(Path(path) if path is not None else None)
+        try:
+            data = (root / HEADER).read_bytes()
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise NoArchiveError(str(root)) from e
+        except OSError as e:
+            raise ArchiveError(f"cannot read {root / HEADER}: {e.strerror}") from e
+        try:
+            sig = (root / (HEADER + ".sig")).read_bytes()
+            pub = (root / "keys" / _keys.SIGNING_PUB).read_bytes()
+        except OSError as e:
+            raise IntegrityError(f"archive header signature or public key missing in {root}") from e
+        verify_signature(data, sig, pub, what="archive header")
+        header = ArchiveHeader.from_json(parse_canonical(data, what="archive header"))
+        if _key_id(pub) != header.key_id:
+            raise IntegrityError("archive header: the public key does not match the header's key id")
+        ws = cls(root, header, passphrase)
+        with contextlib.suppress(WitnessboxError):
+            ws._recover_if_idle()
+        return ws
+
+    # -- basic properties ----------------------------------------------------------------------
+    @property
+    def archive_id(self) -> str:
+        return self.header.archive_id
+
+    @property
+    def encrypted(self) -> bool:
+        return self.header.encrypted
+
+    @property
+    def key_id(self) -> str:
+        return self.header.key_id
+
+    # -- keys ----------------------------------------------------------------------------------
+    def _passphrase(self) -> str:
+        if self._passphrase_value is None:
+            src = self._passphrase_source
+            value = src() if callable(src) else src
+            if not value:
+                raise PassphraseRequiredError()
+            self._passphrase_value = value
+        return self._passphrase_value
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        """The unlocked signing key; raises PassphraseError before anything is written."""
+        if self._signing is None:
+            try:
+                self._signing = _keys.unlock_signing_key(self.root / "keys", self._passphrase(), self.header.kdf)
+            except WitnessboxError:
+                self._passphrase_value = None
+                raise
+        return self._signing
+
+    def _identity(self) -> pyrage.x25519.Identity | None:
+        if not self.encrypted:
+            return None
+        if self._identity_value is None:
+            try:
+                self._identity_value = _keys.unlock_age_identity(self.root / "keys", self._passphrase())
+            except WitnessboxError:
+                self._passphrase_value = None
+                raise
+        return self._identity_value
+
+    def unlock(self) -> None:
+        """Check the passphrase now (signing key and, if encrypted, the age identity).
+
+        Raises:
+            PassphraseError: Wrong or missing passphrase.
+        """
+        self._signing_key()
+        self._identity()
+
+    # -- transactions and recovery -------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the writers' lock; at the outermost exit sign a checkpoint and update the index.
+
+        Use it around several ``log_action`` calls that belong to one command. Re-entrant.
+
+        Raises:
+            LockedError: Never when waiting (the default); kept for callers that poll.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        cm = exclusive_lock(self.root / "lock")
+        cm.__enter__()
+        self._depth = 1
+        try:
+            self.log_store.invalidate()
+            self._recover()
+            start = self.log_store.size()
+            try:
+                yield
+            finally:
+                if self.log_store.size() > start and self._signing is not None:
+                    self.log_store.write_checkpoint(self._signing, self.archive_id, self.key_id)
+                self._sync_index_quietly()
+        finally:
+            self._depth = 0
+            cm.__exit__(None, None, None)
+
+    def _recover_if_idle(self) -> None:
+        try:
+            with exclusive_lock(self.root / "lock", wait=False):
+                self._recover()
+        except WitnessboxError:
+            pass  # a writer is active: it recovers, we only read committed state
+
+    def _recover(self) -> int:
+        """Roll back uncommitted items and remove staging leftovers (lock held); return count."""
+        from ._recovery import recover
+
+        return recover(self)
+
+    # -- the catalog -----------------------------------------------------------------------------
+    @property
+    def engine(self) -> sa.Engine:
+        """SQLAlchemy engine on ``catalog.sqlite``, with every registered migration applied."""
+        if self._engine is None:
+            self._engine = _index.create_engine(self.root / "catalog.sqlite")
+        gen = _index.registry_generation()
+        if gen != self._engine_generation:
+            _index.migrate(self._engine)
+            self._engine_generation = gen
+        return self._engine
+
+    def _sync_index_quietly(self) -> None:
+        try:
+            self._sync_index()
+        except (sa.exc.SQLAlchemyError, OSError, WitnessboxError) as e:
+            self._warnings.append(f"catalog index not updated ({e}); run `witnessbox reindex`")
+
+    def _sync_index(self) -> None:
+        from ._indexing import sync_index
+
+        sync_index(self)
+
+    # -- records ---------------------------------------------------------------------------------
+    def record_path(self, sha256: str) -> Path:
+        return self.root / "records" / sha256[:2] / f"{sha256}.json"
+
+    def meta_path(self, sha256: str) -> Path:
+        return self.root / "meta" / sha256[:2] / (f"{sha256}.json.age" if self.encrypted else f"{sha256}.json")
+
+    def sidecar_dir(self, sha256: str) -> Path:
+        return self.root / "sidecars" / sha256[:2] / sha256
+
+    def _load_record(self, sha256: str) -> ItemRecord:
+        rec = self._records.get(sha256)
+        if rec is None:
+            path = self.record_path(sha256)
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError as e:
+                raise IntegrityError(f"record of item {sha256} is missing") from e
+            rec = ItemRecord.from_json(parse_canonical(data, what=f"record {sha256}"))
+            self._records[sha256] = rec
+        return rec
+
+    def resolve(self, id_prefix: str) -> str:
+        """The full sha256 of the one item whose id starts with ``id_prefix``.
+
+        Raises:
+            UsageError: Not a hex prefix, or more than one item matches.
+            NotFoundError: No item matches.
+        """
+        p = id_prefix.strip().lower()
+        if not _HEX.fullmatch(p):
+            raise UsageError(f"{id_prefix!r} is not an item id: give hex digits of its sha256")
+        self._sync_index_quietly()
+        with self.engine.connect() as c:
+            rows = c.exec_driver_sql(
+                "SELECT sha256 FROM items WHERE sha256 >= ? AND sha256 < ? ORDER BY sha256 LIMIT 2", (p, p + "g")
+            ).all()
+        if not rows:
+            raise NotFoundError(f"no item with an id starting {p}: see `witnessbox list`")
+        if len(rows) > 1:
+            raise UsageError(f"id prefix {p} matches several items: give more digits")
+        return str(rows[0][0])
+
+    def item(self, id_prefix: str) -> ItemRecord:
+        """The record of the item whose id starts with ``id_prefix``.
+
+        Raises:
+            UsageError: Ambiguous or malformed prefix.
+            NotFoundError: No such item.
+        """
+        return self._load_record(self.resolve(id_prefix))
+
+    def items(self) -> list[ItemRecord]:
+        """Every sealed item, in sealing order."""
+        self._sync_index_quietly()
+        with self.engine.connect() as c:
+            shas = [r[0] for r in c.exec_driver_sql("SELECT sha256 FROM items ORDER BY seq")]
+        return [self._load_record(s) for s in shas]
+
+    def children(self, sha256: str) -> list[ItemRecord]:
+        """Items derived from ``sha256`` (its redacted copies...)."""
+        self._sync_index_quietly()
+        with self.engine.connect() as c:
+            shas = [r[0] for r in c.exec_driver_sql("SELECT sha256 FROM items WHERE parent=? ORDER BY seq", (sha256,))]
+        return [self._load_record(s) for s in shas]
+
+    def sensitive_metadata(self, sha256: str) -> dict[str, Any] | None:
+        """Decrypted sensitive metadata (GPS, serials) of an item, or None (not logged).
+
+        Raises:
+            PassphraseError: The passphrase is needed and wrong.
+            IntegrityError: The file is missing or does not match its record.
+        """
+        rec = self._load_record(self.resolve(sha256))
+        if rec.sensitive is None:
+            return None
+        try:
+            blob = self.meta_path(rec.sha256).read_bytes()
+        except FileNotFoundError as e:
+            raise IntegrityError(f"sensitive metadata of {rec.sha256} is missing") from e
+        data = ContentStore.decrypt_bytes(blob, self._identity())
+        if sha256_hex(data) != rec.sensitive.sha256:
+            raise IntegrityError(f"sensitive metadata of {rec.sha256} does not match its record")
+        value: dict[str, Any] = json.loads(data)
+        return value
+
+    # -- sealing ---------------------------------------------------------------------------------
+    def add(
+        self,
+        paths: Iterable[Path | str],
+        *,
+        source: str | None = None,
+        note: str | None = None,
+        captured_at: str | None = None,
+        place: str | None = None,
+        allow_damaged: bool = False,
+        progress: Progress | None = None,
+    ) -> AddReport:
+        """Seal files and folders (recursively). Exact duplicates are logged, not stored twice.
+
+        Each bad input is reported in ``AddReport.failed`` (one line naming the file) and
+        leaves the archive untouched; the rest of the batch goes on.
+
+        Args:
+            allow_damaged: Seal files that claim to be media but are truncated, corrupt or
+                hostile, without their metadata (evidence is sometimes damaged).
+
+        Raises:
+            PassphraseError: Wrong or missing passphrase (nothing written).
+        """
+        from ._sealing import add_files
+
+        return add_files(self, paths, source=source, note=note, captured_at=captured_at, place=place,
+                         allow_damaged=allow_damaged, progress=progress)
+
+    def add_derivative(
+        self,
+        parent_sha256: str,
+        path: Path,
+        *,
+        kind: str,
+        method: str,
+        sidecars: Mapping[str, Path] | None = None,
+        note: str | None = None,
+    ) -> ItemRecord:
+        """Seal a file derived from an item (e.g. a redacted copy) with its sidecar files.
+
+        The record carries ``parent`` and ``derivation``; sidecar names and hashes are signed
+        in the record. An identical derivative already sealed is returned (receipt logged).
+
+        Raises:
+            NotFoundError: No parent item.
+            InputError: ``path`` or a sidecar is unreadable, or a sidecar name is unsafe.
+            PassphraseError: Wrong or missing passphrase (nothing written).
+        """
+        from ._sealing import add_derivative
+
+        return add_derivative(self, parent_sha256, Path(path), kind=kind, method=method,
+                              sidecars=dict(sidecars or {}), note=note)
+
+    def attach_sidecar(self, sha256: str, name: str, data: bytes) -> Path:
+        """Store a file beside an already sealed item (e.g. a proof file); logged as ``attach``.
+
+        Raises:
+            UsageError: Unsafe name, or a sidecar of that name already exists.
+            NotFoundError: No such item.
+        """
+        from ._sealing import attach_sidecar
+
+        return attach_sidecar(self, self.resolve(sha256), name, data)
+
+    def sidecars(self, sha256: str) -> dict[str, Path]:
+        """Files stored beside an item, by name."""
+        d = self.sidecar_dir(self.resolve(sha256))
+        if not d.is_dir():
+            return {}
+        return {p.name: p for p in sorted(d.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+    def _after_seal(self, record: ItemRecord, plaintext_path: Path) -> None:
+        """Let tracing fingerprint a newly sealed item; its failure never undoes the seal."""
+        try:
+            if "tracing" not in self.__dict__ and importlib.util.find_spec(f"{__package__}.tracing") is None:
+                return
+            self.tracing.on_sealed(record, plaintext_path)
+        except Exception as e:  # noqa: BLE001 - the item is sealed and stays sealed
+            msg = f"tracing could not index {record.sha256[:12]} ({type(e).__name__}: {e})"
+            _log.warning(msg)
+            self._warnings.append(msg)
+
+    # -- reading originals -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def open_original(self, sha256: str) -> Iterator[BinaryIO]:
+        """A seekable decrypted stream of an item (not logged: callers log what they do).
+
+        Raises:
+            NotFoundError: No such item.
+            PassphraseError: Wrong or missing passphrase.
+            IntegrityError: The blob is missing or damaged.
+        """
+        rec = self._load_record(self.resolve(sha256))
+        with self.store.open_plaintext(rec.sha256, self._identity(), rec.size) as f:
+            yield f
+
+    @contextlib.contextmanager
+    def plaintext_path(self, sha256: str) -> Iterator[Path]:
+        """A file path holding an item's plaintext, for libraries that need a path (PyAV).
+
+        For an encrypted archive this is a temporary file (mode 0600) under ``tmp/`` that is
+        deleted on exit (and by recovery after a crash). Not logged. Never write to it.
+
+        Raises:
+            NotFoundError: No such item.
+            PassphraseError: Wrong or missing passphrase.
+        """
+        rec = self._load_record(self.resolve(sha256))
+        if not self.encrypted:
+            yield self.store.blob_path(rec.sha256)
+            return
+        ident = self._identity()
+        suffix = Path(rec.name).suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", Path(rec.name).suffix) else ""
+        fd, tmp = tempfile.mkstemp(prefix=f"plain-{os.getpid()}-", suffix=suffix, dir=self.root / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as out, open(self.store.blob_path(rec.sha256), "rb") as src:
+                decrypt_stream(src, out, ident, what=f"blob {rec.sha256}")
+            yield Path(tmp)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def extract(self, sha256: str, out_path: Path, *, overwrite: bool = False) -> Path:
+        """Decrypt an item to ``out_path`` (a file, or a folder to put it in by its name); logged.
+
+        The output is re-hashed while written and removed if it does not match the record.
+
+        Raises:
+            NotFoundError: No such item.
+            UsageError: ``out_path`` exists (and ``overwrite`` is false).
+            PassphraseError: Wrong or missing passphrase (nothing written).
+            IntegrityError: The stored original does not match its record.
+        """
+        from ._sealing import extract_item
+
+        return extract_item(self, self.resolve(sha256), Path(out_path), overwrite=overwrite)
+
+    # -- custody log -------------------------------------------------------------------------------
+    def log_action(self, action: str, objects: Iterable[str], details: Mapping[str, Any] | None = None) -> LogEntry:
+        """Append an entry to the custody log (checkpointed at the end of the transaction).
+
+        Args:
+            action: A short verb, e.g. ``redact``, ``approve``, ``export``, ``publish``.
+            objects: sha256 ids (or other hex ids) the action read or changed.
+            details: JSON-serializable facts (no personal data).
+
+        Raises:
+            UsageError: ``action`` is empty or reserved, or ``details`` is not JSON-serializable.
+            PassphraseError: Wrong or missing passphrase (nothing written).
+        """
+        if not action or not re.fullmatch(r"[a-z][a-z0-9_.-]{0,63}", action):
+            raise UsageError(f"bad custody log action {action!r}: use a short lower-case verb")
+        if action in SEAL_ACTIONS or action == "init":
+            raise UsageError(f"custody log action {action!r} is reserved for the archive itself")
+        objs = list(objects)
+        for o in objs:
+            if not isinstance(o, str) or not re.fullmatch(r"[0-9A-Za-z._:-]{1,128}", o):
+                raise UsageError(f"custody log object {o!r} is not an id (hex digest or short token)")
+        return self._append(action, objs, dict(details or {}))
+
+    def _append(self, action: str, objects: list[str], details: dict[str, Any]) -> LogEntry:
+        self._signing_key()  # a wrong passphrase must fail before the entry is written
+        try:
+            canonical_bytes(details)
+        except ValueError as e:
+            raise UsageError(f"custody log details are not valid JSON: {e}") from e
+        with self.transaction():
+            entry, _ = self.log_store.append(action, config.actor(), objects, details)
+        return entry
+
+    def log(self, sha256: str | None = None) -> list[LogEntry]:
+        """Custody log entries, all or those naming one object (an item id or prefix)."""
+        if sha256 is None:
+            return [self.log_store.read(i) for i in range(self.log_store.size())]
+        try:
+            full = self.resolve(sha256)
+        except NotFoundError:
+            full = sha256.lower()
+        self._sync_index_quietly()
+        with self.engine.connect() as c:
+            seqs = [r[0] for r in c.exec_driver_sql("SELECT seq FROM entry_objects WHERE sha256=? ORDER BY seq", (full,))]
+        return [self.log_store.read(s) for s in seqs]
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign a checkpoint for the current log (or return the latest if up to date).
+
+        Raises:
+            PassphraseError: Wrong or missing passphrase.
+        """
+        key = self._signing_key()
+        with self.transaction():
+            return self.log_store.write_checkpoint(key, self.archive_id, self.key_id)
+
+    def latest_checkpoint(self) -> tuple[bytes, bytes]:
+        """The latest checkpoint's exact bytes and raw signature.
+
+        Raises:
+            IntegrityError: There is none.
+        """
+        size = self.log_store.latest_checkpoint_size()
+        if size is None:
+            raise IntegrityError("the archive has no checkpoint")
+        return self.log_store.read_checkpoint(size)
+
+    def inclusion_proof(self, seq: int) -> InclusionProof:
+        """Proof that log entry ``seq`` is in the latest checkpoint (one is signed if needed).
+
+        Raises:
+            NotFoundError: No entry ``seq``.
+        """
+        if not 0 <= seq < self.log_store.size():
+            raise NotFoundError(f"no custody log entry {seq}")
+        latest = self.log_store.latest_checkpoint_size()
+        if latest is None or latest <= seq:
+            self.checkpoint()
+        return self.log_store.inclusion_proof(seq)
+
+    # -- integrity ---------------------------------------------------------------------------------
+    def verify(self, progress: Progress | None = None) -> VerifyReport:
+        """Re-hash every original, check every signature, the chain and the Merkle roots.
+
+        Never raises for what it finds: each broken object is a ``Problem`` in the report.
+
+        Raises:
+            PassphraseError: The passphrase (needed to re-hash encrypted originals) is wrong.
+        """
+        from ._verifying import verify_archive
+
+        return verify_archive(self, progress)
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Rebuild ``catalog.sqlite`` from the archive files; return the number of items.
+
+        Use-case objects that define ``reindex()`` are called afterwards to rebuild their
+        tables (their modules register their migrations at import).
+        """
+        from ._indexing import rebuild
+
+        return rebuild(self, progress)
+
+    def take_warnings(self) -> list[str]:
+        """Warnings collected since the last call (index not updated, tracing failed...)."""
+        out, self._warnings = self._warnings, []
+        return out
+
+    def close(self) -> None:
+        """Release the catalog engine and forget unlocked keys."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            self._engine_generation = -1
+        self._signing = None
+        self._identity_value = None
+        self._passphrase_value = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- use cases of later capabilities (created on first use) ----------------------------------
+    @functools.cached_property
+    def redaction(self) -> Redaction:
+        from .redaction import Redaction
+
+        return Redaction(self)
+
+    @functools.cached_property
+    def incidents(self) -> Incidents:
+        from .incidents import Incidents
+
+        return Incidents(self)
+
+    @functools.cached_property
+    def publishing(self) -> Publishing:
+        from .publishing import Publishing
+
+        return Publishing(self)
+
+    @functools.cached_property
+    def exports(self) -> Exports:
+        from .exports import Exports
+
+        return Exports(self)
+
+    @functools.cached_property
+    def tracing(self) -> Tracing:
+        from .tracing import Tracing
+
+        return Tracing(self)

@@ -1,0 +1,140 @@
+"""Use case: approve reviewed derivatives and publish the public site (``ws.publishing``).
+
+``approve`` records that a person reviewed a derivative (a redacted copy: an item whose record
+has a ``parent``); only approved derivatives of kind ``redacted`` can reach the site. ``publish``
+runs the fail-closed gate (:mod:`witnessbox.publish.gate`) over the catalog and the archive
+records, re-encodes what passed and builds the site (:mod:`witnessbox.publish.builder`); every
+left-out medium is reported. Both are logged; the publish entry names every derivative
+published and the sha256 of the site manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..catalog import Approval, Catalog, Change
+from ..errors import InputError, PublishError
+from ..publish.builder import MANIFEST, BuildReport, Progress, build_site
+from ..publish.gate import GateResult, ItemInfo, select
+from ..publish.site import SiteOptions
+
+if TYPE_CHECKING:
+    from .core import Workspace
+
+PUBLISHABLE_KINDS = frozenset({"redacted"})
+"""Derivation kinds a person may approve for publication (redacted copies only)."""
+
+
+class Publishing:
+    """Approval and publication for one open archive."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    @property
+    def _catalog(self) -> Catalog:
+        return Catalog(self._ws.engine)
+
+    def _log(self, change: Change) -> None:
+        self._ws.log_action(change.action, change.objects, dict(change.details))
+
+    def approve(self, item: str) -> Approval:
+        """Mark a derivative as reviewed and fit to publish; logged (action ``approve``).
+
+        Raises:
+            NotFoundError: no such item.
+            InputError: the item is an original (only derivatives can be approved).
+        """
+        rec = self._ws.item(item)
+        if rec.parent is None:
+            raise InputError(
+                f"{rec.sha256[:16]} is an original: only a redacted derivative can be approved; redact it first"
+            )
+        with self._ws.transaction():
+            return self._catalog.approve(rec.sha256, config.actor(), self._log)
+
+    def revoke(self, item: str) -> None:
+        """Withdraw an approval; logged (action ``approve.revoke``).
+
+        Raises:
+            NotFoundError: no such item or not approved.
+        """
+        sha = self._ws.resolve(item)
+        with self._ws.transaction():
+            self._catalog.revoke(sha, self._log)
+
+    def approvals(self) -> dict[str, Approval]:
+        """Current approvals by derivative sha256."""
+        return self._catalog.approvals()
+
+    def _read(self, sha: str) -> bytes:
+        with self._ws.open_original(sha) as f:
+            return f.read()
+
+    def gate(self) -> tuple[GateResult, frozenset[str]]:
+        """What would be published now, and the sha256 of every original (for the output check)."""
+        records = self._ws.items()
+        items = {
+            r.sha256: ItemInfo(
+                r.sha256, r.parent, r.media_type, r.derivation.kind if r.derivation else "",
+                lambda s=r.sha256: self._read(s),
+            )
+            for r in records
+        }
+        approvals = {k: a.at for k, a in self._catalog.approvals().items()}
+        result = select(self._ws.incidents.list(), items, approvals, allowed_kinds=PUBLISHABLE_KINDS)
+        return result, frozenset(r.sha256 for r in records if r.parent is None)
+
+    def publish(
+        self,
+        outdir: Path,
+        *,
+        lang: str = "en",
+        title: str = "",
+        base_url: str = "",
+        strict: bool = False,
+        progress: Progress | None = None,
+    ) -> BuildReport:
+        """Build or update the public site in ``outdir``; logged (action ``publish``).
+
+        Args:
+            outdir: New or empty folder, or a site built before by witnessbox.
+            lang: Interface language (``en`` or ``be``).
+            title: Site title (default: the translated "Incident registry").
+            base_url: Public URL of the site, for absolute links in the Atom feed.
+            strict: Refuse to publish when any linked medium would be left out.
+            progress: Called with (stage, done, total).
+
+        Raises:
+            PublishError: ``strict`` and media would be left out, a published file would equal
+                an original, or OUTDIR is not a site; nothing was published.
+            PassphraseError: wrong passphrase (needed to decrypt derivatives and to log).
+        """
+        gate, originals = self.gate()
+        if strict and gate.left_out:
+            raise PublishError(f"{len(gate.left_out)} linked media would be left out (first: {gate.left_out[0]})")
+        if any(gate.media.values()):
+            self._ws.unlock()  # unlock once here, not concurrently in the encoding threads
+        report = build_site(
+            Path(outdir), gate, self._ws.incidents.regions(), self._ws.incidents.categories(),
+            originals=originals, options=SiteOptions(lang=lang, title=title, base_url=base_url), progress=progress,
+        )
+        manifest_sha = hashlib.sha256((report.outdir / MANIFEST).read_bytes()).hexdigest()
+        published = sorted({m.derivative.sha256 for ms in gate.media.values() for m in ms})
+        self._ws.log_action(
+            "publish",
+            published,
+            {
+                "outdir": str(report.outdir),
+                "lang": lang,
+                "incidents": report.incidents,
+                "media": report.media,
+                "left_out": len(report.left_out),
+                "manifest_sha256": manifest_sha,
+            },
+        )
+        return report
+
