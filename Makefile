@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(PY) -m witnessbox.demo
+	$(VENV)/bin/witnessbox demo demo-output
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports

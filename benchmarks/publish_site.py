@@ -129,7 +129,7 @@ def typed(n: int, per: int) -> None:
 
 def archive(n: int, per: int) -> None:
     """End to end through a real encrypted archive (sealing is not timed)."""
-    from witnessbox.catalog import make_timespan
+    from witnessbox.catalog import Status, make_timespan
     from witnessbox.workspace import Workspace
 
     root = OUT / "archive-run"
@@ -144,7 +144,7 @@ def archive(n: int, per: int) -> None:
         for i in range(n):
             ws.incidents.add(IncidentInput(id=f"a{i}", title=f"Інцыдэнт {i}", time=make_timespan(f"2020-08-{1 + i % 28:02d}"),
                                            place="Плошча", region=REGIONS[i % len(REGIONS)], categories=(CATS[i % 6],),
-                                           status="published"))  # type: ignore[arg-type]
+                                           status=Status.PUBLISHED))
             for k in range(per):
                 j = i * per + k
                 p = root / "in" / f"o{j}.jpg"

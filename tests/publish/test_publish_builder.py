@@ -202,3 +202,28 @@ def test_interrupted_in_place_commit_leads_to_a_full_rebuild(tmp_path: Path) -> 
     assert "incidents/i0.html" in rep.written and rep.unchanged == ()
     assert not (out / DIRTY_FILE).exists()
     assert verify_site(out) == []
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _normalise(text: str) -> str:
+    import re
+
+    text = re.sub(r"[0-9a-f]{64}", "<sha256>", text)
+    return re.sub(r"media/[0-9a-f]{32}\.", "media/<name>.", text)
+
+
+def test_open_data_and_manifest_formats_match_the_golden_files(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "site"
+    World(2).build(out)
+    assert _normalise((out / "incidents.json").read_text(encoding="utf-8")) == (GOLDEN / "incidents.json").read_text(encoding="utf-8")
+    csv_text = (out / "incidents.csv").read_bytes().decode("utf-8").replace("\r\n", "\n")
+    assert _normalise(csv_text) == (GOLDEN / "incidents.csv").read_text(encoding="utf-8")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest) == {"algorithm", "format", "files"} and manifest["algorithm"] == "sha256"
+    assert all(set(f) == {"path", "sha256", "size"} for f in manifest["files"])
+    sums = (out / "SHA256SUMS").read_text().splitlines()
+    assert sums == [f"{f['sha256']}  {f['path']}" for f in manifest["files"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import jpeg_with_everything, mp4_with_metadata
+from publish_fixtures import jpeg_with_everything, mp4_with_metadata
 from PIL import Image
 
 from witnessbox.errors import PublishError

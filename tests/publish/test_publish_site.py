@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import av
 import pytest
-from conftest import MARKERS, PLATE_XSS, TESTIMONY, XSS, Published
+from publish_fixtures import MARKERS, PLATE_XSS, TESTIMONY, XSS, Published
 from PIL import Image
 
 from witnessbox.publish.builder import STATE_FILE, verify_site
@@ -236,3 +236,31 @@ def test_empty_archive_publishes_an_empty_site(tmp_path: Path) -> None:
     assert "No incidents are published yet." in text
     assert json.loads((tmp_path / "site" / "incidents.json").read_text()) == []
     assert verify_site(tmp_path / "site") == []
+
+
+def test_cli_approve_and_publish(published: Published, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from publish_fixtures import PASS
+
+    from witnessbox.cli import main
+
+    monkeypatch.setenv("WITNESSBOX_ARCHIVE", str(published.ws.root))
+    monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASS)
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as ei:
+            main(argv)
+        out, err = capsys.readouterr()
+        return int(ei.value.code or 0), out, err
+
+    code, _, err = run(["approve", published.approved["photo1"][:12]])
+    assert code == 0 and "approved" in err
+    code, _, err = run(["approve", next(r.sha256 for r in published.ws.items() if r.parent is None)])
+    assert code == 3 and "is an original" in err
+    code, out, err = run(["publish", str(tmp_path / "cli-site"), "--json"])
+    assert code == 0
+    rep = json.loads(out)
+    assert rep["incidents"] == 2 and len(rep["left_out"]) == 2
+    assert err.count("left out:") == 2
+    code, _, err = run(["publish", str(tmp_path / "strict-site"), "--strict"])
+    assert code == 12 and "would be left out" in err and not (tmp_path / "strict-site").exists()

@@ -133,3 +133,17 @@ def test_faiss_and_numpy_indexes_give_the_same_matches(photos: dict[str, Path], 
             idx.add(name, fingerprint_file(p))
         results.append(idx.match(query))
     assert results[0] == results[1] and [m.key for m in results[0]] == ["chelsea"]
+
+
+def test_shared_photos_cropped_and_screen_recorded_find_their_original(facemask_dev: Path, tmp_path: Path) -> None:
+    paths = sorted((facemask_dev / "images").glob("*.png"))[:4]
+    idx = FingerprintIndex("numpy")
+    for p in paths:
+        idx.add(p.stem, fingerprint_file(p))
+    for p in paths:
+        rgb = _rgb(p)
+        h, w = rgb.shape[:2]
+        Image.fromarray(rgb[int(h * 0.12) :, : int(w * 0.88)]).save(tmp_path / "crop.jpg", quality=70)
+        Image.fromarray(_letterbox(rgb)).save(tmp_path / "screen.jpg", quality=70)
+        for name in ("crop.jpg", "screen.jpg"):
+            assert [m.key for m in idx.match(fingerprint_file(tmp_path / name))] == [p.stem], name

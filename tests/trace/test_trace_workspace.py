@@ -144,3 +144,11 @@ def test_cli_match_and_copies_json(ws: Workspace, media: dict[str, Path], capsys
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def test_derived_copies_are_recorded_as_not_traced(ws: Workspace, media: dict[str, Path]) -> None:
+    orig = _add(ws, media["orig"])
+    rec = ws.add_derivative(orig, media["reupload"], kind="redacted", method="test", sidecars={})
+    fps = ws.tracing.fingerprints(rec.sha256)
+    assert fps is not None and fps.reason is not None and "derived" in fps.reason
+    assert ws.tracing.copies() == []

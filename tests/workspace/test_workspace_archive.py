@@ -280,3 +280,41 @@ def test_private_key_needs_the_passphrase(archive_path: Path) -> None:
     assert b"ENCRYPTED PRIVATE KEY" in pem
     assert b"AGE-SECRET-KEY" not in (archive_path / "keys" / "archive-age.key.age").read_bytes()
     assert os.stat(archive_path / "keys" / "archive-signing.key.pem").st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("objects", [[""], ["has space"], ["x" * 201], ["line\nbreak"], [7]])
+def test_log_action_rejects_bad_objects(ws: Workspace, objects: list[object]) -> None:
+    n = ws.log_store.size()
+    with pytest.raises(UsageError):
+        ws.log_action("note", objects)  # type: ignore[arg-type]
+    assert ws.log_store.size() == n
+
+
+def test_two_workspaces_see_each_others_writes(ws: Workspace, archive_path: Path, files: Path) -> None:
+    other = Workspace.open(archive_path, PASSPHRASE)
+    assert other.items() == []
+    ws.add([files / "a.txt"])
+    assert [r.name for r in other.items()] == ["a.txt"]
+    other.log_action("note", [ws.items()[0].sha256])
+    assert [e.action for e in ws.log(ws.items()[0].sha256)] == ["add", "note"]
+
+
+def test_extract_into_a_folder_with_a_hostile_name(ws: Workspace, tmp_path: Path) -> None:
+    d = tmp_path / "src"
+    d.mkdir()
+    (d / "..\nevil").write_text("x")
+    sha = ws.add([d]).added[0].sha256
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = ws.extract(sha, out_dir)
+    assert out.parent == out_dir and "\n" not in out.name and out.read_text() == "x"
+
+
+def test_recovery_removes_stale_temporary_plaintext(ws: Workspace) -> None:
+    stale = ws.root / "tmp" / "plain-999999999-x.jpg"
+    stale.write_bytes(b"plaintext left by a dead reader")
+    live = ws.root / "tmp" / f"plain-{os.getpid()}-y.jpg"
+    live.write_bytes(b"in use")
+    ws.log_action("note", [])
+    assert not stale.exists() and live.exists()
+    live.unlink()

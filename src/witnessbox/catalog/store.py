@@ -10,6 +10,8 @@ the archive's key); this module never sees their text.
 
 from __future__ import annotations
 
+import builtins
+
 import hashlib
 import json
 import re
@@ -149,7 +151,7 @@ class Catalog:
             log(Change("catalog.region.add", (region.slug,), {"name": name}))
         return region
 
-    def regions(self) -> list[Region]:
+    def regions(self) -> builtins.list[Region]:
         """All regions, sorted by name."""
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(t.regions.c.name, t.regions.c.slug)).all()
@@ -175,7 +177,7 @@ class Catalog:
             raise NotFoundError(f"unknown region {name_or_slug[:80]!r}: add it with `witnessbox region add NAME`")
         return Region(row.name, row.slug)
 
-    def categories(self) -> list[Category]:
+    def categories(self) -> builtins.list[Category]:
         """The taxonomy in its configured order."""
         with self._engine.connect() as conn:
             rows = conn.execute(
@@ -236,7 +238,7 @@ class Catalog:
         if region is None:
             region = self._region(conn, inp.region)
             region_cache[key] = region
-        slugs: list[str] = []
+        slugs: builtins.list[str] = []
         for c in inp.categories:
             slug = cats.get(c.strip().casefold())
             if slug is None:
@@ -259,7 +261,7 @@ class Catalog:
             log(Change("catalog.incident.add", (inc_id,), change_details(v)))
             return self._load(conn, [inc_id])[0]
 
-    def add_many(self, inputs: Sequence[ValidatedInput], conn: Connection, *, new_id: Callable[[], str] | None = None) -> list[str]:
+    def add_many(self, inputs: Sequence[ValidatedInput], conn: Connection, *, new_id: Callable[[], str] | None = None) -> builtins.list[str]:
         """Insert already validated inputs on an open transaction; return their ids."""
         return [self._insert(conn, v, new_id) for v in inputs]
 
@@ -443,7 +445,7 @@ class Catalog:
             raise NotFoundError(f"no incident {inc_id[:80]!r}: see `witnessbox incident list`")
         return str(row.id)
 
-    def list(self, flt: IncidentFilter = IncidentFilter()) -> list[Incident]:
+    def list(self, flt: IncidentFilter = IncidentFilter()) -> builtins.list[Incident]:
         """Incidents matching every given filter, oldest first.
 
         Raises:
@@ -451,7 +453,7 @@ class Catalog:
             InputError: a date filter is not ISO 8601.
         """
         c = t.incidents.c
-        conds: list[Any] = []
+        conds: builtins.list[Any] = []
         with self._engine.connect() as conn:
             if flt.region:
                 conds.append(c.region == self._region(conn, flt.region).slug)
@@ -474,7 +476,7 @@ class Catalog:
             ids = conn.execute(sa.select(c.id).where(*conds).order_by(c.start_key, c.id)).scalars().all()
             return self._load(conn, list(ids), all_rows=not conds)
 
-    def _load(self, conn: Connection, ids: list[str], *, all_rows: bool = False) -> list[Incident]:
+    def _load(self, conn: Connection, ids: builtins.list[str], *, all_rows: bool = False) -> builtins.list[Incident]:
         """Read incidents and their satellites in four queries (chunked IN lists)."""
         if not ids:
             return []
@@ -483,9 +485,10 @@ class Catalog:
         cats: dict[str, list[tuple[int, str]]] = defaultdict(list)
         obs: dict[str, list[tuple[int, Observation]]] = defaultdict(list)
         lnk: dict[str, list[tuple[int, Link]]] = defaultdict(list)
-        chunks: list[list[str] | None] = [None] if all_rows else [ids[i : i + 500] for i in range(0, len(ids), 500)]
+        role_of = {ro.value: ro for ro in Role}
+        chunks: builtins.list[list[str] | None] = [None] if all_rows else [ids[i : i + 500] for i in range(0, len(ids), 500)]
         for chunk in chunks:
-            def where(col: Any, chunk: list[str] | None = chunk) -> Any:
+            def where(col: Any, chunk: builtins.list[str] | None = chunk) -> Any:
                 return sa.true() if chunk is None else col.in_(chunk)
 
             for r in conn.execute(sa.select(t.incidents).where(where(t.incidents.c.id))):
@@ -498,24 +501,26 @@ class Catalog:
                     (r.position, Observation(r.unit, r.insignia, r.uniform, vehicles, r.officers))
                 )
             for r in conn.execute(sa.select(t.links).where(where(t.links.c.incident_id))):
-                lnk[r.incident_id].append((r.position, Link(r.item, Role(r.role))))
-        out: list[Incident] = []
+                lnk[r.incident_id].append((r.position, Link(r.item, role_of[r.role])))
+        out: builtins.list[Incident] = []
+        fromiso = datetime.fromisoformat
+        status_of = {st.value: st for st in Status}
+        precision_of = {p.value: p for p in Precision}
         for iid in ids:
             r = inc_rows[iid]
-            start, _ = parse_time(r.start)
-            end = parse_time(r.end)[0] if r.end else None
+            # Stored times are normalised ISO 8601 (written by this module): parse them directly.
             out.append(
                 Incident(
                     id=r.id,
                     title=r.title,
-                    time=TimeSpan(start, end, Precision(r.precision)),
+                    time=TimeSpan(fromiso(r.start), fromiso(r.end) if r.end else None, precision_of[r.precision]),
                     place=r.place,
                     region=regions[r.region],
                     categories=tuple(s for _, s in sorted(cats[iid])),
                     description=r.description,
-                    sources=tuple(json.loads(r.sources)),
+                    sources=tuple(json.loads(r.sources)) if r.sources != "[]" else (),
                     coordinates=Coordinates(r.lat, r.lon) if r.lat is not None else None,
-                    status=Status(r.status),
+                    status=status_of[r.status],
                     observations=tuple(o for _, o in sorted(obs[iid], key=lambda x: x[0])),
                     links=tuple(li for _, li in sorted(lnk[iid], key=lambda x: x[0])),
                     updated_at=r.updated_at,
@@ -523,7 +528,7 @@ class Catalog:
             )
         return out
 
-    def observation_positions(self, inc_id: str) -> list[int]:
+    def observation_positions(self, inc_id: str) -> builtins.list[int]:
         """Positions of an incident's observations, in order (for removal by position)."""
         with self._engine.connect() as conn:
             iid = self._resolve(conn, inc_id)
@@ -568,7 +573,7 @@ class Catalog:
             if testimony_id is not None:
                 values["id"] = testimony_id
             res = conn.execute(t.testimonies.insert().values(**values))
-            tid = int(res.inserted_primary_key[0])
+            tid = int(res.inserted_primary_key[0])  # type: ignore[index]
             log(
                 Change(
                     "catalog.testimony.add",
@@ -579,7 +584,7 @@ class Catalog:
             )
         return TestimonyInfo(tid, iid, language, format_time(given), has_contact)
 
-    def testimonies(self, inc_id: str) -> list[TestimonyInfo]:
+    def testimonies(self, inc_id: str) -> builtins.list[TestimonyInfo]:
         """What can be shown about an incident's testimonies without decrypting them."""
         with self._engine.connect() as conn:
             iid = self._resolve(conn, inc_id)

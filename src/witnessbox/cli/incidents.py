@@ -151,7 +151,10 @@ def incident_add(
         sources=tuple(source), coordinates=parse_coordinates(coordinates),
     )
     inc = open_workspace(archive).incidents.add(inp)
-    print_json(_record(inc)) if as_json else _out.print(inc.id, markup=False)
+    if as_json:
+        print_json(_record(inc))
+    else:
+        _out.print(inc.id, markup=False)
 
 
 @incident_app.command("edit")
@@ -179,7 +182,10 @@ def incident_edit(
         categories=category or None, description=_description(description, description_file),
         sources=source or None, coordinates=False if coordinates is None else parse_coordinates(coordinates),
     )
-    print_json(_record(inc)) if as_json else _err.print(f"edited {inc.id}", markup=False)
+    if as_json:
+        print_json(_record(inc))
+    else:
+        _err.print(f"edited {inc.id}", markup=False)
 
 
 @incident_app.command("show")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from .incidents import ArchiveOpt, JsonOpt, open_workspace, print_json, safe
 
@@ -41,7 +41,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
         return
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=_err, transient=True)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
     with bar:
 
         def update(stage: str, done: int, total: int) -> None:

@@ -86,6 +86,18 @@ def register(app: typer.Typer) -> None:
             raise RedactionError(f"{len(report.failed)} of {len(report.done) + len(report.failed)} file(s) failed (listed above)")
 
 
+def _passphrase() -> str:
+    from .. import config
+
+    env = config.passphrase_from_env()
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise UsageError("no passphrase: set WITNESSBOX_PASSPHRASE (stdin is not a terminal)")
+    value: str = typer.prompt("Archive passphrase", hide_input=True)
+    return value
+
+
 def _redact_item(
     ids: list[str], opts: object, regions: Path | None, archive: Path | None, as_json: bool, show: bool
 ) -> None:
@@ -94,10 +106,10 @@ def _redact_item(
 
     if len(ids) != 1:
         raise UsageError("without -o, give exactly one archive item id (or use -o OUTDIR for files)")
-    ws = Workspace.open(config.archive_path(archive), config.passphrase_from_env)  # type: ignore[attr-defined]
+    ws = Workspace.open(config.archive_path(archive), _passphrase)
     with _progress_bars(show) as hook:
-        rec = ws.redaction.redact_item(ids[0], options=opts, regions=regions, progress=hook)
+        rec = ws.redaction.redact_item(ids[0], options=opts, regions=regions, progress=hook)  # type: ignore[arg-type]
     if as_json:
-        print(json.dumps(rec.to_dict() if hasattr(rec, "to_dict") else {"sha256": getattr(rec, "sha256", "")}, indent=2))
+        print(json.dumps(rec.summary(), indent=2))
     else:
-        print(f"redacted copy sealed: {getattr(rec, 'sha256', rec)}")
+        print(f"redacted copy sealed: {rec.sha256}  (parent {rec.parent})")

@@ -1,7 +1,7 @@
 """Content store: originals byte-for-byte, addressed by plaintext sha256, age-encrypted, read-only.
 
-Sealing reads the source once: the same chunks feed SHA-256, SHA-512 and the age stream
-cipher, in constant memory. The ciphertext is first written to a staging file under
+Sealing reads the source once: the same 1 MiB chunks feed SHA-256 and SHA-512 (each on its
+own thread) and the age stream cipher (:mod:`.agestream`), in constant memory. The ciphertext is first written to a staging file under
 ``tmp/`` (atomically, mode 0444) and then hard-linked to ``blobs/<ab>/<sha256>[.age]``; a
 link fails when the blob exists, so an item is never stored twice and a staged file never
 replaces a sealed one.
@@ -20,16 +20,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import pyrage
 
 from .._fsutil import atomic_write, fsync_dir
 from ..errors import ArchiveError, IntegrityError
+from .agestream import AgeWriter
 
 CHUNK = 1 << 20
 _QUEUE_DEPTH = 4
 _THREAD_MIN = 8 << 20
+_WRITEBACK = 16 << 20
 _IN_MEMORY_LIMIT = 64 << 20
 
 
@@ -41,6 +43,25 @@ class Staged:
     sha256: str
     sha512: str
     size: int
+
+
+def _start_writeback(f: IO[bytes], start: int) -> int:
+    """Ask the kernel to start writing what we wrote so far, without waiting.
+
+    Writeback then overlaps with hashing and encryption instead of all happening in the final
+    fsync; it also keeps sealed ciphertext from crowding the page cache. Best effort.
+    Returns the file offset to start from next time: pages still under writeback are not
+    dropped, so each call also covers the previous call's range.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return 0
+    try:
+        f.flush()
+        end = f.tell()
+        os.posix_fadvise(f.fileno(), start, 0, os.POSIX_FADV_DONTNEED)
+    except (OSError, ValueError):
+        return start
+    return max(start, end - _WRITEBACK)
 
 
 class _Hasher:
@@ -78,11 +99,10 @@ class _Hasher:
             self._q = None
 
 
-class _HashingReader(io.RawIOBase):
-    """A read-only stream that hashes everything read through it.
+class _HashingReader:
+    """Reads a source in 1 MiB chunks and hashes every chunk (SHA-256, SHA-512).
 
-    Reads the source in large chunks and serves the consumer's small reads from the buffer;
-    memory stays bounded by the chunk size times the hash queues' depth.
+    Memory stays bounded by the chunk size times the hash queues' depth.
     """
 
     def __init__(self, src: BinaryIO, progress: Callable[[int], None] | None, size_hint: int | None = None) -> None:
@@ -92,49 +112,21 @@ class _HashingReader(io.RawIOBase):
         self.sha256 = _Hasher("sha256", threaded)
         self.sha512 = _Hasher("sha512", threaded)
         self.size = 0
-        self._buf = memoryview(b"")
 
-    def finish(self) -> None:
-        """Stop the hash threads (idempotent)."""
-        self.sha256.close()
-        self.sha512.close()
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> None:
-        data = self._src.read(CHUNK)
-        if data:
+    def chunks(self) -> Iterator[bytes]:
+        """The source's bytes, each chunk hashed before it is yielded."""
+        while data := self._src.read(CHUNK):
             self.sha256.update(data)
             self.sha512.update(data)
             self.size += len(data)
             if self._progress is not None:
                 self._progress(len(data))
-        self._buf = memoryview(data)
+            yield data
 
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        if not self._buf:
-            self._fill()
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            out = bytearray(self._buf)
-            self._buf = memoryview(b"")
-            while True:
-                self._fill()
-                if not self._buf:
-                    return bytes(out)
-                out += self._buf
-                self._buf = memoryview(b"")
-        if not self._buf:
-            self._fill()
-        chunk = bytes(self._buf[:n])
-        self._buf = self._buf[n:]
-        return chunk
+    def finish(self) -> None:
+        """Stop the hash threads (idempotent)."""
+        self.sha256.close()
+        self.sha512.close()
 
 
 def decrypt_stream(src: BinaryIO, out: Any, identity: pyrage.x25519.Identity, *, what: str) -> None:
@@ -194,18 +186,20 @@ class ContentStore:
 
     def _stage_into(self, reader: _HashingReader, dest: Path) -> None:
         with atomic_write(dest, "wb", file_mode=0o444) as out:
+            sink: AgeWriter | IO[bytes] = out
             if self.recipient is not None:
                 try:
-                    pyrage.encrypt_io(reader, out, [self.recipient])
-                except pyrage.EncryptError as e:
-                    raise ArchiveError(f"encryption failed: {e}") from e
-            else:
-                while True:
-                    reader._fill()
-                    if not reader._buf:
-                        break
-                    out.write(reader._buf)
-                    reader._buf = memoryview(b"")
+                    sink = AgeWriter(out, str(self.recipient))
+                except ValueError as e:
+                    raise ArchiveError(f"the archive's age recipient is unusable: {e}") from e
+            flushed = wb_from = 0
+            for chunk in reader.chunks():
+                sink.write(chunk)
+                if reader.size - flushed >= _WRITEBACK:
+                    flushed = reader.size
+                    wb_from = _start_writeback(out, wb_from)
+            if isinstance(sink, AgeWriter):
+                sink.close()
 
     def commit(self, staged: Staged) -> bool:
         """Move a staged blob to its content address.

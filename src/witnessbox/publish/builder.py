@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,7 @@ DIRTY_FILE = ".witnessbox-site.dirty"
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
 LATEST_ON_HOME = 10
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
 Progress = Callable[[str, int, int], None]
 
@@ -225,9 +228,16 @@ def _view_from_summary(d: Mapping[str, Any]) -> IncidentView:
 
 
 def _incident_fp(tpl: str, inc: Incident, slug: str, media: Sequence[PublishedMedia]) -> str:
-    # repr of frozen dataclasses (str, datetime, enum, tuples) is deterministic and much cheaper
-    # than asdict + JSON; updated_at is left out so a touch with no visible change rewrites nothing.
-    blob = repr((tpl, replace(inc, updated_at=""), slug, tuple(media)))
+    """Hash of everything an incident page shows (``updated_at`` left out: a touch with no
+    visible change rewrites nothing). Built from builtins only, whose repr is C-fast and stable."""
+    obs = tuple((o.unit, o.insignia, o.uniform, tuple((v.type, v.plate) for v in o.vehicles), o.officers) for o in inc.observations)
+    coords = (inc.coordinates.lat, inc.coordinates.lon) if inc.coordinates else None
+    blob = repr((
+        tpl, inc.id, inc.title, inc.time.start, inc.time.end, inc.time.precision.value, inc.place, inc.region,
+        inc.categories, inc.description, inc.sources, coords, inc.status.value, obs,
+        tuple((li.item, li.role.value) for li in inc.links), slug,
+        tuple((m.path, m.sha256, m.media_type, m.width, m.height, m.role) for m in media),
+    ))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -345,8 +355,8 @@ def _encode_all(
     left: list[LeftOut] = []
     todo: list[tuple[MediaSource, str]] = []
     done: dict[str, dict[str, Any]] = {}
-    for src in sources:
-        key = hashlib.sha256(f"{ENCODER_VERSION}:{src.derivative.sha256}".encode()).hexdigest()
+    keys = [hashlib.sha256(f"{ENCODER_VERSION}:{src.derivative.sha256}".encode()).hexdigest() for src in sources]
+    for src, key in zip(sources, keys, strict=True):
         cached = w.old.media.get(key) or done.get(key)
         if cached is not None and (cached["path"] in w.new.files or w.reuse(cached["path"])):
             done[key] = cached
@@ -381,8 +391,7 @@ def _encode_all(
             done[key] = {"path": rel, "sha256": sha, "media_type": res.media_type, "width": res.width, "height": res.height}
             seen_todo[key] = rel
     failed = {k for k, v in seen_todo.items() if v == "failed"}
-    for src in sources:
-        key = hashlib.sha256(f"{ENCODER_VERSION}:{src.derivative.sha256}".encode()).hexdigest()
+    for src, key in zip(sources, keys, strict=True):
         if key in failed:
             continue
         d = done[key]
@@ -435,7 +444,8 @@ def _write_site(
         rel = region_path(reg.slug)
         newest = sorted(by_region[reg.slug], key=lambda i: (i.time.sort_key(), i.id), reverse=True)
         views = [summaries[i.id] for i in newest]
-        w.put_fp(rel, fingerprint(tpl, reg, [_summary_view(v) for v in views], cat_views), lambda reg=reg, views=views: r.region_page(reg, views, cat_views))
+        w.put_fp(rel, fingerprint(tpl, reg, [_summary_view(v) for v in views], cat_views),
+                 functools.partial(r.region_page, reg, views, cat_views))
         region_views.append(RegionView(reg.name, reg.slug, rel, len(views)))
 
     counts = Counter(c for i in incidents for c in i.categories)
@@ -464,9 +474,10 @@ def _write_site(
 
 def _write_manifest(w: _Writer) -> None:
     files = sorted(w.new.files)
-    entries = ",\n".join(
-        json.dumps({"path": p, "sha256": w.new.files[p], "size": w.new.sizes[p]}, sort_keys=True) for p in files
-    )
+    # Paths are our own ([A-Za-z0-9._/-] only, checked here), so plain formatting is valid JSON.
+    if not all(_SAFE_PATH.fullmatch(p) for p in files):
+        raise PublishError("an output path has characters outside [A-Za-z0-9._/-]")
+    entries = ",\n".join(f'{{"path": "{p}", "sha256": "{w.new.files[p]}", "size": {w.new.sizes[p]}}}' for p in files)
     head = json.dumps({"algorithm": "sha256", "format": SITE_FORMAT})[:-1]
     w.put_if_changed(MANIFEST, f'{head}, "files": [\n{entries}\n]}}\n'.encode())
     sums = "".join(f"{w.new.files[p]}  {p}\n" for p in files)

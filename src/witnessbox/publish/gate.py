@@ -52,7 +52,7 @@ class LeftOut:
     reason: str
 
     def __str__(self) -> str:
-        return f"incident {self.incident_id}: item {self.item[:16]} left out: {self.reason}"
+        return f"incident {self.incident_id}: item {self.item[:16]}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +95,11 @@ def select(
         chosen: list[MediaSource] = []
         seen: set[str] = set()
         for link in inc.links:
-            it = items.get(link.item)
-            if it is None:
+            found = items.get(link.item)
+            if found is None:
                 left.append(LeftOut(inc.id, link.item, "not in the archive"))
                 continue
+            it = found
             candidates = [it] if it.parent is not None else children.get(it.sha256, [])
             ok = [
                 c

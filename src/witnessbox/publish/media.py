@@ -64,9 +64,9 @@ def encode_image(data: bytes) -> Encoded:
                 raise PublishError(f"image of {im.width}x{im.height} pixels is too large to publish")
             im.load()
             # Apply the orientation the derivative declares, since the tag itself is dropped.
-            im = ImageOps.exif_transpose(im) or im
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            rgb = im.convert("RGBA" if has_alpha else "RGB")
+            upright: Image.Image = ImageOps.exif_transpose(im) or im
+            has_alpha = upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info)
+            rgb = upright.convert("RGBA" if has_alpha else "RGB")
     except PublishError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as e:
@@ -123,7 +123,7 @@ def _remux(data: bytes) -> bytes:
     import av
 
     buf = io.BytesIO()
-    with av.open(io.BytesIO(data)) as inp:
+    with av.open(io.BytesIO(data), "r") as inp:
         src = inp.streams.video[0]
         with av.open(buf, "w", format="mp4", container_options={"fflags": "+bitexact"}) as out:
             dst = out.add_stream_from_template(src)
@@ -139,12 +139,12 @@ def _reencode(data: bytes) -> bytes:
     import av
 
     buf = io.BytesIO()
-    with av.open(io.BytesIO(data)) as inp:
+    with av.open(io.BytesIO(data), "r") as inp:
         src = inp.streams.video[0]
         rate = src.average_rate or 25
         with av.open(buf, "w", format="mp4", container_options={"fflags": "+bitexact"}) as out:
             dst = out.add_stream("libx264", rate=rate, options={"crf": "23", "preset": "veryfast"})
-            dst.codec_context.flags |= av.codec.context.Flags.bitexact  # type: ignore[attr-defined]
+            dst.codec_context.flags |= av.codec.context.Flags.bitexact
             dst.width = src.codec_context.width - src.codec_context.width % 2
             dst.height = src.codec_context.height - src.codec_context.height % 2
             dst.pix_fmt = "yuv420p"

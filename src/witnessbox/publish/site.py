@@ -271,7 +271,7 @@ class Renderer:
             }
             for i in recent
         ]
-        updated = max((e["updated"] for e in entries), default="1970-01-01T00:00:00Z")
+        updated = max((str(e["updated"]) for e in entries), default="1970-01-01T00:00:00Z")
         return self._render("feed.atom", "", feed_id=f"urn:uuid:{ns}", updated=updated, base=base, entries=entries)
 
 

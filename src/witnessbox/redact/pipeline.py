@@ -14,7 +14,7 @@ import io
 import math
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +22,20 @@ from typing import IO, Protocol
 
 import numpy as np
 
-from .. import __version__
 from .._fsutil import atomic_write
 from ..errors import InputError, RedactionError, UsageError, WitnessboxError
 from ..media.formats import MediaKind, is_supported, media_kind, output_name
-from ..media.images import DecodedImage, encode_image, load_image
+from ..media.images import encode_image, load_image
 from ..media.video import VideoInfo, VideoWriter, iter_frames, probe_video
-from .detector import CenterFace, Detection, Detector, MultiScaleDetector, ResizingDetector, ScalePlan
+from .detector import (
+    CenterFace,
+    Detection,
+    Detector,
+    MultiScaleDetector,
+    ResizingDetector,
+    ScalePlan,
+    detect_mirrored,
+)
 from .regions import MediaInfo, Method, Region, RegionsFile, read_regions, regions_path, sorted_regions
 from .render import Fill, render
 from .tracking import Margin, TrackPolicy, link, track_regions
@@ -52,7 +59,10 @@ class RedactOptions:
         fill: How hidden pixels are replaced.
         raw_threshold: Per-pass detector threshold (photos) / per-frame threshold (videos).
         threshold: Minimum fused score of a face in a photo.
-        margin: How a face box becomes the hidden ellipse.
+        video_threshold: Per-frame detector threshold for videos (weak sightings are kept
+            only when their track persists, see :class:`TrackPolicy`).
+        margin: How a face box becomes the hidden ellipse in photos.
+        video_margin: The same for video frames (single-pass boxes jitter more).
         plan: Photo passes (scales, mirroring).
         video_side: Long side, in pixels, at which video frames are analysed.
         track: How video detections are linked and carried in time.
@@ -63,8 +73,9 @@ class RedactOptions:
     fill: Fill = Fill.SOLID
     raw_threshold: float = 0.1
     threshold: float = 0.15
-    video_threshold: float = 0.2
+    video_threshold: float = 0.1
     margin: Margin = field(default_factory=Margin)
+    video_margin: Margin = field(default_factory=lambda: Margin(x=0.4, y=0.4))
     plan: ScalePlan = field(default_factory=ScalePlan)
     video_side: int = 640
     track: TrackPolicy = field(default_factory=TrackPolicy)
@@ -73,7 +84,7 @@ class RedactOptions:
 
     def params(self, kind: MediaKind) -> dict[str, float | int | str | bool]:
         """The parameters recorded in a regions file's ``method.params``."""
-        m = self.margin
+        m = self.margin if kind is MediaKind.IMAGE else self.video_margin
         common: dict[str, float | int | str | bool] = {
             "margin_x": m.x, "margin_y": m.y, "shift_y": m.shift_y, "margin_px": m.pixels,
         }
@@ -94,6 +105,8 @@ class RedactOptions:
             "frames_before": t.before,
             "frames_after": t.after,
             "max_gap": t.max_gap,
+            "keep_score": t.keep_score,
+            "keep_hits": t.keep_hits,
         }
 
 
@@ -196,11 +209,14 @@ class Redactor:
         *,
         regions: RegionsFile | Path | None = None,
         progress: ProgressHook = _no_progress,
+        name: str | None = None,
     ) -> FileResult:
         """Redact ``source`` into ``output`` and write ``output``'s regions file beside it.
 
         Args:
             source: Photo or video.
+            name: The file name that says what ``source`` is (default: its own name), for
+                sources stored without an extension (archive blobs).
             output: Destination (its folder must exist); a video should end in ``.mp4``.
             regions: Re-render from this (reviewed) regions file instead of detecting.
             progress: Told about frames done (videos).
@@ -211,7 +227,7 @@ class Redactor:
             RedactionError: Detection or rendering failed. In every case nothing is left behind.
         """
         source, output = Path(source), Path(output)
-        kind = media_kind(source)
+        kind = media_kind(Path(name) if name else source)
         given = read_regions(regions) if isinstance(regions, Path) else regions
         if not source.is_file():
             raise InputError(f"{source}: no such file")
@@ -287,11 +303,11 @@ class Redactor:
             total = info.frames or None
             # Pass 1: detect every frame (decoding runs ahead in its own thread).
             for fr in iter_frames(source, info):
-                dets.append(det(fr))
+                dets.append(detect_mirrored(det, fr) if len(dets) % 2 else det(fr))
                 progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
             n = len(dets)
             tracks = link(dets, self.options.track)
-            regs = _finish(track_regions(tracks, n, self.options.margin, self.options.track))
+            regs = _finish(track_regions(tracks, n, self.options.video_margin, self.options.track))
             detector_name = det.name
         doc = RegionsFile(
             media=MediaInfo(info.width, info.height, n, float(info.fps)),
@@ -473,13 +489,10 @@ def _remove(path: Path) -> None:
 __all__ = [
     "FileFailure",
     "FileResult",
-    "Redactor",
+    "ProgressHook",
     "RedactOptions",
     "RedactReport",
-    "ProgressHook",
+    "Redactor",
     "plan_outputs",
     "sha256_file",
-    "DecodedImage",
-    "Callable",
-    "__version__",
 ]

@@ -56,6 +56,12 @@ class TrackPolicy:
         after: Frames covered after the last sighting.
         growth: Carried boxes grow by this share of their size per frame of distance.
         max_growth: Cap of that growth.
+        keep_score: A track is kept when its best score reaches this...
+        keep_hits: ...or when it was seen in at least this many frames. Weak detections are
+            accepted per frame (small and masked faces score low) and a face persists while a
+            false detection on a texture flickers, so persistence separates them.
+        smooth: A sighting's box is the union of the track's sightings within this many
+            frames, which absorbs the detector's frame-to-frame jitter.
     """
 
     link_iou: float = 0.1
@@ -65,6 +71,9 @@ class TrackPolicy:
     after: int = 6
     growth: float = 0.06
     max_growth: float = 0.6
+    smooth: int = 2
+    keep_score: float = 0.3
+    keep_hits: int = 4
 
 
 @dataclass
@@ -135,6 +144,10 @@ def _grow(box: Box, k: float) -> Box:
     return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
 
 
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
 def _lerp(a: Box, b: Box, t: float) -> Box:
     return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t, a[3] + (b[3] - a[3]) * t)
 
@@ -146,6 +159,8 @@ def track_regions(
     pol = policy or TrackPolicy()
     out: list[Region] = []
     for t in tracks:
+        if max(t.scores) < pol.keep_score and len(t.frames) < pol.keep_hits:
+            continue
         first, last = t.frames[0], t.frames[-1]
         seen = dict(zip(t.frames, range(len(t.frames)), strict=True))
         j = 0  # index of the last sighting at or before f
@@ -153,7 +168,16 @@ def track_regions(
             if f in seen:
                 i = seen[f]
                 j = i
-                out.append(Region(f, "ellipse", margin.apply(t.boxes[i]), t.scores[i], "detector"))
+                box = t.boxes[i]
+                k = i - 1
+                while k >= 0 and f - t.frames[k] <= pol.smooth:
+                    box = _union(box, t.boxes[k])
+                    k -= 1
+                k = i + 1
+                while k < len(t.frames) and t.frames[k] - f <= pol.smooth:
+                    box = _union(box, t.boxes[k])
+                    k += 1
+                out.append(Region(f, "ellipse", margin.apply(box), t.scores[i], "detector"))
                 continue
             if f < first:
                 box = _grow(t.boxes[0], min(pol.max_growth, pol.growth * (first - f)))

@@ -100,11 +100,11 @@ def frame_hashes(
     for i, (fx0, fy0, fx1, fy1) in enumerate(REGIONS):
         x0, x1 = round(fx0 * w), round(fx1 * w)
         y0, y1 = round(fy0 * h), round(fy1 * h)
-        digest, quality = pdq.hash_rgb(frame[y0:y1, x0:x1])
+        digest, quality = pdq.hash_frame(frame[y0:y1, x0:x1])
         out.append(FrameHash(digest, quality, start, end, i, False))
         if mirrored is not None:
             # The mirror of region (x0..x1) is region (w-x1..w-x0) of the mirrored frame.
-            digest, quality = pdq.hash_rgb(mirrored[y0:y1, w - x1 : w - x0])
+            digest, quality = pdq.hash_frame(mirrored[y0:y1, w - x1 : w - x0])
             out.append(FrameHash(digest, quality, start, end, i, True))
     if not any(fh.usable for fh in out if fh.region == 0):
         return tuple(out), (), (

@@ -35,6 +35,8 @@ from .records import FrameHash, Fingerprints, Match, MediaKind, TimeRange
 MATCH_DISTANCE = 31
 #: Distinct query samples a video must match, when the query has that many.
 MIN_VIDEO_SAMPLES = 2
+#: The distance a local-features hit carries (no PDQ pair was involved).
+FEATURES_DISTANCE = 256
 #: Seconds of disagreement allowed between hits of one video match (sampling jitter, dedup runs).
 OFFSET_SLACK = 0.5
 
@@ -186,7 +188,7 @@ class FingerprintIndex:
         need = min(MIN_VIDEO_SAMPLES, samples) if q_kind == "video" and i_kind == "video" else 1
         # PDQ hits place a copy in time more tightly than local features (which also match a
         # zoomed view of the same scene seconds away): use them alone when they suffice.
-        pdq_hits = [h for h in hits if h.distance <= MATCH_DISTANCE]
+        pdq_hits = [h for h in hits if h.distance < FEATURES_DISTANCE]
         kept: list[_Hit] = []
         for pool in (pdq_hits, hits):
             if not pool:
@@ -199,7 +201,7 @@ class FingerprintIndex:
             return None
         distance = min(h.distance for h in kept)
         similarity = max(0.0, max(h.similarity for h in kept))
-        method = "pdq" if distance <= MATCH_DISTANCE else "features"
+        method = "pdq" if distance < FEATURES_DISTANCE else "features"
         coverage = min(1.0, matched / samples) if q_kind == "video" else 1.0
         q_range = i_range = None
         if q_kind == "video":
@@ -245,7 +247,7 @@ class FingerprintIndex:
             if inliers:
                 t = self._frame_time[fr]
                 sim = min(1.0, inliers / 100.0)
-                out.append((self._frame_item[fr], _Hit(qf.time, qf.time, t, t, 256, sim)))
+                out.append((self._frame_item[fr], _Hit(qf.time, qf.time, t, t, FEATURES_DISTANCE, sim)))
         return out
 
 

@@ -80,7 +80,7 @@ def fingerprint_video(
                 if min(prepared.shape[:2]) < pdq.MIN_SIDE // 2:
                     reasons.append("the picture is blank (all black)")
                     continue
-                full, _ = pdq.hash_rgb(prepared)
+                full, _ = pdq.hash_frame(prepared)
                 if last_kept is not None and pdq.distance(full, last_kept) <= DEDUP_DISTANCE:
                     groups[-1] = [
                         FrameHash(fh.pdq, fh.quality, fh.start, t, fh.region, fh.flipped) for fh in groups[-1]

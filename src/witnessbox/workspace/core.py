@@ -601,8 +601,8 @@ class Workspace:
             raise UsageError(f"custody log action {action!r} is reserved for the archive itself")
         objs = list(objects)
         for o in objs:
-            if not isinstance(o, str) or not re.fullmatch(r"[0-9A-Za-z._:-]{1,128}", o):
-                raise UsageError(f"custody log object {o!r} is not an id (hex digest or short token)")
+            if not isinstance(o, str) or not 0 < len(o) <= 200 or any(c.isspace() or not c.isprintable() for c in o):
+                raise UsageError(f"custody log object {o!r} is not an id (a sha256 or another short token)")
         return self._append(action, objs, dict(details or {}))
 
     def _append(self, action: str, objects: list[str], details: dict[str, Any]) -> LogEntry:

@@ -12,6 +12,8 @@ An archive made with ``--no-encryption`` refuses testimonies (fail closed).
 
 from __future__ import annotations
 
+import builtins
+
 import hashlib
 import json
 from collections.abc import Sequence
@@ -74,11 +76,11 @@ class Incidents:
         with self._ws.transaction():
             return self.catalog.add_region(name, self._log)
 
-    def regions(self) -> list[Region]:
+    def regions(self) -> builtins.list[Region]:
         """Every region, by name."""
         return self.catalog.regions()
 
-    def categories(self) -> list[Category]:
+    def categories(self) -> builtins.list[Category]:
         """The taxonomy."""
         return self.catalog.categories()
 
@@ -154,7 +156,7 @@ class Incidents:
         """
         return self.catalog.get(inc_id)
 
-    def list(self, flt: IncidentFilter = IncidentFilter()) -> list[Incident]:
+    def list(self, flt: IncidentFilter = IncidentFilter()) -> builtins.list[Incident]:
         """Incidents matching the filter, oldest first.
 
         Raises:
@@ -250,7 +252,7 @@ class Incidents:
                 inc_id, language=language, given_on=given_on, blob_sha256=sha, has_contact=bool(contact), log=self._log
             )
 
-    def testimonies(self, inc_id: str) -> list[TestimonyInfo]:
+    def testimonies(self, inc_id: str) -> builtins.list[TestimonyInfo]:
         """What is known of an incident's testimonies without decrypting them."""
         return self.catalog.testimonies(inc_id)
 

@@ -10,7 +10,9 @@ published and the sha256 of the site manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,9 @@ class Publishing:
 
     def __init__(self, ws: Workspace) -> None:
         self._ws = ws
+        # The builder re-encodes in threads; the workspace (log cache, SQL index sync) is not
+        # meant for concurrent use, so reads of the archive are serialised.
+        self._read_lock = threading.Lock()
 
     @property
     def _catalog(self) -> Catalog:
@@ -71,7 +76,7 @@ class Publishing:
         return self._catalog.approvals()
 
     def _read(self, sha: str) -> bytes:
-        with self._ws.open_original(sha) as f:
+        with self._read_lock, self._ws.open_original(sha) as f:
             return f.read()
 
     def gate(self) -> tuple[GateResult, frozenset[str]]:
@@ -80,7 +85,7 @@ class Publishing:
         items = {
             r.sha256: ItemInfo(
                 r.sha256, r.parent, r.media_type, r.derivation.kind if r.derivation else "",
-                lambda s=r.sha256: self._read(s),
+                functools.partial(self._read, r.sha256),
             )
             for r in records
         }

@@ -1,0 +1,131 @@
+"""``witnessbox demo``: the whole chain on sample media that witnessbox makes itself.
+
+Sample photos are public-domain images shipped inside scikit-image; the sample video is
+rendered from one of them. Nothing here is real evidence: the demo passphrase is printed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+
+import typer
+
+DEMO_PASSPHRASE = "demo only - not a secret"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``demo`` command to the root app."""
+
+    @app.command("demo")
+    def demo(
+        outdir: Path = typer.Argument(Path("demo-output"), help="Folder for the demo (replaced if it holds a demo)."),
+    ) -> None:
+        """Build a demo archive from sample media: seal, redact, document, publish, export, verify."""
+        run_demo(outdir)
+
+
+def _say(step: str, text: str) -> None:
+    typer.echo(f"[{step}] {text}")
+
+
+def make_samples(folder: Path) -> list[Path]:
+    """Write two photos (one with GPS EXIF, to show it is stripped) and a short video."""
+    import av
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    astronaut = Image.fromarray(data.astronaut())
+    exif = Image.Exif()
+    exif[0x010F] = "DemoPhone"  # Make
+    exif[0x0110] = "Model 1"  # Model
+    exif[0x0132] = "2026:03:25 14:03:00"  # DateTime
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (53.0, 54.0, 0.0), 3: "E", 4: (27.0, 33.0, 0.0)})
+    photo = folder / "street-photo.jpg"
+    buf = io.BytesIO()
+    astronaut.save(buf, "JPEG", quality=92, exif=exif)
+    photo.write_bytes(buf.getvalue())
+    coffee = folder / "context.png"
+    Image.fromarray(data.coffee()).save(coffee)
+
+    video = folder / "clip.mp4"
+    frame = np.asarray(astronaut.resize((1024, 1024)))
+    with av.open(str(video), "w", options={"movflags": "faststart"}) as out:
+        out.metadata["location"] = "+53.9000+027.5500/"
+        out.metadata["creation_time"] = "2026-03-25T14:03:00Z"
+        stream = out.add_stream("libx264", rate=Fraction(25, 1))
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for i in range(50):  # a window panning over the photo, as a phone would
+            x = 100 + i * 4
+            window = Image.fromarray(frame[150:150 + 540, x:x + 960]).resize((640, 360))
+            for packet in stream.encode(av.VideoFrame.from_image(window)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return [photo, coffee, video]
+
+
+def run_demo(outdir: Path) -> None:
+    """Run the whole chain in ``outdir`` and print where to look."""
+    from ..catalog.models import IncidentInput, Precision, Role, Status, TimeSpan
+    from ..workspace import Workspace
+
+    if outdir.exists():
+        if not (outdir / ".witnessbox-demo").exists():
+            raise typer.BadParameter(f"{outdir} exists and is not a witnessbox demo folder; choose another")
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    (outdir / ".witnessbox-demo").write_text("made by `witnessbox demo`; safe to delete\n")
+    passphrase = os.environ.get("WITNESSBOX_PASSPHRASE", DEMO_PASSPHRASE)
+
+    samples = make_samples(outdir / "samples")
+    _say("seal", f"sample media written to {outdir / 'samples'} (scikit-image public-domain photos)")
+    ws = Workspace.init(outdir / "archive", passphrase)
+    report = ws.add(samples, source="demo", place="Demo Square")
+    for rec in report.added:
+        _say("seal", f"{rec.sha256[:12]}  {rec.media_type:<12} {rec.name}")
+
+    copies = []
+    for rec in report.added:
+        if rec.metadata.kind not in ("image", "video"):
+            continue
+        copy = ws.redaction.redact_item(rec.sha256)
+        copies.append(copy)
+        _say("protect", f"{rec.name}: redacted copy {copy.sha256[:12]} sealed (faces hidden, metadata stripped)")
+
+    inc = ws.incidents
+    inc.add_region("Demo region")
+    incident = inc.add(IncidentInput(
+        title="Detention at the demo square",
+        time=TimeSpan(start=datetime(2026, 3, 25, 14, 0), end=None, precision=Precision.EXACT),
+        place="Demo Square", region="Demo region", categories=("arbitrary-detention",),
+        description="Sample incident made by `witnessbox demo`. **Not real.**",
+    ))
+    for rec in report.added:
+        inc.link(incident.id, rec.sha256, Role.PRIMARY)
+    for copy in copies:
+        ws.publishing.approve(copy.sha256)
+    inc.set_status(incident.id, Status.VERIFIED)
+    inc.set_status(incident.id, Status.PUBLISHED)
+    _say("document", f"incident {incident.id} linked to {len(report.added)} items, published status")
+
+    site = ws.publishing.publish(outdir / "site")
+    _say("publish", f"site built in {outdir / 'site'} ({len(site.written)} files written)")
+
+    bag = outdir / "evidence-package"
+    ws.exports.export([incident.id], bag, recipient="demo court")
+    check = ws.exports.verify(bag)
+    _say("hand over", f"evidence package {bag}: {'verifies' if check.ok else 'FAILS verification'}")
+
+    result = ws.verify()
+    _say("verify", f"archive {'OK' if result.ok else 'BROKEN'}: {result.tree_size} custody log entries")
+    typer.echo("")
+    typer.echo(f"Open {outdir / 'site' / 'index.html'} in a browser; the archive is {outdir / 'archive'}")
+    typer.echo(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} witnessbox list")

@@ -1,0 +1,83 @@
+"""Redaction inside an archive: a sealed, logged redacted copy of an item (``ws.redaction``)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..media.formats import media_kind, output_name
+from ..redact.pipeline import ProgressHook, Redactor, RedactOptions, _no_progress
+from ..redact.regions import regions_path
+
+if TYPE_CHECKING:
+    from ..ledger.records import ItemRecord
+    from .core import Workspace
+
+
+class Redaction:
+    """The redaction use cases of one open archive.
+
+    The original is decrypted to a private temporary file only for the time of the redaction;
+    the redacted copy and its regions file are sealed with ``ws.add_derivative`` (its record
+    names the original as ``parent``, the method and the regions file) and the action is
+    appended to the custody log. Fail closed: if anything fails, nothing is sealed.
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    def redact_item(
+        self,
+        id_prefix: str,
+        *,
+        options: RedactOptions | None = None,
+        regions: Path | None = None,
+        progress: ProgressHook = _no_progress,
+    ) -> ItemRecord:
+        """Redact an archived photo or video and seal the copy as a derivative.
+
+        Args:
+            id_prefix: The item's sha256 or a unique prefix of it.
+            options: Detection and fill settings (defaults: docs/redaction.md).
+            regions: Re-render from this reviewed regions file instead of detecting.
+            progress: Told about frames done.
+
+        Returns:
+            The record of the sealed redacted copy (``parent`` = the original).
+
+        Raises:
+            NotFoundError: No such item.
+            UnsupportedMediaError: The item is not a supported photo or video.
+            InputError: The item cannot be decoded, or the regions file does not fit it.
+            RedactionError: Detection or rendering failed (nothing sealed).
+            PassphraseError: Wrong or missing passphrase.
+        """
+        ws = self._ws
+        sha = ws.resolve(id_prefix)
+        rec = ws.item(sha)
+        media_kind(Path(rec.name))
+        opts = options or RedactOptions()
+        redactor = Redactor(opts, workers=1)
+        tmp_root = ws.root / "tmp"
+        tmp_root.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="redact-", dir=tmp_root) as td:
+            out = Path(td) / output_name(Path(rec.name))
+            with ws.plaintext_path(sha) as src:
+                res = redactor.redact_file(src, out, regions=regions, progress=progress, name=rec.name)
+            side = regions_path(out)
+            method = f"witnessbox-redact fill={opts.fill.value}" + (" regions=reviewed" if regions else "")
+            with ws.transaction():
+                derived = ws.add_derivative(sha, out, kind="redacted", method=method, sidecars={side.name: side})
+                ws.log_action(
+                    "redact",
+                    [sha, derived.sha256],
+                    {
+                        "fill": opts.fill.value,
+                        "regions": res.regions,
+                        "frames": res.frames,
+                        "regions_file": side.name,
+                        "reviewed": regions is not None,
+                    },
+                )
+        return derived
