@@ -30,9 +30,10 @@ def actor() -> str:
     env = os.environ.get(ENV_ACTOR)
     if env:
         return env
-    try:
-        return os.getlogin()
-    except OSError:
-        import getpass
+    import getpass
 
+    try:
         return getpass.getuser()
+    except (KeyError, OSError):  # containers without a passwd entry for the uid
+        return "unknown"
+

@@ -149,3 +149,13 @@ def test_json_import_with_observations(catalog: Catalog, tmp_path: Path) -> None
     import_file(catalog, _write(tmp_path, "a.json", json.dumps(rows)))
     inc = catalog.get("j1")
     assert inc.observations[0].officers == 3 and inc.coordinates is not None
+
+
+def test_a_row_with_several_problems_lists_them_all(catalog: Catalog, tmp_path: Path) -> None:
+    text = HEADER + "x1,,2020-13-01,,,p,Мінск,,,done\n"
+    with pytest.raises(InputError) as ei:
+        import_file(catalog, _write(tmp_path, "bad.csv", text))
+    (problem,) = ei.value.fields["problems"]
+    assert problem.line == 2
+    for part in ("title is missing", "not ISO 8601", "categories is empty", "unknown status"):
+        assert part in problem.message

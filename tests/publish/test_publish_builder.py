@@ -227,3 +227,4 @@ def test_open_data_and_manifest_formats_match_the_golden_files(tmp_path: Path) -
     assert all(set(f) == {"path", "sha256", "size"} for f in manifest["files"])
     sums = (out / "SHA256SUMS").read_text().splitlines()
     assert sums == [f"{f['sha256']}  {f['path']}" for f in manifest["files"]]
+

@@ -14,11 +14,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import InputError, WitnessboxError
 from .models import (
     Change,
+    Coordinates,
     Incident,
     IncidentInput,
     Observation,
@@ -36,6 +37,8 @@ CSV_COLUMNS = ("id", "title", "start", "end", "precision", "place", "region", "c
 CSV_OPTIONAL = ("sources", "coordinates")
 """Optional extra columns: sources one per line, coordinates as ``lat,lon``."""
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
+_T = TypeVar("_T")
+_NO_TIME = make_timespan("1970-01-01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,31 +103,62 @@ def _input_from_fields(f: dict[str, Any]) -> tuple[IncidentInput, tuple[Observat
             return tuple(x.strip() for x in v if x.strip())
         return _split(text(name), sep)
 
-    cats = listed("categories", ";")
-    if not cats:
-        raise InputError("categories is empty: give at least one, e.g. beating")
-    coords = f.get("coordinates")
-    if isinstance(coords, dict):
-        coords = f"{coords.get('lat')},{coords.get('lon')}"
-    status = text("status")
+    problems: list[str] = []
+
+    def attempt(fn: Callable[[], _T], default: _T) -> _T:
+        # Collect every malformed field of the row, not just the first one.
+        try:
+            return fn()
+        except WitnessboxError as e:
+            problems.append(e.message)
+            return default
+
+    def categories() -> tuple[str, ...]:
+        cats = listed("categories", ";")
+        if not cats:
+            raise InputError("categories is empty: give at least one, e.g. beating")
+        return cats
+
+    def coordinates() -> Coordinates | None:
+        c = f.get("coordinates")
+        if isinstance(c, dict):
+            c = f"{c.get('lat')},{c.get('lon')}"
+        return parse_coordinates(c if isinstance(c, str) else "")
+
+    def status() -> Status:
+        v = text("status")
+        return parse_enum(Status, v, "status") if v.strip() else Status.DRAFT
+
+    def title() -> str:
+        v = text("title")
+        if not v.strip():
+            raise InputError("title is missing")
+        return v
+
+    def observations() -> tuple[Observation, ...]:
+        raw = f.get("observations") or []
+        if not isinstance(raw, list):
+            raise InputError("observations must be a list")
+        return tuple(_observation(o) for o in raw)
+
+    no_text: tuple[str, ...] = ()
     inp = IncidentInput(
-        id=text("id").strip(),
-        title=text("title"),
-        time=make_timespan(text("start"), text("end"), text("precision")),
-        place=text("place"),
-        region=text("region"),
-        categories=cats,
-        description=text("description"),
-        sources=listed("sources", "\n"),
-        coordinates=parse_coordinates(coords if isinstance(coords, str) else ""),
-        status=parse_enum(Status, status, "status") if status.strip() else Status.DRAFT,
+        id=attempt(lambda: text("id").strip(), ""),
+        title=attempt(title, ""),
+        time=attempt(lambda: make_timespan(text("start"), text("end"), text("precision")), _NO_TIME),
+        place=attempt(lambda: text("place"), ""),
+        region=attempt(lambda: text("region"), ""),
+        categories=attempt(categories, no_text),
+        description=attempt(lambda: text("description"), ""),
+        sources=attempt(lambda: listed("sources", "\n"), no_text),
+        coordinates=attempt(coordinates, None),
+        status=attempt(status, Status.DRAFT),
     )
-    if not inp.title.strip():
-        raise InputError("title is missing")
-    obs_raw = f.get("observations") or []
-    if not isinstance(obs_raw, list):
-        raise InputError("observations must be a list")
-    return inp, tuple(_observation(o) for o in obs_raw)
+    no_obs: tuple[Observation, ...] = ()
+    obs = attempt(observations, no_obs)
+    if problems:
+        raise InputError("; ".join(problems))
+    return inp, obs
 
 
 def _observation(o: Any) -> Observation:

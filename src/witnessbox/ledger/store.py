@@ -99,6 +99,13 @@ class _Hasher:
             self._q = None
 
 
+class SourceReadError(Exception):
+    """Reading the file being sealed failed; ``args[0]`` is the OSError.
+
+    Not an OSError itself, so the atomic writer does not report it as a failed write.
+    """
+
+
 class _HashingReader:
     """Reads a source in 1 MiB chunks and hashes every chunk (SHA-256, SHA-512).
 
@@ -114,8 +121,18 @@ class _HashingReader:
         self.size = 0
 
     def chunks(self) -> Iterator[bytes]:
-        """The source's bytes, each chunk hashed before it is yielded."""
-        while data := self._src.read(CHUNK):
+        """The source's bytes, each chunk hashed before it is yielded.
+
+        Raises:
+            SourceReadError: Reading the source failed (kept apart from write errors).
+        """
+        while True:
+            try:
+                data = self._src.read(CHUNK)
+            except OSError as e:
+                raise SourceReadError(e) from e
+            if not data:
+                return
             self.sha256.update(data)
             self.sha512.update(data)
             self.size += len(data)
@@ -180,6 +197,8 @@ class ContentStore:
         dest = self.tmp / f"stage-{uuid.uuid4().hex}"
         try:
             self._stage_into(reader, dest)
+        except SourceReadError as e:
+            raise e.args[0] from None
         finally:
             reader.finish()
         return Staged(dest, reader.sha256.hexdigest(), reader.sha512.hexdigest(), reader.size)

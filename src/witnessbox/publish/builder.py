@@ -28,15 +28,16 @@ import contextlib
 import ctypes
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
 import shutil
 import stat
 import tempfile
-from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,7 +47,7 @@ from .._fsutil import atomic_write_bytes, exclusive_lock, fsync_dir
 from ..catalog import Category, Incident, Region, region_slug
 from ..errors import PublishError, WitnessboxError
 from .gate import GateResult, LeftOut, MediaSource
-from .media import ENCODER_VERSION, Encoded, encode
+from .media import ENCODER_VERSION, Encoded, encode_or_error
 from .site import (
     SITE_FORMAT,
     CatView,
@@ -122,6 +123,27 @@ class _State:
         return cls(data["files"], data["sizes"], data["fingerprints"], data["media"], data["summaries"])
 
 
+IO_THREADS = 2
+
+
+def _write_new(path: str, data: bytes) -> None:
+    with open(path, "xb") as f:
+        f.write(data)
+
+
+class _Immediate:
+    """Stands for an executor when IO_THREADS is 0: writes at once."""
+
+    def submit(self, fn: Callable[[str, bytes], None], path: str, data: bytes) -> Future[None]:
+        fut: Future[None] = Future()
+        fn(path, data)
+        fut.set_result(None)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        return None
+
+
 class _Writer:
     """Writes new or changed files into the staging folder; records unchanged ones of the old site."""
 
@@ -134,6 +156,8 @@ class _Writer:
         self.written: list[str] = []
         self.unchanged: list[str] = []
         self._dirs: set[str] = set()
+        self._io: ThreadPoolExecutor | _Immediate = ThreadPoolExecutor(max_workers=IO_THREADS) if IO_THREADS else _Immediate()
+        self._pending: list[Future[None]] = []
 
     def _target(self, rel: str) -> str:
         folder, _, _ = rel.rpartition("/")
@@ -145,14 +169,28 @@ class _Writer:
     def put(self, rel: str, data: bytes, fp: str = "") -> str:
         if rel in self.new.files:
             raise PublishError(f"two outputs want the same path {rel}")
-        with open(self._target(rel), "xb") as f:
-            f.write(data)
+        # File creation is kernel time that releases the GIL: done by I/O threads, overlapping
+        # with rendering here. flush() waits for them (and raises their first error).
+        self._pending.append(self._io.submit(_write_new, self._target(rel), data))
+        if len(self._pending) > 4096:
+            self._drain(2048)
         sha = hashlib.sha256(data).hexdigest()
         self.new.files[rel], self.new.sizes[rel] = sha, len(data)
         if fp:
             self.new.fps[rel] = fp
         self.written.append(rel)
         return sha
+
+    def _drain(self, keep: int = 0) -> None:
+        while len(self._pending) > keep:
+            self._pending.pop(0).result()
+
+    def flush(self) -> None:
+        """Wait until every file is written; raise the first write error."""
+        try:
+            self._drain()
+        finally:
+            self._io.shutdown(wait=True, cancel_futures=True)
 
     def reuse(self, rel: str, fp: str = "") -> bool:
         """Keep the previous file as is; False when it cannot be trusted or found."""
@@ -287,8 +325,11 @@ def build_site(
             # Files of a previous site are kept (in place) only when its state can be trusted.
             trusted = old if incremental else None
             w = _Writer(staging, outdir if trusted else None, trusted or _State())
-            left = _write_site(w, gate, regions, categories, originals, options, progress, workers)
-            _write_manifest(w)
+            try:
+                left = _write_site(w, gate, regions, categories, originals, options, progress, workers)
+                _write_manifest(w)
+            finally:
+                w.flush()
             removed = sorted(set(old.files if old else ()) - set(w.new.files))
             _syncfs(staging)
             if incremental:
@@ -347,6 +388,40 @@ def _swap(staging: Path, outdir: Path) -> None:
         fsync_dir(outdir.parent)
 
 
+_WINDOW = 64
+
+
+def _encoded(todo: Sequence[tuple[MediaSource, str]], n: int) -> Iterator[tuple[tuple[MediaSource, str], Encoded | str]]:
+    """Re-encode in order, at most ``_WINDOW`` media in flight (bounded memory for videos).
+
+    Reads happen here, one at a time (the archive is not meant for concurrent use); encoding
+    runs in threads. Worker processes were measured 4x slower on small images (IPC per medium).
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, n))
+
+    def submit(item: tuple[MediaSource, str]) -> Future[Encoded | str]:
+        d = item[0].derivative
+        try:
+            data = d.read()
+        except WitnessboxError as e:  # a damaged or missing derivative is left out, and reported
+            failed: Future[Encoded | str] = Future()
+            failed.set_result(f"cannot read it ({e.message})")
+            return failed
+        return pool.submit(encode_or_error, data, d.media_type)
+
+    with pool:
+        rest = iter(todo)
+        window: deque[tuple[tuple[MediaSource, str], Future[Encoded | str]]] = deque(
+            (item, submit(item)) for item in itertools.islice(rest, _WINDOW)
+        )
+        while window:
+            item, fut = window.popleft()
+            nxt = next(rest, None)
+            if nxt is not None:
+                window.append((nxt, submit(nxt)))
+            yield item, fut.result()
+
+
 def _encode_all(
     w: _Writer, sources: Sequence[MediaSource], originals: frozenset[str], progress: Progress | None, workers: int | None
 ) -> tuple[dict[str, list[PublishedMedia]], list[LeftOut]]:
@@ -364,32 +439,25 @@ def _encode_all(
         todo.append((src, key))
     total = len(todo)
 
-    def job(item: tuple[MediaSource, str]) -> Encoded | WitnessboxError:
-        try:
-            return encode(item[0].derivative.read(), item[0].derivative.media_type)
-        except WitnessboxError as e:
-            return e
-
     n = workers or min(8, os.cpu_count() or 1)
     seen_todo: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, n)) as pool:
-        for i, ((src, key), res) in enumerate(zip(todo, pool.map(job, todo), strict=True)):
-            if progress:
-                progress("media", i + 1, total)
-            if key in done or key in seen_todo:
-                continue
-            if isinstance(res, WitnessboxError):
-                left.append(LeftOut(src.incident_id, src.linked_item, f"cannot be re-encoded: {res.message}"))
-                seen_todo[key] = "failed"
-                continue
-            sha = hashlib.sha256(res.data).hexdigest()
-            if sha in originals:
-                raise PublishError(f"a published file would equal original {sha[:16]}: refusing to publish")
-            rel = f"media/{sha[:32]}.{res.ext}"
-            if rel not in w.new.files and not w.reuse(rel):
-                w.put(rel, res.data)
-            done[key] = {"path": rel, "sha256": sha, "media_type": res.media_type, "width": res.width, "height": res.height}
-            seen_todo[key] = rel
+    for i, ((src, key), res) in enumerate(_encoded(todo, n)):
+        if progress:
+            progress("media", i + 1, total)
+        if key in done or key in seen_todo:
+            continue
+        if isinstance(res, str):
+            left.append(LeftOut(src.incident_id, src.linked_item, f"cannot be re-encoded: {res}"))
+            seen_todo[key] = "failed"
+            continue
+        sha = hashlib.sha256(res.data).hexdigest()
+        if sha in originals:
+            raise PublishError(f"a published file would equal original {sha[:16]}: refusing to publish")
+        rel = f"media/{sha[:32]}.{res.ext}"
+        if rel not in w.new.files and not w.reuse(rel):
+            w.put(rel, res.data)
+        done[key] = {"path": rel, "sha256": sha, "media_type": res.media_type, "width": res.width, "height": res.height}
+        seen_todo[key] = rel
     failed = {k for k, v in seen_todo.items() if v == "failed"}
     for src, key in zip(sources, keys, strict=True):
         if key in failed:

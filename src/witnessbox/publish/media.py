@@ -52,6 +52,14 @@ def encode(data: bytes, media_type: str) -> Encoded:
     raise PublishError(f"cannot publish media of type {media_type}")
 
 
+def encode_or_error(data: bytes, media_type: str) -> Encoded | str:
+    """:func:`encode` for worker processes: the error comes back as its message, not raised."""
+    try:
+        return encode(data, media_type)
+    except PublishError as e:
+        return e.detail or e.message
+
+
 def encode_image(data: bytes) -> Encoded:
     """Rebuild an image from its pixels and write it without any metadata.
 
