@@ -64,6 +64,18 @@ def test_testimony_is_encrypted_at_rest_and_never_logged_in_clear(ws: Workspace)
     assert ws.log()[-1].action == "catalog.testimony.read"
 
 
+def test_testimony_files_are_verified(ws: Workspace) -> None:
+    assert ws.incidents.verify_testimonies() == []
+    path = next((ws.root / "testimonies").rglob("*.age"))
+    path.chmod(0o644)
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    try:
+        assert "does not match" in ws.incidents.verify_testimonies()[0]
+    finally:
+        path.write_bytes(data)
+
+
 def test_reindex_rebuilds_the_catalog_from_the_log(ws: Workspace) -> None:
     before = json.loads(ws.incidents.export("json"))
     testimonies = ws.incidents.testimonies("w1")

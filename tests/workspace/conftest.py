@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from witnessbox.workspace import Workspace
-
-PASSPHRASE = "correct horse battery staple"
+from workspace_helpers import PASSPHRASE, snapshot  # noqa: F401  (re-exported)
 
 
 @pytest.fixture(scope="session")
@@ -74,12 +73,3 @@ def files(tmp_path: Path) -> Path:
     (d / "b.bin").write_bytes(os.urandom(200_000))
     (d / "sub" / "c.txt").write_bytes(b"gamma\n")
     return d
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file of an archive except the catalog, for 'untouched' assertions."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.name.startswith("catalog.sqlite") and p.name != "lock":
-            out[str(p.relative_to(root))] = p.read_bytes()
-    return out

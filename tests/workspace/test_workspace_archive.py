@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSPHRASE, snapshot
+from workspace_helpers import PASSPHRASE, snapshot
 from media_samples import jpeg_with_exif, mp4
 
 from witnessbox.errors import NotFoundError, PassphraseError, PassphraseRequiredError, UsageError

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, snapshot
+from workspace_helpers import PASSPHRASE, snapshot
 from media_samples import jpeg_with_exif, mp4, png, png_bomb, truncated
 
 from witnessbox.workspace import Workspace

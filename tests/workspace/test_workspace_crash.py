@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSPHRASE
+from workspace_helpers import PASSPHRASE
 
 from witnessbox.workspace import Workspace
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE
+from workspace_helpers import PASSPHRASE
 
 _CHILD = textwrap.dedent(
     """

@@ -113,6 +113,10 @@ def add(
             _out.print(f"duplicate {d.sha256[:16]}  {_safe(d.path)} (receipt logged)")
         for s in report.skipped:
             _err.print(f"skipped   {_safe(s.path)}: {s.error}")
+        for pm in report.proofmode:
+            c = pm.check
+            state = f"signed by {c.signer_fingerprint} ({c.method})" if c.ok else "[bold red]does NOT verify[/]"
+            _out.print(f"proofmode {pm.sha256[:16]}  {len(pm.sidecars)} proof files kept, {state}", markup=True)
     for w in report.warnings:
         _err.print(f"warning: {_safe(w)}")
     for f in report.failed:

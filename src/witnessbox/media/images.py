@@ -160,8 +160,7 @@ def load_image(path: Path | IO[bytes], *, name: str | None = None, max_pixels: i
                         raise InputError(f"{label}: refused, a frame has more than {max_pixels:,} pixels")
                     durations.append(int(fr.info.get("duration", 0) or 0))
                     up = ImageOps.exif_transpose(fr) if n == 1 else fr
-                    up = _to_srgb(up)
-                    frames.append(_to_array(up, grey))
+                    frames.append(_to_array(_to_srgb(up), grey))
         except InputError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

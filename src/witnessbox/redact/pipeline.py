@@ -71,10 +71,10 @@ class RedactOptions:
     """
 
     fill: Fill = Fill.SOLID
-    raw_threshold: float = 0.1
-    threshold: float = 0.15
+    raw_threshold: float = 0.16
+    threshold: float = 0.16
     video_threshold: float = 0.1
-    margin: Margin = field(default_factory=Margin)
+    margin: Margin = field(default_factory=lambda: Margin(x=0.28, y=0.28))
     video_margin: Margin = field(default_factory=lambda: Margin(x=0.4, y=0.4))
     plan: ScalePlan = field(default_factory=ScalePlan)
     video_side: int = 640

@@ -101,7 +101,7 @@ def _affinity(a: Box, b: Box, policy: TrackPolicy) -> float:
     dist = (((a[0] + a[2]) - (b[0] + b[2])) ** 2 + ((a[1] + a[3]) - (b[1] + b[3])) ** 2) ** 0.5 / 2
     ratio = (b[2] - b[0]) / max(a[2] - a[0], 1e-6)
     if dist < policy.link_distance * size and 0.5 < ratio < 2.0:
-        return 1.0 - dist / (policy.link_distance * size)
+        return float(1.0 - dist / (policy.link_distance * size))
     return 0.0
 
 

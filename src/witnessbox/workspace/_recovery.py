@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,9 @@ def recover(ws: Workspace) -> int:
                 except (IndexError, ValueError):
                     pid = -1
                 if _pid_alive(pid):
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)  # an unpacked ProofMode zip
                     continue
             with contextlib.suppress(OSError):
                 p.unlink()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ledger.records import ItemRecord
+from ..media.proofmode import ProofCheck
 
 #: ``progress(advance_bytes_or_items, total, label)``: called often; ``total`` may be None.
 Progress = Callable[[int, int | None, str], None]
@@ -29,6 +30,20 @@ class Failure:
     error: str
 
 
+@dataclass(frozen=True)
+class ProofModeImport:
+    """A ProofMode bundle found beside a sealed file: its proof files, kept unchanged as
+    sidecars of the item, and the outcome of the signature check (logged ``proofmode-check``)."""
+
+    sha256: str
+    path: str
+    sidecars: tuple[str, ...]
+    check: ProofCheck
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "path": self.path, "sidecars": list(self.sidecars), "check": self.check.to_json()}
+
+
 @dataclass
 class AddReport:
     """What ``Workspace.add`` did with each input."""
@@ -38,6 +53,7 @@ class AddReport:
     failed: list[Failure] = field(default_factory=list)
     skipped: list[Failure] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    proofmode: list[ProofModeImport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -51,6 +67,7 @@ class AddReport:
             "failed": [{"path": f.path, "error": f.error} for f in self.failed],
             "skipped": [{"path": f.path, "reason": f.error} for f in self.skipped],
             "warnings": list(self.warnings),
+            "proofmode": [p.to_json() for p in self.proofmode],
         }
 
 

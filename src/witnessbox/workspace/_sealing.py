@@ -14,20 +14,23 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import stat
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from .._fsutil import atomic_write, atomic_write_bytes
-from ..errors import ArchiveError, InputError, IntegrityError, UsageError
+from ..errors import ArchiveError, InputError, IntegrityError, UsageError, WitnessboxError
 from ..ledger.canonical import canonical_bytes, sha256_hex, utc_now
 from ..ledger.records import Derivation, ItemRecord, MediaInfo, SensitiveRef
 from ..ledger.store import Staged, decrypt_stream
+from ..media import proofmode
 from ..media.probe import ProbeResult, probe
 from ._recovery import clear_marker, write_marker
-from ._reports import AddReport, Duplicate, Failure, Progress
+from ._reports import AddReport, Duplicate, Failure, ProofModeImport, Progress
 
 if TYPE_CHECKING:
     from .core import Workspace
@@ -258,24 +261,116 @@ def add_files(
     for p in files:
         with contextlib.suppress(OSError):
             total += p.stat().st_size
+    batch = _Batch(ws, fields, allow_damaged, progress, total, report)
     with ws.transaction():
-        for p in files:
-            try:
-                _add_one(ws, p, fields, allow_damaged, progress, total, report)
-            except InputError as e:
-                report.failed.append(Failure(display(p), e.message))
-            except ArchiveError as e:
-                # Disk full and the like: this file is rolled back by the next recovery.
-                report.failed.append(Failure(display(p), f"{display(p)}: {e.message}"))
-                ws._recover()
+        batch.add_all(files, {}, unzip=True)
     report.warnings.extend(ws.take_warnings())
     return report
 
 
+class _Batch:
+    """One ``add`` run: media first, each with the ProofMode bundle found beside it; then the
+    proof-looking files no bundle claimed (sealed as ordinary items: nothing is dropped)."""
+
+    def __init__(self, ws: Workspace, fields: Mapping[str, str | None], allow_damaged: bool,
+                 progress: Progress | None, total: int, report: AddReport) -> None:
+        self.ws, self.fields, self.allow_damaged = ws, fields, allow_damaged
+        self.progress, self.total, self.report = progress, total, report
+
+    def add_all(self, files: list[Path], labels: Mapping[Path, str], *, unzip: bool) -> None:
+        proofs = [p for p in files if proofmode.is_proof_file(p)]
+        proof_set = set(proofs)
+        proof_dirs = {os.path.abspath(p.parent) for p in proofs}
+        claimed: set[str] = set()
+        for p in files:
+            if p in proof_set:
+                continue
+            label = labels.get(p) or display(p)
+            if unzip and p.suffix.lower() == ".zip" and proofmode.is_proofmode_zip(p):
+                self._add_zip(p, label)
+                continue
+            sha = self._add_guarded(p, label)
+            # A failed file is hashed again only where proof files wait for their media.
+            if sha is not None or os.path.abspath(p.parent) in proof_dirs:
+                claimed |= self._proofs(p, sha, label)
+        for p in proofs:
+            if os.path.abspath(p) not in claimed:
+                self._add_guarded(p, labels.get(p) or display(p))
+
+    def _add_guarded(self, p: Path, label: str) -> str | None:
+        """Seal one file; return its sha256 (new or duplicate), or None when it failed."""
+        try:
+            return _add_one(self.ws, p, self.fields, self.allow_damaged, self.progress, self.total, self.report, label)
+        except InputError as e:
+            self.report.failed.append(Failure(label, e.message))
+        except ArchiveError as e:
+            # Disk full and the like: this file is rolled back by the next recovery.
+            self.report.failed.append(Failure(label, f"{label}: {e.message}"))
+            self.ws._recover()
+        return None
+
+    def _proofs(self, media: Path, sha: str | None, label: str) -> set[str]:
+        """Keep the bundle beside ``media`` (if any) as sidecars and log its check; return the
+        paths of its proof files (claimed even when the media failed, so that they wait for
+        the media instead of becoming items of their own)."""
+        try:
+            bundle = proofmode.find_bundle(media, sha256=sha)
+        except OSError:
+            return set()
+        if bundle is None:
+            return set()
+        claimed = {os.path.abspath(f) for f in bundle.files.values()}
+        if sha is None:
+            return claimed
+        try:
+            check = proofmode.import_bundle(self.ws, sha, bundle)
+        except (WitnessboxError, OSError) as e:
+            msg = e.message if isinstance(e, WitnessboxError) else (e.strerror or str(e))
+            self.report.warnings.append(f"{label}: ProofMode proof files not kept ({msg}); add the folder again")
+            return claimed
+        names = tuple(sorted(proofmode.sidecar_name(n) for n in bundle.sidecar_names))
+        self.report.proofmode.append(ProofModeImport(sha, label, names, check))
+        if not check.ok:
+            self.report.warnings.append(f"{label}: ProofMode proofs do not verify: {'; '.join(check.problems)}")
+        return claimed
+
+    def _add_zip(self, z: Path, label: str) -> None:
+        """Unpack a ProofMode zip under the archive's ``tmp/`` (``plain-<pid>-``: recovery
+        removes it after a crash), seal its media with their bundles, log the zip's hash."""
+        ws = self.ws
+        dest = ws.root / "tmp" / f"plain-{os.getpid()}-proofmode-{uuid.uuid4().hex[:12]}"
+        try:
+            try:
+                proofmode.extract_zip(z, dest)
+                digest = _sha256_path(z)
+            except InputError as e:
+                self.report.failed.append(Failure(label, e.message))
+                return
+            except OSError as e:
+                self.report.failed.append(Failure(label, _os_error(z, e).message))
+                return
+            members = sorted(dest.iterdir())
+            n_added, n_dup = len(self.report.added), len(self.report.duplicates)
+            self.add_all(members, {m: f"{label}:{display(m.name)}" for m in members}, unzip=False)
+            got = sorted({r.sha256 for r in self.report.added[n_added:]} | {d.sha256 for d in self.report.duplicates[n_dup:]})
+            name, _ = _name_fields(z)
+            ws.log_action("proofmode-unzip", got, {"name": name, "sha256": digest, "members": [m.name for m in members]})
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+
+def _sha256_path(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _add_one(
     ws: Workspace, p: Path, fields: Mapping[str, str | None], allow_damaged: bool,
-    progress: Progress | None, total: int, report: AddReport,
-) -> None:
+    progress: Progress | None, total: int, report: AddReport, label: str | None = None,
+) -> str:
     f, _st = _open_regular(p)
     with f:
         result = _probe(p, allow_damaged)
@@ -284,13 +379,14 @@ def _add_one(
         if _is_sealed(ws, staged.sha256):
             ws.store.discard(staged)
             _log_duplicate(ws, staged.sha256, p, fields)
-            report.duplicates.append(Duplicate(staged.sha256, _name_fields(p)[0], display(p)))
-            return
+            report.duplicates.append(Duplicate(staged.sha256, _name_fields(p)[0], label or display(p)))
+            return staged.sha256
         record = _seal_staged(ws, staged, p, result, fields)
     finally:
         ws.store.discard(staged)
     report.added.append(record)
     ws._after_seal(record, p)
+    return record.sha256
 
 
 def add_derivative(

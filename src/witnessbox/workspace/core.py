@@ -279,6 +279,25 @@ class Workspace:
                 raise
         return self._identity_value
 
+    def sign(self, data: bytes) -> bytes:
+        """A raw 64-byte Ed25519 signature of ``data`` by the archive key (``openssl pkeyutl
+        -verify -rawin`` checks it with ``keys/archive-signing.pub.pem``).
+
+        Raises:
+            PassphraseError: Wrong or missing passphrase.
+        """
+        return self._signing_key().sign(data)
+
+    def verified_passphrase(self) -> str:
+        """The archive passphrase, checked against the signing key first: for the keys that
+        other modules protect with it (the content-credentials leaf key).
+
+        Raises:
+            PassphraseError: Wrong or missing passphrase.
+        """
+        self._signing_key()
+        return self._passphrase()
+
     def unlock(self) -> None:
         """Check the passphrase now (signing key and, if encrypted, the age identity).
 
@@ -615,18 +634,55 @@ class Workspace:
             entry, _ = self.log_store.append(action, config.actor(), objects, details)
         return entry
 
-    def log(self, sha256: str | None = None) -> list[LogEntry]:
-        """Custody log entries, all or those naming one object (an item id or prefix)."""
-        if sha256 is None:
+    def log(self, obj: str | None = None, *, exact: bool = False) -> list[LogEntry]:
+        """Custody log entries: all, or those naming one object.
+
+        Args:
+            obj: An item id or unique prefix of one, or any other logged object id (an
+                incident id...), matched exactly when it is no item's prefix.
+            exact: Match ``obj`` exactly, never as an item prefix.
+
+        Raises:
+            UsageError: ``obj`` is a hex prefix of several items (and not ``exact``).
+        """
+        if obj is None:
             return [self.log_store.read(i) for i in range(self.log_store.size())]
-        try:
-            full = self.resolve(sha256)
-        except NotFoundError:
-            full = sha256.lower()
+        ids = {obj}
+        if not exact and _HEX.fullmatch(obj.strip().lower()):
+            try:
+                ids = {self.resolve(obj)}
+            except NotFoundError:
+                ids = {obj, obj.strip().lower()}  # hex ids are logged in lower case
         self._sync_index_quietly()
+        marks = ",".join("?" * len(ids))
         with self.engine.connect() as c:
-            seqs = [r[0] for r in c.exec_driver_sql("SELECT seq FROM entry_objects WHERE sha256=? ORDER BY seq", (full,))]
+            seqs = [r[0] for r in c.exec_driver_sql(
+                f"SELECT DISTINCT seq FROM entry_objects WHERE sha256 IN ({marks}) ORDER BY seq", tuple(ids))]
         return [self.log_store.read(s) for s in seqs]
+
+    def log_entry_bytes(self, seq: int) -> bytes:
+        """The exact stored bytes of custody log entry ``seq`` (what its Merkle leaf hashes).
+
+        Raises:
+            IntegrityError: The entry is missing.
+        """
+        return self.log_store.read_bytes(seq)
+
+    def log_leaves(self, tree_size: int) -> list[bytes]:
+        """Merkle leaf hashes of the first ``tree_size`` entries (for inclusion paths)."""
+        return self.log_store.leaves(tree_size)
+
+    def checkpoint_sizes(self) -> list[int]:
+        """Tree sizes of the stored signed checkpoints, ascending."""
+        return self.log_store.checkpoint_sizes()
+
+    def read_checkpoint(self, tree_size: int) -> tuple[bytes, bytes]:
+        """The exact bytes and raw signature of the checkpoint at ``tree_size``.
+
+        Raises:
+            IntegrityError: There is no such checkpoint.
+        """
+        return self.log_store.read_checkpoint(tree_size)
 
     def checkpoint(self) -> Checkpoint:
         """Sign a checkpoint for the current log (or return the latest if up to date).

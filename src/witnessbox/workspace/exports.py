@@ -146,28 +146,18 @@ class Exports:
         ws = self._ws
         seqs: set[int] = set()
         for obj in objects:
-            seqs.update(e.seq for e in self._entries_about(obj) if e.action not in _NOT_EXPORTED)
-        log = ws.log_store
+            # Exact: the objects are full item ids and incident ids, never prefixes.
+            seqs.update(e.seq for e in ws.log(obj, exact=True) if e.action not in _NOT_EXPORTED)
         need = max(seqs) + 1 if seqs else 1
-        sizes = [s for s in log.checkpoint_sizes() if s >= need]
+        sizes = [s for s in ws.checkpoint_sizes() if s >= need]
         if not sizes:
             ws.checkpoint()
-            sizes = [s for s in log.checkpoint_sizes() if s >= need]
+            sizes = [s for s in ws.checkpoint_sizes() if s >= need]
         size = sizes[0]
-        cp_bytes, cp_sig = log.read_checkpoint(size)
-        leaves = log.leaves(size)
-        entries = [PackageEntry(seq, log.read_bytes(seq), tuple(inclusion_path(seq, leaves))) for seq in sorted(seqs)]
+        cp_bytes, cp_sig = ws.read_checkpoint(size)
+        leaves = ws.log_leaves(size)
+        entries = [PackageEntry(seq, ws.log_entry_bytes(seq), tuple(inclusion_path(seq, leaves))) for seq in sorted(seqs)]
         return cp_bytes, cp_sig, size, entries
-
-    def _entries_about(self, obj: str) -> list[Any]:
-        try:
-            return list(self._ws.log(obj))
-        except UsageError:
-            # ws.log() resolves item prefixes and refuses non-hex ids such as incident ids;
-            # the ledger's index maps every logged object to its entries.
-            with self._ws.engine.connect() as c:
-                seqs = [r[0] for r in c.exec_driver_sql("SELECT seq FROM entry_objects WHERE sha256=? ORDER BY seq", (obj,))]
-            return [self._ws.log_store.read(s) for s in seqs]
 
     # -- export ------------------------------------------------------------------------------
     def export(
@@ -231,8 +221,7 @@ class Exports:
             recipient=recipient,
             c2pa_ca_pem=ca,
             timestamp=timestamp,
-            # The workspace offers no public signing call; the key is unlocked above.
-            sign=ws._signing_key().sign,
+            sign=ws.sign,
         )
         try:
             summary = write_package(out, pkg, zip_output=zip_output, bagging_date=date, progress=progress)
@@ -335,7 +324,7 @@ class Exports:
         ws = self._ws
         ws.unlock()
         with ws.transaction():
-            chain = _cc.create_chain(self._keys_dir, ws._passphrase())
+            chain = _cc.create_chain(self._keys_dir, ws.verified_passphrase())
             ws.log_action("content-credentials-init", [], {"ca_sha256": _sha256(chain.ca_pem), "signer_sha256": _sha256(chain.signer_pem), "not_after": chain.not_after})
         return chain
 
@@ -352,7 +341,7 @@ class Exports:
         """
         self.ensure_content_credentials()
         return _cc.sign_redacted(
-            data, media_type, keys_dir=self._keys_dir, passphrase=self._ws._passphrase(),
+            data, media_type, keys_dir=self._keys_dir, passphrase=self._ws.verified_passphrase(),
             parent_sha256=parent_sha256, method=method, description=description,
         )
 
@@ -366,7 +355,7 @@ class Exports:
         """
         self.ensure_content_credentials()
         return _cc.sign_redacted_file(
-            src, dst, media_type, keys_dir=self._keys_dir, passphrase=self._ws._passphrase(),
+            src, dst, media_type, keys_dir=self._keys_dir, passphrase=self._ws.verified_passphrase(),
             parent_sha256=parent_sha256, method=method, description=description,
         )
 

@@ -278,6 +278,25 @@ class Incidents:
         self._ws.log_action("catalog.testimony.read", [info.incident_id], {"testimony": str(testimony_id)})
         return Testimony(info.id, info.incident_id, info.language, info.given_on, data["text"], data.get("contact", ""))
 
+    def verify_testimonies(self) -> builtins.list[str]:
+        """Problems with the encrypted testimony files (missing or not matching their sha256)."""
+        import sqlalchemy as sa
+
+        from ..catalog import schema
+
+        problems = []
+        with self._ws.engine.connect() as c:
+            rows = c.execute(sa.select(schema.testimonies.c.id, schema.testimonies.c.blob_sha256)).all()
+        for tid, sha in rows:
+            try:
+                ok = hashlib.sha256(self._testimony_path(sha).read_bytes()).hexdigest() == sha
+            except OSError:
+                problems.append(f"testimony #{tid}: file {sha[:16]} is missing")
+                continue
+            if not ok:
+                problems.append(f"testimony #{tid}: file {sha[:16]} does not match its sha256")
+        return problems
+
     # -- bulk ------------------------------------------------------------------------------------
     def import_file(self, path: Path) -> ImportReport:
         """Import a CSV or JSON file: all rows or none.
