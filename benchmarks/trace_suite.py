@@ -9,6 +9,13 @@ strengths, then indexes originals and copies together and queries every item:
 
 Originals: the first PHOTOS photos of ../shared/data/facemask-dev (by number), CLIPS pan/zoom
 clips made from the next photos, and clips made from ../shared/data/video.
+Transforms (strength 1 / 2): recompress JPEG q40 / q15 (video: x264 crf 36 / 46); resize to
+50% / 25%; grayscale 60% / 100%; logo: a corner badge 18% / 25% wide, plus a translucent text
+watermark across the picture at 2; crop 7% / 15% of each axis at a random place; flip /
+flip + 75% + JPEG q40; screen recording: the picture in a 16:9 (or 9:16) frame with black bars,
+gamma 1.25 / 0.7 (+ blur, grey bars, JPEG q60 at 2), video at 1/2 / 1/3 of the frame rate;
+trim (video only): the middle 60% / 25%.
+
 Anchor: ``pdqhash.compute`` on the whole decoded image, one hash per image (one per second for
 video), match at distance <= 31.
 
