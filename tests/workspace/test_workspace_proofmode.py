@@ -114,6 +114,22 @@ def test_duplicate_media_reports_the_bundle_again_without_reattaching(ws: Worksp
     assert _actions(ws, sha).count("attach") == 5 and _actions(ws, sha).count("proofmode-check") == 2
 
 
+def test_a_changed_proof_file_is_kept_beside_the_first(ws: Workspace, device_key: pgpy.PGPKey, tmp_path: Path) -> None:
+    media = _jpeg(6)
+    proofs = make_bundle(tmp_path / "in", device_key, media)
+    ws.add([tmp_path / "in"])
+    sha = hashlib.sha256(media).hexdigest()
+    ots = next(n for n in proofs if n.endswith(".ots"))
+    (tmp_path / "in" / ots).write_bytes(b"an upgraded timestamp proof")
+    rep = ws.add([tmp_path / "in"])
+    side = ws.sidecars(sha)
+    renamed = f"{hashlib.sha256(b'an upgraded timestamp proof').hexdigest()[:12]}-{ots}"
+    assert side[ots].read_bytes() == proofs[ots] and side[renamed].read_bytes() == b"an upgraded timestamp proof"
+    assert renamed in rep.proofmode[0].sidecars and ots not in rep.proofmode[0].sidecars
+    last = [e for e in ws.log(sha) if e.action == "proofmode-check"][-1]
+    assert renamed in last.details["files"]
+
+
 def test_proof_files_without_their_media_are_sealed_as_items(ws: Workspace, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

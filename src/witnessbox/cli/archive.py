@@ -99,7 +99,11 @@ def add(
     archive: Path = ArchiveOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Seal files and folders into the archive (duplicates are logged, not stored twice)."""
+    """Seal files and folders into the archive (duplicates are logged, not stored twice).
+
+    ProofMode proof files beside a media file (and ProofMode zips) are kept as its sidecars
+    and their OpenPGP signatures checked and logged.
+    """
     ws = _open(archive)
     with _progress("sealing", not as_json) as cb:
         report = ws.add(paths, source=source, note=note, captured_at=captured_at, place=place,
@@ -154,7 +158,7 @@ def show(item_id: str = typer.Argument(..., metavar="ID", help="Any unique prefi
         _out.print(f"[bold]{k}[/]: {_safe(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))}")
 
 
-def log(item_id: str = typer.Argument(None, metavar="[ID]", help="Only entries naming this item."),
+def log(item_id: str = typer.Argument(None, metavar="[ID]", help="Only entries naming this item (id prefix) or other logged id (an incident...)."),
         archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
     """Print the custody log (all, or one item's)."""
     entries = _open(archive).log(item_id)

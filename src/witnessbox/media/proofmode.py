@@ -29,7 +29,7 @@ import warnings
 import zipfile
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,6 +76,8 @@ class ProofCheck:
     proof_signatures: Mapping[str, str] = field(default_factory=dict)  # proof file -> status
     proof_names_this_media: bool | None = None
     problems: tuple[str, ...] = ()
+    #: Sidecar names the bundle's files are kept under (set by :func:`import_bundle`).
+    sidecars: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The dict witnessbox records (in the custody log and the item's details)."""
@@ -284,7 +286,8 @@ def sidecar_name(name: str) -> str:
 def import_bundle(archive: _Archive, sha256: str, bundle: ProofBundle, *, use_gpg: bool | None = None) -> ProofCheck:
     """Keep every proof file as a sidecar of the sealed item and log the signature check.
 
-    Idempotent: files already attached under the same name are not attached again. The
+    Idempotent: files already attached with the same name and bytes are not attached again;
+    a different file under a name already taken is kept as ``<sha256[:12]>-<name>``. The
     outcome is logged as action ``proofmode-check`` with :meth:`ProofCheck.to_json` details,
     whatever it is (a failed check is evidence too).
 
@@ -292,15 +295,22 @@ def import_bundle(archive: _Archive, sha256: str, bundle: ProofBundle, *, use_gp
         UsageError, NotFoundError, PassphraseError: From the archive.
     """
     have = archive.sidecars(sha256)
+    kept: list[str] = []
     for name in bundle.sidecar_names:
+        data = bundle.files[name].read_bytes()
         target = sidecar_name(name)
+        if target in have and have[target].read_bytes() != data:
+            # Another file of the same name came earlier (a new pubkey.asc...): keep both, so
+            # the check logged below always refers to files the archive holds.
+            target = sidecar_name(f"{hashlib.sha256(data).hexdigest()[:12]}-{name}")
         if target not in have:
-            archive.attach_sidecar(sha256, target, bundle.files[name].read_bytes())
+            archive.attach_sidecar(sha256, target, data)
+        kept.append(target)
     check = verify_bundle(bundle, use_gpg=use_gpg)
     details = check.to_json()
-    details["files"] = sorted(sidecar_name(n) for n in bundle.sidecar_names)
+    details["files"] = sorted(kept)
     archive.log_action("proofmode-check", [sha256], details)
-    return check
+    return replace(check, sidecars=tuple(sorted(kept)))
 
 
 _ZIP_MAX_BYTES = 8 * 1024**3

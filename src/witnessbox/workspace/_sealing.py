@@ -328,8 +328,7 @@ class _Batch:
             msg = e.message if isinstance(e, WitnessboxError) else (e.strerror or str(e))
             self.report.warnings.append(f"{label}: ProofMode proof files not kept ({msg}); add the folder again")
             return claimed
-        names = tuple(sorted(proofmode.sidecar_name(n) for n in bundle.sidecar_names))
-        self.report.proofmode.append(ProofModeImport(sha, label, names, check))
+        self.report.proofmode.append(ProofModeImport(sha, label, check.sidecars, check))
         if not check.ok:
             self.report.warnings.append(f"{label}: ProofMode proofs do not verify: {'; '.join(check.problems)}")
         return claimed

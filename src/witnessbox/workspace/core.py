@@ -479,6 +479,8 @@ class Workspace:
 
         Each bad input is reported in ``AddReport.failed`` (one line naming the file) and
         leaves the archive untouched; the rest of the batch goes on.
+        A ProofMode bundle beside a file (or a ProofMode zip, unpacked) is kept unchanged as
+        the item's sidecars, its signatures checked and logged (``AddReport.proofmode``).
 
         Args:
             allow_damaged: Seal files that claim to be media but are truncated, corrupt or
