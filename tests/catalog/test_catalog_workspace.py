@@ -72,6 +72,9 @@ def test_testimony_files_are_verified(ws: Workspace) -> None:
     path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     try:
         assert "does not match" in ws.incidents.verify_testimonies()[0]
+        report = ws.verify()  # the archive's own verify names the broken testimony too
+        assert not report.ok
+        assert any(p.object == "testimonies" and "does not match" in p.detail for p in report.problems)
     finally:
         path.write_bytes(data)
 

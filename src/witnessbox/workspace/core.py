@@ -443,6 +443,15 @@ class Workspace:
             shas = [r[0] for r in c.exec_driver_sql("SELECT sha256 FROM items WHERE parent=? ORDER BY seq", (sha256,))]
         return [self._load_record(s) for s in shas]
 
+    def decrypt_bytes(self, blob: bytes) -> bytes:
+        """Decrypt a small age blob encrypted to the archive key (testimonies, metadata); not logged.
+
+        Raises:
+            PassphraseError: The passphrase is needed and wrong.
+            IntegrityError: The blob is not a valid age file for this archive.
+        """
+        return ContentStore.decrypt_bytes(blob, self._identity())
+
     def sensitive_metadata(self, sha256: str) -> dict[str, Any] | None:
         """Decrypted sensitive metadata (GPS, serials) of an item, or None (not logged).
 
@@ -729,9 +738,13 @@ class Workspace:
         Raises:
             PassphraseError: The passphrase (needed to re-hash encrypted originals) is wrong.
         """
+        from ._reports import Problem
         from ._verifying import verify_archive
 
-        return verify_archive(self, progress)
+        report = verify_archive(self, progress)
+        # Testimonies live outside the item store (catalog data, logged); check their files too.
+        report.problems.extend(Problem("testimonies", p) for p in self.incidents.verify_testimonies())
+        return report
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Rebuild ``catalog.sqlite`` from the archive files; return the number of items.

@@ -264,7 +264,6 @@ class Incidents:
             IntegrityError: its file is missing or does not match.
             PassphraseError: wrong passphrase.
         """
-        from ..ledger.store import ContentStore
 
         info, sha = self.catalog.testimony(testimony_id)
         try:
@@ -273,8 +272,7 @@ class Incidents:
             raise IntegrityError(f"the file of testimony #{testimony_id} is missing") from e
         if hashlib.sha256(blob).hexdigest() != sha:
             raise IntegrityError(f"the file of testimony #{testimony_id} does not match its sha256")
-        # ws._identity() is the archive's age identity; no public accessor exists yet.
-        data = json.loads(ContentStore.decrypt_bytes(blob, self._ws._identity()))
+        data = json.loads(self._ws.decrypt_bytes(blob))
         self._ws.log_action("catalog.testimony.read", [info.incident_id], {"testimony": str(testimony_id)})
         return Testimony(info.id, info.incident_id, info.language, info.given_on, data["text"], data.get("contact", ""))
 
