@@ -226,7 +226,7 @@ def encode_image(img: DecodedImage, frames: list[np.ndarray] | tuple[np.ndarray,
     if fmt == "JPEG":
         opts = {"quality": 92, "optimize": False}
     elif fmt == "PNG":
-        opts = {"compress_level": 3}
+        opts = {"compress_level": 1}  # fast; PNG stays lossless
     elif fmt == "WEBP":
         opts = {"quality": 90, "method": 4}
     elif fmt == "TIFF":

@@ -71,11 +71,11 @@ class RedactOptions:
     """
 
     fill: Fill = Fill.SOLID
-    raw_threshold: float = 0.16
+    raw_threshold: float = 0.1
     threshold: float = 0.16
     video_threshold: float = 0.1
-    margin: Margin = field(default_factory=lambda: Margin(x=0.28, y=0.28))
-    video_margin: Margin = field(default_factory=lambda: Margin(x=0.4, y=0.4))
+    margin: Margin = field(default_factory=lambda: Margin(x=0.32, y=0.28))
+    video_margin: Margin = field(default_factory=lambda: Margin(x=0.45, y=0.45))
     plan: ScalePlan = field(default_factory=ScalePlan)
     video_side: int = 640
     track: TrackPolicy = field(default_factory=TrackPolicy)
