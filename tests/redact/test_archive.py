@@ -45,3 +45,22 @@ def test_unsupported_item_refused(archive: tuple[Workspace, str], tmp_path: Path
     with pytest.raises(UnsupportedMediaError):
         ws.redaction.redact_item(added.sha256)
     assert len(ws.items()) == before
+
+
+def test_redacted_copy_carries_content_credentials_naming_only_the_original_hash(
+    archive: tuple[Workspace, str],
+) -> None:
+    from witnessbox.media.credentials import read_credentials
+
+    ws, sha = archive
+    rec = ws.redaction.redact_item(sha)
+    with ws.open_original(rec.sha256) as f:
+        data = f.read()
+    cc = read_credentials(data, rec.media_type)
+    assert cc is not None and cc.validation_state in ("Valid", "Trusted")
+    assert cc.parent_sha256 == sha
+    assert "org.witnessbox.redacted" in cc.actions
+    with ws.open_original(sha) as f:
+        original = f.read()
+    assert original[:4096] not in data  # no pixels or metadata of the original ride along
+    assert ws.log(rec.sha256)[-1].details["content_credentials"] is True

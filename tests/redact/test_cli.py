@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_video
+from redact_helpers import make_video
 from witnessbox.cli import main
 
 

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import make_video
+from redact_helpers import make_video
 from witnessbox.errors import InputError, UnsupportedMediaError, WitnessboxError
 from witnessbox.redact.pipeline import Redactor, RedactOptions
 from witnessbox.redact.regions import read_regions

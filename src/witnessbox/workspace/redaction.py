@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import mimetypes
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..media.credentials import SUPPORTED_TYPES
 from ..media.formats import media_kind, output_name
 from ..redact.pipeline import ProgressHook, Redactor, RedactOptions, _no_progress
 from ..redact.regions import regions_path
@@ -67,8 +69,9 @@ class Redaction:
                 res = redactor.redact_file(src, out, regions=regions, progress=progress, name=rec.name)
             side = regions_path(out)
             method = f"witnessbox-redact fill={opts.fill.value}" + (" regions=reviewed" if regions else "")
+            sealed, credentials = self._with_content_credentials(out, sha, method, res.regions)
             with ws.transaction():
-                derived = ws.add_derivative(sha, out, kind="redacted", method=method, sidecars={side.name: side})
+                derived = ws.add_derivative(sha, sealed, kind="redacted", method=method, sidecars={side.name: side})
                 ws.log_action(
                     "redact",
                     [sha, derived.sha256],
@@ -78,6 +81,27 @@ class Redaction:
                         "frames": res.frames,
                         "regions_file": side.name,
                         "reviewed": regions is not None,
+                        "content_credentials": credentials,
                     },
                 )
         return derived
+
+    def _with_content_credentials(self, out: Path, parent: str, method: str, regions: int) -> tuple[Path, bool]:
+        """Sign the redacted copy with a C2PA manifest (issue 5): the action and the original's
+        sha256 only, never its pixels or metadata. Formats C2PA cannot carry (TIFF, GIF...) are
+        sealed without one; any other failure fails the redaction (nothing is sealed).
+
+        Returns:
+            The file to seal (same name as ``out``) and whether it carries credentials.
+        """
+        media_type = mimetypes.guess_type(out.name)[0] or "application/octet-stream"
+        if media_type not in SUPPORTED_TYPES:
+            return out, False
+        signed_dir = out.parent / "signed"
+        signed_dir.mkdir()
+        signed = signed_dir / out.name
+        self._ws.exports.sign_redacted_file(
+            out, signed, media_type, parent_sha256=parent, method=method, description=f"{regions} regions hidden"
+        )
+        return signed, True
+
