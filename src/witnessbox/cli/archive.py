@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -20,28 +19,15 @@ from rich.table import Table
 
 from .. import config
 from ..errors import IntegrityError, InputError, UsageError
+from ._common import one_line as _safe
+from ._common import open_workspace as _open
+from ._common import print_json as _print_json
 
 ArchiveOpt = typer.Option(None, "--archive", "-A", help="Archive folder (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _prompt_passphrase() -> str:
-    env = config.passphrase_from_env()
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("no passphrase: set WITNESSBOX_PASSPHRASE (stdin is not a terminal)")
-    value: str = typer.prompt("Archive passphrase", hide_input=True)
-    return value
-
-
-def _open(archive: Path | None) -> Any:
-    from ..workspace import Workspace
-
-    return Workspace.open(config.archive_path(archive), _prompt_passphrase)
 
 
 @contextmanager
@@ -61,15 +47,6 @@ def _progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, int |
             bar.update(task, advance=advance, total=total, item=item[:40])
 
         yield update
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _safe(text: str) -> str:
-    """One printable line (file names may hold newlines or escapes)."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def init(

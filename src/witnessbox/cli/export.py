@@ -6,37 +6,19 @@ Each is a few lines over ``ws.exports`` (:mod:`witnessbox.workspace.exports`).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .. import config
-from ..errors import IntegrityError, UsageError
+from ..errors import IntegrityError
+from ._common import open_workspace as _open
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _passphrase() -> str:
-    env = config.passphrase_from_env()
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("no passphrase: set WITNESSBOX_PASSPHRASE (stdin is not a terminal)")
-    value: str = typer.prompt("Archive passphrase", hide_input=True)
-    return value
-
-
-def _open(archive: Path | None) -> Any:
-    from ..workspace import Workspace
-
-    return Workspace.open(config.archive_path(archive), _passphrase)
 
 
 @contextmanager

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import config
-from ..errors import InputError, UsageError
+from ..errors import InputError
+from ._common import open_workspace, print_json
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,27 +28,6 @@ incident_app = typer.Typer(help="Describe incidents and link them to sealed medi
 region_app = typer.Typer(help="The list of regions incidents belong to.", no_args_is_help=True)
 category_app = typer.Typer(help="The taxonomy of abuse categories.", no_args_is_help=True)
 testimony_app = typer.Typer(help="Testimonies (encrypted at rest, never published).", no_args_is_help=True)
-
-
-def _prompt_passphrase() -> str:
-    env = config.passphrase_from_env()
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("no passphrase: set WITNESSBOX_PASSPHRASE (stdin is not a terminal)")
-    value: str = typer.prompt("Archive passphrase", hide_input=True)
-    return value
-
-
-def open_workspace(archive: Path | None) -> Any:
-    """Open the archive; the passphrase is asked for only when a key is needed."""
-    from ..workspace import Workspace
-
-    return Workspace.open(config.archive_path(archive), _prompt_passphrase)
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def safe(text: str) -> str:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ..errors import RedactionError, UsageError
+from ._common import prompt_passphrase as _passphrase
 
 
 @contextmanager
@@ -84,18 +85,6 @@ def register(app: typer.Typer) -> None:
                 err.print(f"[red]failed[/]: {f.source}: {f.error}")
         if report.failed:
             raise RedactionError(f"{len(report.failed)} of {len(report.done) + len(report.failed)} file(s) failed (listed above)")
-
-
-def _passphrase() -> str:
-    from .. import config
-
-    env = config.passphrase_from_env()
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("no passphrase: set WITNESSBOX_PASSPHRASE (stdin is not a terminal)")
-    value: str = typer.prompt("Archive passphrase", hide_input=True)
-    return value
 
 
 def _redact_item(

@@ -3,38 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import config
-from ..errors import UsageError
+from ._common import one_line as _clean
+from ._common import open_workspace as _open
 
 _out = Console(highlight=False, soft_wrap=True)
-
-
-def _passphrase() -> str:
-    env = config.passphrase_from_env()
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("no passphrase: set WITNESSBOX_PASSPHRASE (stdin is not a terminal)")
-    value: str = typer.prompt("Archive passphrase", hide_input=True)
-    return value
-
-
-def _open(archive: Path | None) -> Any:
-    from ..workspace import Workspace
-
-    return Workspace.open(config.archive_path(archive), _passphrase)
-
-
-def _clean(text: str) -> str:
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _span(r: list[float] | None) -> str:

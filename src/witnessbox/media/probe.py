@@ -201,7 +201,7 @@ def _probe_image(path: Path, media_type: str) -> ProbeResult:
                 exif = img.getexif()
                 fmt = img.format
                 img.load()  # decode fully: the only way to detect truncation
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return ProbeResult(media_type, "image", problem="refused as a decompression bomb (pixel count over the limit)")
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError, TypeError, KeyError) as e:
         return ProbeResult(media_type, "image", problem=f"truncated or corrupt image ({clean_text(e) or type(e).__name__})")
