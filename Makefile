@@ -26,6 +26,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy src/witnessbox
 
 test: $(VENV)/.installed-test lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -41,7 +41,7 @@ def make_samples(folder: Path) -> list[Path]:
     from skimage import data
 
     folder.mkdir(parents=True, exist_ok=True)
-    astronaut = Image.fromarray(data.astronaut())
+    astronaut = Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
     exif = Image.Exif()
     exif[0x010F] = "DemoPhone"  # Make
     exif[0x0110] = "Model 1"  # Model
@@ -53,7 +53,7 @@ def make_samples(folder: Path) -> list[Path]:
     astronaut.save(buf, "JPEG", quality=92, exif=exif)
     photo.write_bytes(buf.getvalue())
     coffee = folder / "context.png"
-    Image.fromarray(data.coffee()).save(coffee)
+    Image.fromarray(data.coffee()).save(coffee)  # type: ignore[no-untyped-call]
 
     video = folder / "clip.mp4"
     frame = np.asarray(astronaut.resize((1024, 1024)))
@@ -65,7 +65,7 @@ def make_samples(folder: Path) -> list[Path]:
         for i in range(50):  # a window panning over the photo, as a phone would
             x = 100 + i * 4
             window = Image.fromarray(frame[150:150 + 540, x:x + 960]).resize((640, 360))
-            for packet in stream.encode(av.VideoFrame.from_image(window)):
+            for packet in stream.encode(av.VideoFrame.from_image(window)):  # type: ignore[no-untyped-call]
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)

@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from .incidents import ArchiveOpt, JsonOpt, open_workspace, print_json, safe
+from ._common import open_workspace, print_json
+from .incidents import ArchiveOpt, JsonOpt, safe
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
