@@ -94,6 +94,10 @@ def test_failed_log_rolls_the_change_back(catalog: Catalog) -> None:
         ({"categories": ("teleportation",)}, InputError, "unknown category"),
         ({"id": "../x"}, InputError, "not valid"),
         ({"title": "a\tb"}, InputError, "control"),
+        # Characters XML 1.0 forbids would break the site's Atom feed.
+        ({"description": "a\x01b"}, InputError, "control"),
+        ({"description": "a\x0bb"}, InputError, "control"),
+        ({"description": "a\x00b"}, InputError, "control"),
     ],
 )
 def test_bad_inputs(catalog: Catalog, kw: dict[str, object], exc: type[Exception], message: str) -> None:
@@ -172,3 +176,8 @@ def test_schema_has_no_personal_data_column(engine: sa.Engine) -> None:
     assert {c.name for c in schema.testimonies.columns} == {
         "id", "incident_id", "language", "given_on", "has_contact", "blob_sha256", "created_at"
     }
+
+
+def test_description_keeps_line_breaks_and_tabs(catalog: Catalog) -> None:
+    inc = catalog.add(_inp(description="line one\r\nline two\n\tindented"))
+    assert catalog.get(inc.id).description == "line one\r\nline two\n\tindented"

@@ -85,3 +85,40 @@ def test_changed_incident_file_is_named(world: dict[str, Any], tmp_path: Path) -
     p.write_bytes(p.read_bytes().replace(b"Detention", b"Detentiom"))
     report = bv.verify_bag(s.path)
     assert "data/incident.json" in report.failed_paths()
+
+
+def _rewrite_manifests(bag: Path) -> None:
+    """What a forger does after editing a payload file: recompute both (unsigned) manifests."""
+    import hashlib
+
+    def line(rel: str) -> str:
+        return f"{hashlib.sha256((bag / rel).read_bytes()).hexdigest()}  {rel}\n"
+
+    payload = sorted(p.relative_to(bag).as_posix() for p in (bag / "data").rglob("*") if p.is_file())
+    (bag / "manifest-sha256.txt").write_text("".join(line(r) for r in payload))
+    tags = sorted(
+        p.relative_to(bag).as_posix()
+        for p in bag.rglob("*")
+        if p.is_file() and not p.relative_to(bag).as_posix().startswith("data/") and p.name != "tagmanifest-sha256.txt"
+    )
+    (bag / "tagmanifest-sha256.txt").write_text("".join(line(r) for r in tags))
+
+
+def test_edited_incident_with_recomputed_manifests_is_caught(world: dict[str, Any], tmp_path: Path) -> None:
+    """The incident file is bound by the signed export.json, not only by the unsigned manifests:
+    a same-size edit of its date with both manifests recomputed is still caught and named."""
+    s = world["ws"].exports.export([world["inc"]], tmp_path / "p")
+    p = s.path / "data/incident.json"
+    p.write_bytes(p.read_bytes().replace(b"2026-01-01", b"2026-01-09", 1))
+    _rewrite_manifests(s.path)
+    report = bv.verify_bag(s.path)
+    assert not report.ok
+    assert "data/incident.json" in report.failed_paths(), report.failures
+
+
+def test_signed_export_json_states_the_incident_hash(world: dict[str, Any], tmp_path: Path) -> None:
+    import hashlib
+
+    s = world["ws"].exports.export([world["inc"]], tmp_path / "p")
+    manifest = json.loads((s.path / "data/export.json").read_bytes())
+    assert manifest["incidents_sha256"] == hashlib.sha256((s.path / "data/incident.json").read_bytes()).hexdigest()

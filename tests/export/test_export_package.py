@@ -399,3 +399,16 @@ def test_symlink_in_bag_is_refused(clean_bag: Path, tmp_path: Path) -> None:
     (bag / rel).symlink_to(tmp_path / "outside.jpg")
     report = bv.verify_bag(bag)
     assert any(f.path == rel and "symbolic link" in f.reason for f in report.failures)
+
+
+def test_verify_export_cli_survives_hostile_names(clean_bag: Path, tmp_path: Path) -> None:
+    """Names quoted from a hostile package are printed as text: no rich markup crash, no
+    terminal escape sequences; the package is reported as failing, naming the entry."""
+    bag = _copy(clean_bag, tmp_path)
+    with open(bag / "manifest-sha256.txt", "a", encoding="utf-8") as f:
+        f.write("0" * 64 + "  data/[/x]\x1b[2Kevil\n")
+    env = dict(os.environ, WITNESSBOX_PASSPHRASE="unused")
+    r = subprocess.run([PY, "-m", "witnessbox", "verify-export", str(bag)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 10, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "MarkupError" not in r.stderr
+    assert "data/[/x]" in r.stdout and "\x1b" not in r.stdout

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from witnessbox.catalog import Catalog, IncidentInput, Role, Status, create_schema, make_timespan
+from witnessbox.catalog import Catalog, IncidentInput, Region, Role, Status, create_schema, make_timespan
 from witnessbox.errors import PublishError
 from witnessbox.publish.builder import STATE_FILE, build_site, verify_site
 from witnessbox.publish.gate import ItemInfo, select
@@ -181,6 +181,61 @@ def test_media_failure_is_left_out_not_published(tmp_path: Path) -> None:
     rep = w.build(tmp_path / "site")
     assert rep.media == 1
     assert any("cannot be re-encoded" in lo.reason for lo in rep.left_out)
+
+
+def test_strict_refuses_media_that_fail_to_re_encode_and_keeps_the_old_site(tmp_path: Path) -> None:
+    """--strict fails closed on every left-out medium, including those found only while
+    re-encoding: nothing is written, the previous site stays as it was."""
+    w = World(1)
+    out = tmp_path / "site"
+    w.build(out, strict=True)
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    orig = w._item(b"not an image at all")
+    der = w._item(b"still not an image", parent=orig)
+    w.approvals[der] = "2026-01-01T00:00:00+00:00"
+    w.cat.link("i0", orig, Role.CONTEXT)
+    with pytest.raises(PublishError, match="left out"):
+        w.build(out, strict=True)
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    with pytest.raises(PublishError, match="left out"):
+        w.build(tmp_path / "new", strict=True)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("slug", ["../../escaped", "../escaped", "./x", "a/../../../escaped"])
+def test_hostile_slug_from_an_edited_catalog_writes_nothing_outside(tmp_path: Path, slug: str) -> None:
+    """Slugs are derived, but the SQL catalog can be edited by hand: a ``../`` slug reaching the
+    builder must stop it before any file is written outside the site (nothing is published)."""
+    w = World(2)
+    gate = select(w.cat.list(), w.items, w.approvals)
+    regions = [Region(r.name, slug) for r in w.cat.regions()]
+    out = tmp_path / "a" / "b" / "site"
+    with pytest.raises(PublishError, match="output path"):
+        build_site(out, gate, regions, w.cat.categories(), originals=w.originals())
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [".site.lock"]
+
+
+def test_state_file_naming_paths_outside_the_site_is_not_trusted(tmp_path: Path) -> None:
+    """The state file lies in the served folder: a path in it that leaves the site must not
+    lead an incremental rebuild to delete a file outside (the build falls back to a full one)."""
+    import json
+
+    w = World(2)
+    out = tmp_path / "site"
+    w.build(out)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    state = json.loads((out / STATE_FILE).read_bytes())
+    state["files"]["../victim.txt"] = hashlib.sha256(b"keep me").hexdigest()
+    state["sizes"]["../victim.txt"] = 7
+    (out / STATE_FILE).write_text(json.dumps(state))
+    w.cat.replace("i0", IncidentInput(id="i0", title="changed", time=make_timespan("2020-08-10"), place="Плошча",
+                                      region="Гродна", categories=("beating",)))
+    rep = w.build(out)
+    assert victim.read_text() == "keep me"
+    assert "../victim.txt" not in rep.removed
+    assert verify_site(out) == []
 
 
 def test_progress_is_reported(tmp_path: Path) -> None:

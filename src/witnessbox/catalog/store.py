@@ -89,6 +89,9 @@ def region_slug(name: str) -> str:
     return f"{base}-{digest}" if base else digest
 
 
+_DESCRIPTION_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
 def _name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
@@ -229,6 +232,9 @@ class Catalog:
         clean_text(inp.place, "place", max_len=1000)
         if len(inp.description) > 200_000:
             raise InputError("description is longer than 200000 characters")
+        if _DESCRIPTION_CONTROL_RE.search(inp.description):
+            # Invalid in XML 1.0: one such character would make the site's Atom feed unreadable.
+            raise InputError("description contains control characters (other than line breaks and tabs): remove them")
         for s in inp.sources:
             clean_text(s, "source", max_len=2000)
         if not inp.region.strip():

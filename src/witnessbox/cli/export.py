@@ -16,6 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from ..errors import IntegrityError
 from ._common import open_workspace as _open
+from .incidents import safe
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -58,8 +59,9 @@ def export(
     if as_json:
         print(json.dumps(s.to_json(), indent=2))
         return
-    _out.print(f"wrote {s.path}: {s.originals} originals, {s.derivatives} redacted copies, {s.entries} custody entries")
-    _out.print(f"payload manifest sha256 {s.manifest_sha256} (logged); check it with: cd {s.path} && python3 verify.py")
+    where = safe(str(s.path))
+    _out.print(f"wrote {where}: {s.originals} originals, {s.derivatives} redacted copies, {s.entries} custody entries", markup=False)
+    _out.print(f"payload manifest sha256 {s.manifest_sha256} (logged); check it with: cd {where} && python3 verify.py", markup=False)
 
 
 def verify_export(
@@ -76,16 +78,19 @@ def verify_export(
     if as_json:
         print(json.dumps(v.to_json(), indent=2, ensure_ascii=False))
     else:
+        # Everything below may quote names and text from the package, which may be hostile:
+        # no rich markup (a stray "[/x]" would crash) and no control characters (terminal escapes).
         for n in v.notes:
-            _out.print(f"note: {n}")
+            _out.print(f"note: {safe(n)}", markup=False)
         for t in v.tools:
-            _out.print(f"{'ok' if t.ok else 'FAILED'}: {t.command}" + ("" if t.ok else f"\n  {t.output}"))
+            detail = "" if t.ok else "\n  " + "\n  ".join(safe(line) for line in t.output.splitlines())
+            _out.print(f"{'ok' if t.ok else 'FAILED'}: {safe(t.command)}{detail}", markup=False)
         for f in v.report.failures:
-            _out.print(f"FAILED {f.path}: {f.reason}")
+            _out.print(f"FAILED {safe(f.path)}: {safe(f.reason)}", markup=False)
     if not v.ok:
         raise IntegrityError(f"the package {path} does not verify ({len(v.report.failed_paths())} file(s) named above)")
     if not as_json:
-        _out.print(f"OK: {path} verifies")
+        _out.print(f"OK: {safe(str(path))} verifies", markup=False)
 
 
 def register(app: typer.Typer) -> None:

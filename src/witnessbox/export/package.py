@@ -216,8 +216,13 @@ def _write_payload(bag: BagWriter, pkg: PackageInput, progress: Progress | None)
         bag.add_bytes(TIMESTAMP, pkg.timestamp.response_der)
         custody["timestamp"] = TIMESTAMP
     incidents = None
+    incidents_sha256 = None
     if pkg.incidents is not None:
-        bag.add_bytes(INCIDENTS, canonical_bytes({"format": "witnessbox-incidents/1", "incidents": list(pkg.incidents)}))
+        # Its sha256 goes into the signed export.json: the bag manifests alone are unsigned,
+        # so without it the incident file could be edited and the manifests recomputed.
+        incidents_sha256 = bag.add_bytes(
+            INCIDENTS, canonical_bytes({"format": "witnessbox-incidents/1", "incidents": list(pkg.incidents)})
+        )
         incidents = INCIDENTS
     return {
         "format": FORMAT,
@@ -226,6 +231,7 @@ def _write_payload(bag: BagWriter, pkg: PackageInput, progress: Progress | None)
         "items": items,
         "custody": custody,
         "incidents": incidents,
+        "incidents_sha256": incidents_sha256,
         "content_credentials_ca": C2PA_CA if pkg.c2pa_ca_pem else None,
     }
 

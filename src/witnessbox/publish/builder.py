@@ -70,7 +70,9 @@ DIRTY_FILE = ".witnessbox-site.dirty"
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
 LATEST_ON_HOME = 10
-_SAFE_PATH = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+# One segment: our closed alphabet, and never "." or ".." (a path must stay inside the site).
+_SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9._-]+"
+_SAFE_PATH = re.compile(rf"{_SEGMENT}(/{_SEGMENT})*")
 
 Progress = Callable[[str, int, int], None]
 
@@ -120,7 +122,15 @@ class _State:
             return None
         if not isinstance(data, dict) or data.get("format") != SITE_FORMAT:
             return None
-        return cls(data["files"], data["sizes"], data["fingerprints"], data["media"], data["summaries"])
+        files = data.get("files")
+        # The state lies in the served folder, where others may write: its paths are later
+        # joined to OUTDIR and unlinked, so one outside the site makes the whole state untrusted.
+        if not isinstance(files, dict) or not all(isinstance(p, str) and _SAFE_PATH.fullmatch(p) for p in files):
+            return None
+        try:
+            return cls(files, data["sizes"], data["fingerprints"], data["media"], data["summaries"])
+        except KeyError:
+            return None
 
 
 IO_THREADS = 2
@@ -167,6 +177,10 @@ class _Writer:
         return os.path.join(self.staging, rel)
 
     def put(self, rel: str, data: bytes, fp: str = "") -> str:
+        # Checked before writing: ids and slugs come from the SQL catalog, which could be edited
+        # by hand; a "../" there must not write outside the staging folder.
+        if not _SAFE_PATH.fullmatch(rel):
+            raise PublishError(f"refusing output path {rel[:120]!r}: only [A-Za-z0-9._-] segments inside the site")
         if rel in self.new.files:
             raise PublishError(f"two outputs want the same path {rel}")
         # File creation is kernel time that releases the GIL: done by I/O threads, overlapping
@@ -289,6 +303,7 @@ def build_site(
     options: SiteOptions = SiteOptions(),
     progress: Progress | None = None,
     workers: int | None = None,
+    strict: bool = False,
 ) -> BuildReport:
     """Build (or rebuild) the public site in ``outdir`` from what passed the gate.
 
@@ -301,10 +316,13 @@ def build_site(
         options: Language, title, base URL.
         progress: Called with (stage, done, total).
         workers: Threads that re-encode media (default: CPU count, at most 8).
+        strict: Refuse to publish when any linked medium is left out, including media that
+            fail to re-encode (found only while building).
 
     Raises:
-        PublishError: OUTDIR is a non-empty folder that is not a witnessbox site, or a
-            published file would equal an original; nothing was published.
+        PublishError: OUTDIR is a non-empty folder that is not a witnessbox site, a
+            published file would equal an original, or ``strict`` and media were left out;
+            nothing was published.
         LockedError: another build of the same OUTDIR is running.
     """
     outdir = Path(os.path.abspath(outdir))
@@ -327,6 +345,8 @@ def build_site(
             w = _Writer(staging, outdir if trusted else None, trusted or _State())
             try:
                 left = _write_site(w, gate, regions, categories, originals, options, progress, workers)
+                if strict and left:
+                    raise PublishError(f"{len(left)} linked media would be left out (first: {left[0]})")
                 _write_manifest(w)
             finally:
                 w.flush()

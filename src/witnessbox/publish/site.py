@@ -329,12 +329,12 @@ def incidents_csv(records: Sequence[Mapping[str, Any]]) -> bytes:
     w.writerow(cols)
     for r in records:
         c = r["coordinates"] or {}
-        row = [
-            r["id"], r["url"], r["title"], r["start"], r["end"], r["precision"], r["place"], r["region"],
-            str(c.get("lat", "")), str(c.get("lon", "")), ";".join(r["categories"]), r["description"],
-            "\n".join(r["sources"]), ";".join(m["url"] for m in r["media"]),
-        ]
-        w.writerow([_csv_safe(str(v)) for v in row])
+        text = [_csv_safe(str(v)) for v in (r["id"], r["url"], r["title"], r["start"], r["end"], r["precision"], r["place"], r["region"])]
+        # Coordinates are numbers we format ourselves: a quote before "-53.9" would turn them into text.
+        coords = [str(c.get("lat", "")), str(c.get("lon", ""))]
+        rest = [_csv_safe(str(v)) for v in (";".join(r["categories"]), r["description"], "\n".join(r["sources"]),
+                                            ";".join(m["url"] for m in r["media"]))]
+        w.writerow([*text, *coords, *rest])
     return buf.getvalue().encode("utf-8")
 
 

@@ -110,7 +110,8 @@ class Publishing:
             lang: Interface language (``en`` or ``be``).
             title: Site title (default: the translated "Incident registry").
             base_url: Public URL of the site, for absolute links in the Atom feed.
-            strict: Refuse to publish when any linked medium would be left out.
+            strict: Refuse to publish when any linked medium would be left out (by the gate, or
+                because it cannot be re-encoded).
             progress: Called with (stage, done, total).
 
         Raises:
@@ -126,6 +127,7 @@ class Publishing:
         report = build_site(
             Path(outdir), gate, self._ws.incidents.regions(), self._ws.incidents.categories(),
             originals=originals, options=SiteOptions(lang=lang, title=title, base_url=base_url), progress=progress,
+            strict=strict,
         )
         manifest_sha = hashlib.sha256((report.outdir / MANIFEST).read_bytes()).hexdigest()
         published = sorted({m.derivative.sha256 for ms in gate.media.values() for m in ms})

@@ -764,6 +764,12 @@ def verify_bag(bag: Path, *, use_openssl: Optional[bool] = None) -> Report:
     incidents = _str(manifest, "incidents")
     if incidents:
         _load_canonical(bag, incidents, report)
+        # The bag manifests are unsigned: only the signed export.json binds the incident file.
+        expect = _str(manifest, "incidents_sha256")
+        if not expect:
+            report.fail(incidents, "its SHA-256 is not stated in the signed %s" % EXPORT_JSON)
+        elif (bag / incidents).is_file() and _sha256_file(bag / incidents) != expect:
+            report.fail(incidents, "SHA-256 is not the one the signed %s states" % EXPORT_JSON)
     return report
 
 
