@@ -88,6 +88,13 @@ _GOOD: list[tuple[str, Callable[[Path], Path], tuple[int, int], int]] = [
                                      append_images=[_grid("P", seed=1), _grid("P", seed=2)], duration=100, loop=0), (48, 32), 3),
     ("multi-page tiff", lambda d: _save(_grid(), d / "pages.tif", save_all=True, append_images=[_grid(seed=1)]), (48, 32), 2),
     ("heic", lambda d: _heic(d / "phone.heic"), (48, 32), 1),
+    ("rotated multi-page tiff", lambda d: _save(_grid(), d / "rp.tif", save_all=True, append_images=[_grid(seed=1)],
+                                                exif=_exif_with_gps_and_orientation(6)), (32, 48), 2),
+    ("rotated animated webp", lambda d: _save(_grid(), d / "rw.webp", save_all=True, append_images=[_grid(seed=1)],
+                                              duration=100, exif=_exif_with_gps_and_orientation(6)), (32, 48), 2),
+    # Multi-picture JPEG (phones, cameras): the photo plus a smaller preview; the photo is redacted.
+    ("mpo jpeg with preview", lambda d: _save(_grid(), d / "cam.jpg", format="MPO", save_all=True,
+                                              append_images=[_grid(size=(24, 16), seed=3)]), (48, 32), 1),
 ]
 
 
@@ -154,6 +161,9 @@ _BAD: list[tuple[str, Callable[[Path], Path], type[WitnessboxError], str]] = [
     ("no extension", _write("README", b"hello"), UnsupportedMediaError, "no extension"),
     ("decompression bomb", _write("bomb.png", _png_header_only(30000, 30000)), InputError, "decompression bomb"),
     ("corrupt png data", _write("bad.png", _png_header_only(64, 64)), InputError, "corrupt or truncated"),
+    ("animation named .jpg", lambda d: _save(_grid("P"), d / "anim.jpg", format="GIF", save_all=True,
+                                             append_images=[_grid("P", seed=1)]), UnsupportedMediaError,
+     "2 frames cannot be written as .jpg"),
 ]
 
 
@@ -174,6 +184,38 @@ def test_too_many_pixels_limit(tmp_path: Path) -> None:
     (tmp_path / "o").mkdir()
     with pytest.raises(InputError, match="pixels"):
         Redactor(RedactOptions(max_pixels=5000), workers=1).redact_file(src, tmp_path / "o" / "big.png")
+    assert not list((tmp_path / "o").iterdir())
+
+
+def test_output_folder_inside_the_input_folder(redactor: Redactor, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    _save(_grid(), d / "a.png")
+    _save(_grid(seed=1), d / "sub" / "b.png")
+    for _ in range(2):  # the second run must not pick up the first run's outputs
+        rep = redactor.redact_paths([d], d / "out")
+        assert sorted(r.output.relative_to(d / "out").as_posix() for r in rep.done) == ["d/a.png", "d/sub/b.png"]
+        assert not rep.skipped and not rep.failed
+
+
+def test_pixel_limit_is_ours_not_pillows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow warns from about 89 million pixels; the documented limit is max_pixels (100 million).
+    # Scaled down: Pillow's threshold below the photo's size, ours above it.
+    from PIL import Image as PILImage
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1500)
+    src = _save(_grid(size=(48, 40)), tmp_path / "p.png")  # 1920 pixels
+    res = Redactor(RedactOptions(max_pixels=2500), workers=1).redact_file(src, tmp_path / "o.png")
+    assert res.frames == 1
+
+
+def test_animation_bomb_refused(tmp_path: Path) -> None:
+    # Each frame is within the limit; all of them together are not.
+    src = _save(_grid("P", size=(50, 50)), tmp_path / "many.gif", save_all=True,
+                append_images=[_grid("P", size=(50, 50), seed=i) for i in range(1, 5)])
+    (tmp_path / "o").mkdir()
+    with pytest.raises(InputError, match="decompression bomb"):
+        Redactor(RedactOptions(max_pixels=2500), workers=1).redact_file(src, tmp_path / "o" / "many.gif")
     assert not list((tmp_path / "o").iterdir())
 
 
@@ -198,6 +240,27 @@ def test_regions_of_another_file_refused(redactor: Redactor, tmp_path: Path) -> 
     with pytest.raises(InputError, match="another file"):
         redactor.redact_file(b, tmp_path / "o" / "b.png", regions=ra.regions_file)
     assert not list((tmp_path / "o").iterdir())
+
+
+def test_regions_of_another_file_of_the_same_size_refused(redactor: Redactor, tmp_path: Path) -> None:
+    a = _save(_grid(size=(60, 40)), tmp_path / "a.png")
+    b = _save(_grid(size=(60, 40), seed=7), tmp_path / "b.png")
+    ra = redactor.redact_file(a, tmp_path / "ra.png")
+    (tmp_path / "o").mkdir()
+    with pytest.raises(InputError, match="another file"):
+        redactor.redact_file(b, tmp_path / "o" / "b.png", regions=ra.regions_file)
+    assert not list((tmp_path / "o").iterdir())
+
+
+def test_failure_leaves_no_earlier_output_behind(redactor: Redactor, tmp_path: Path) -> None:
+    src = _save(_grid(size=(60, 40)), tmp_path / "p.png")
+    out = tmp_path / "o" / "p.png"
+    out.parent.mkdir()
+    redactor.redact_file(src, out)
+    src.write_bytes(src.read_bytes()[:80])  # the source is replaced by a broken file
+    with pytest.raises(InputError):
+        redactor.redact_file(src, out)
+    assert not list(out.parent.iterdir()), "an old output stayed without its regions file"
 
 
 @pytest.mark.parametrize("fill", ["blur", "pixelate"])

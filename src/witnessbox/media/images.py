@@ -28,6 +28,11 @@ from .formats import IMAGE_FORMATS
 # before its pixels are allocated.
 MAX_PIXELS = 100_000_000
 MAX_FRAMES = 1000
+# All frames together may hold at most this many times ``max_pixels``: an animation of many
+# huge frames is a bomb too (each frame passes, together they need hundreds of gigabytes).
+MAX_TOTAL_FACTOR = 4
+# Formats that hold one picture: several frames cannot be written back into them.
+_SINGLE_FRAME_FORMATS = frozenset({"JPEG", "BMP"})
 
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
@@ -130,7 +135,9 @@ def load_image(path: Path | IO[bytes], *, name: str | None = None, max_pixels: i
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated photo is an error, never half a picture
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own warning threshold (about 89 million pixels) is not our limit: the
+            # explicit ``max_pixels`` check below is, before any pixel is decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
     except UnidentifiedImageError as e:
         raise UnsupportedMediaError(f"{label}: not a readable image (corrupt, or not the format its name says)") from e
@@ -146,20 +153,33 @@ def load_image(path: Path | IO[bytes], *, name: str | None = None, max_pixels: i
             raise InputError(f"{label}: refused, {w}x{h} is more than {max_pixels:,} pixels (decompression bomb?)")
         fmt = im.format or ""
         n = int(getattr(im, "n_frames", 1) or 1)
+        if fmt == "MPO":
+            # A multi-picture JPEG (many phones and cameras): the photo is the first picture;
+            # the others are previews or depth maps, which are not written to the output.
+            n = 1
         if n > MAX_FRAMES:
             raise InputError(f"{label}: refused, {n} frames is more than {MAX_FRAMES}")
+        if n * w * h > MAX_TOTAL_FACTOR * max_pixels:
+            raise InputError(
+                f"{label}: refused, {n} frames of {w}x{h} is more than {MAX_TOTAL_FACTOR * max_pixels:,} "
+                "pixels in all (decompression bomb?)"
+            )
         grey = im.mode in _GREY_MODES or (im.mode == "P" and _palette_is_grey(im))
         frames: list[np.ndarray] = []
         durations: list[int] = []
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 for fr in ImageSequence.Iterator(im):
+                    if len(frames) == n:
+                        break
                     fr.load()
                     if fr.size[0] * fr.size[1] > max_pixels:
                         raise InputError(f"{label}: refused, a frame has more than {max_pixels:,} pixels")
                     durations.append(int(fr.info.get("duration", 0) or 0))
-                    up = ImageOps.exif_transpose(fr) if n == 1 else fr
+                    # Every frame, not only single ones: pages of a TIFF or frames of a WebP carry
+                    # the orientation too, and the output has no tag to say it.
+                    up = ImageOps.exif_transpose(fr)
                     frames.append(_to_array(_to_srgb(up), grey))
         except InputError:
             raise
@@ -212,6 +232,12 @@ def encode_image(img: DecodedImage, frames: list[np.ndarray] | tuple[np.ndarray,
         raise UnsupportedMediaError(f"cannot write {ext} images")
     if fmt == "HEIF":
         _register_heif()
+    if len(frames) > 1 and fmt in _SINGLE_FRAME_FORMATS:
+        # Writing only the first frame would drop frames the regions file describes.
+        raise UnsupportedMediaError(
+            f"{len(frames)} frames cannot be written as {ext} (one picture only); the file is an "
+            "animation or has several pages: give it a .gif, .png, .webp or .tif name"
+        )
     pics = []
     for a in frames:
         mode = "RGBA" if a.shape[2] == 4 else "RGB"

@@ -5,8 +5,8 @@ grid a viewer sees, and it is strict: a decoder error, or fewer frames than the 
 promises (a truncated file), raises :class:`~witnessbox.errors.InputError`.
 
 Encoding writes a new MP4 from pixels: H.264 at the source's frame size and rate, with
-``+bitexact`` so that no encoder version or creation time is written, and no tags copied from
-the source. Odd frame sizes are kept exactly (4:4:4 chroma, since 4:2:0 needs even sizes).
+``+bitexact`` so that no creation time or muxer version is written, x264's SEI (its version
+and settings) removed, and no tags copied from the source. Odd frame sizes are kept exactly (4:4:4 chroma, since 4:2:0 needs even sizes).
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ import numpy as np
 
 from ..errors import InputError
 
-# Audio codecs that MP4 carries as they are; anything else is re-encoded to AAC.
-_MP4_AUDIO = frozenset({"aac", "mp3", "alac", "opus", "ac3", "eac3", "flac"})
 _DEFAULT_CRF = 18
 _DEFAULT_PRESET = "veryfast"
+# Refuse frames above this many pixels: 8K (8192 x 4320) fits; a small file that declares
+# huge frames would need gigabytes per frame while decoding runs ahead (a decompression bomb).
+MAX_VIDEO_PIXELS = 36_000_000
+# Make the decoder raise on damaged data instead of concealing it: a concealed frame is a
+# guess of smeared pixels in which a face may survive half-visible and be missed by detection.
+_STRICT_DECODE = {"err_detect": "crccheck+bitstream+buffer+explode"}
 
 
 @dataclass(frozen=True)
@@ -68,20 +72,33 @@ def _rotation_of(stream: Any, first: Any | None) -> int:
     return rot % 360
 
 
-def probe_video(path: Path) -> VideoInfo:
+def probe_video(path: Path, *, max_pixels: int = MAX_VIDEO_PIXELS) -> VideoInfo:
     """Read a video's displayed size, frame count, rate, rotation and audio codec.
 
     Decodes the first frame to learn the rotation (PyAV exposes it per frame).
 
+    Args:
+        path: The video.
+        max_pixels: Refuse frames larger than this.
+
     Raises:
-        InputError: Not a video, no video stream, or no decodable frame.
+        InputError: Not a video, no video stream, no decodable frame, or frames too large.
     """
     import av
 
+    def _check_size(w: int, h: int) -> None:
+        if w * h > max_pixels:
+            raise InputError(
+                f"{path}: refused, {w}x{h} frames are more than {max_pixels:,} pixels (decompression bomb?); "
+                "nothing was written"
+            )
+
     with _open(path) as c:
         if not c.streams.video:
-            raise InputError(f"{path}: no video stream; nothing was written")
+            raise InputError(f"{path}: no video stream (not a video, or truncated); nothing was written")
         vs = c.streams.video[0]
+        _check_size(int(vs.codec_context.width or 0), int(vs.codec_context.height or 0))
+        vs.codec_context.options = dict(_STRICT_DECODE)
         first = None
         try:
             for fr in c.decode(vs):
@@ -93,6 +110,7 @@ def probe_video(path: Path) -> VideoInfo:
             raise InputError(f"{path}: the video has no frames; nothing was written")
         rot = _rotation_of(vs, first)
         w, h = first.width, first.height
+        _check_size(w, h)
         if rot in (90, 270):
             w, h = h, w
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
@@ -134,6 +152,7 @@ def iter_frames(path: Path, info: VideoInfo, *, prefetch: int = 8) -> Iterator[n
         try:
             with _open(path) as c:
                 vs = c.streams.video[0]
+                vs.codec_context.options = dict(_STRICT_DECODE)
                 vs.thread_type = "AUTO"
                 for fr in c.decode(vs):
                     arr = _upright(fr.to_ndarray(format="rgb24"), info.rotation)
@@ -178,7 +197,7 @@ class VideoWriter:
         width: Frame width (kept exactly, odd sizes included).
         height: Frame height.
         fps: Frame rate; frame ``i`` is shown at ``i / fps``.
-        audio_from: Copy (or re-encode to AAC) the first audio stream of this file.
+        audio_from: Re-encode the first audio stream of this file to AAC (never copied).
         crf: x264 quality (lower is better; 18 is visually lossless for most footage).
         preset: x264 speed preset.
 
@@ -212,21 +231,20 @@ class VideoWriter:
             self._vs = vs
             self._as: Any = None
             self._a_in: Any = None
-            self._a_copy = False
             if audio_from is not None:
                 self._a_in = av.open(str(audio_from), "r")
                 if self._a_in.streams.audio:
                     ain = self._a_in.streams.audio[0]
-                    self._a_copy = ain.codec_context.name in _MP4_AUDIO
-                    if self._a_copy:
-                        self._as = self._c.add_stream_from_template(ain)
-                    else:
-                        self._as = self._c.add_stream("aac", rate=ain.codec_context.sample_rate or 48000)
+                    # Re-encoded, never copied: a copied bitstream carries the source encoder's
+                    # strings (AAC fill elements, LAME tags) into the redacted copy.
+                    self._as = self._c.add_stream("aac", rate=ain.codec_context.sample_rate or 48000)
+                    self._as.codec_context.flags |= av.codec.context.Flags.bitexact
                     self._as.metadata.clear()
         except (av.error.FFmpegError, ValueError) as e:
             self.abort()
             raise InputError(f"cannot set up the H.264 encoder for {width}x{height}: {e}") from e
         self._n = 0
+        self._bsf: Any = None
 
     def write(self, rgb: np.ndarray) -> None:
         """Encode one frame."""
@@ -237,12 +255,25 @@ class VideoWriter:
         frame.time_base = self._vs.codec_context.time_base
         self._n += 1
         for pkt in self._vs.encode(frame):
-            self._c.mux(pkt)
+            self._mux_video(pkt)
+
+    def _mux_video(self, pkt: Any) -> None:
+        # x264 writes its version and every encoder setting into an SEI message of the first
+        # frame; ``+bitexact`` does not stop it. Dropping SEI units (type 6) removes it; MP4
+        # needs none of them (parameter sets live in the avcC box).
+        from av.bitstream import BitStreamFilterContext
+
+        if self._bsf is None:
+            self._bsf = BitStreamFilterContext("filter_units=remove_types=6", self._vs)
+        for out in self._bsf.filter(pkt):
+            out.stream = self._vs
+            self._c.mux(out)
 
     def close(self) -> int:
         """Flush the encoder, add the audio if asked, finish the file; return the frame count."""
         for pkt in self._vs.encode(None):
-            self._c.mux(pkt)
+            self._mux_video(pkt)
+        self._mux_video(None)
         if self._as is not None:
             self._mux_audio()
         self._c.close()
@@ -262,13 +293,6 @@ class VideoWriter:
         import av
 
         ain = self._a_in.streams.audio[0]
-        if self._a_copy:
-            for pkt in self._a_in.demux(ain):
-                if pkt.dts is None:
-                    continue
-                pkt.stream = self._as
-                self._c.mux(pkt)
-            return
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=self._as.codec_context.sample_rate)
         for fr in self._a_in.decode(ain):
             for r in resampler.resample(fr):

@@ -26,7 +26,7 @@ from .._fsutil import atomic_write
 from ..errors import InputError, RedactionError, UsageError, WitnessboxError
 from ..media.formats import MediaKind, is_supported, media_kind, output_name
 from ..media.images import encode_image, load_image
-from ..media.video import VideoInfo, VideoWriter, iter_frames, probe_video
+from ..media.video import MAX_VIDEO_PIXELS, VideoInfo, VideoWriter, iter_frames, probe_video
 from .detector import (
     CenterFace,
     Detection,
@@ -67,7 +67,8 @@ class RedactOptions:
         video_side: Long side, in pixels, at which video frames are analysed.
         track: How video detections are linked and carried in time.
         keep_audio: Keep a video's sound (dropped by default: voices identify people).
-        max_pixels: Refuse photos above this many pixels.
+        max_pixels: Refuse photos above this many pixels (videos: also at most
+            :data:`~witnessbox.media.video.MAX_VIDEO_PIXELS` per frame).
     """
 
     fill: Fill = Fill.SOLID
@@ -236,18 +237,25 @@ class Redactor:
         sha = sha256_file(source)
         side = regions_path(output)
         try:
+            if given is not None and given.source_sha256 != sha:
+                # Same size is not enough: regions reviewed for another photo would leave this
+                # one's faces visible.
+                raise InputError(
+                    f"regions file is for source sha256 {given.source_sha256[:12] or '(none)'}..., but "
+                    f"{source} has {sha[:12]}...: it belongs to another file"
+                )
             if kind is MediaKind.IMAGE:
                 return self._photo_file(source, output, side, sha, given)
             return self._video_file(source, output, side, sha, given, progress)
         except WitnessboxError:
-            _remove(side)
+            _discard(output, side)
             raise
         except MemoryError as e:
-            _remove(side)
+            _discard(output, side)
             raise InputError(f"{source}: too large to redact in memory; nothing was written") from e
         except Exception as e:
             # Fail closed on anything unexpected: no output, and say what broke.
-            _remove(side)
+            _discard(output, side)
             raise RedactionError(f"{source}: {type(e).__name__}: {e}") from e
 
     def _photo_file(
@@ -290,7 +298,7 @@ class Redactor:
         given: RegionsFile | None,
         progress: ProgressHook,
     ) -> FileResult:
-        info = probe_video(source)
+        info = probe_video(source, max_pixels=min(self.options.max_pixels, MAX_VIDEO_PIXELS))
         label = source.name
         if given is not None:
             n = given.media.frames
@@ -342,15 +350,18 @@ class Redactor:
         err: list[BaseException] = []
 
         def _enc() -> None:
-            try:
-                while True:
-                    item = q.get()
-                    if item is None:
-                        return
-                    if not err:
-                        writer.write(item)
-            except BaseException as e:
-                err.append(e)
+            # Keep taking frames after a failure, until the end marker: a thread that stopped
+            # taking would leave the render loop blocked on a full queue forever.
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if err:
+                    continue
+                try:
+                    writer.write(item)
+                except BaseException as e:
+                    err.append(e)
 
         t = threading.Thread(target=_enc, name="witnessbox-encode", daemon=True)
         t.start()
@@ -443,9 +454,12 @@ def plan_outputs(inputs: Sequence[Path], outdir: Path) -> tuple[list[tuple[Path,
     """
     jobs: list[tuple[Path, Path]] = []
     skipped: list[Path] = []
+    out_root = outdir.resolve()
     for p in map(Path, inputs):
         if p.is_dir():
             for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                if out_root in f.resolve().parents:
+                    continue  # an output folder inside the input: never redact earlier outputs again
                 rel = f.relative_to(p)
                 if any(part.startswith(".") for part in rel.parts) or not is_supported(f):
                     skipped.append(f)
@@ -479,6 +493,14 @@ def _check_fits(doc: RegionsFile, width: int, height: int, frames: int, source: 
 def _write_bytes(path: Path, data: bytes) -> None:
     with atomic_write(path, "wb") as f:
         f.write(data)
+
+
+def _discard(output: Path, side: Path) -> None:
+    # A failed run leaves no output for this source at all, not even one from an earlier run:
+    # an old copy beside a missing or new regions file would not be what the file describes,
+    # and "nothing was written" must mean that there is nothing there to publish.
+    _remove(output)
+    _remove(side)
 
 
 def _remove(path: Path) -> None:
