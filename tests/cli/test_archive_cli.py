@@ -150,3 +150,35 @@ def test_every_command_is_documented() -> None:
     text = DOCS.read_text()
     for c in COMMANDS:
         assert re.search(rf"`witnessbox {c}\b", text), f"`witnessbox {c}` is not documented in {DOCS.name}"
+
+
+@pytest.mark.parametrize("name", ["[red]y.txt", "[bold]b[i].txt", "[link=x]z"])
+def test_file_names_that_look_like_markup_are_printed_verbatim(
+    name: str, archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rich markup in a file name must neither crash the CLI nor change what the user reads.
+    (tmp_path / name).write_text("content of " + name)
+    code, out, err = run(capsys, "add", str(tmp_path / name))
+    assert code == 0, err
+    assert name in out
+    code, out, err = run(capsys, "list")
+    assert code == 0 and name in out
+    sha = next((archive / "records").glob("*/*.json")).stem
+    code, out, err = run(capsys, "show", sha[:12])
+    assert code == 0 and f"name: {name}" in out
+
+
+def test_missing_path_with_a_markup_closing_tag_is_one_line(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "[").mkdir()
+    missing = tmp_path / "[" / "]x.txt"  # displayed as ".../[/]x.txt": a rich closing tag
+    code, _, err = run(capsys, "add", str(missing))
+    assert code == 3 and "[/]x.txt: no such file" in err
+
+
+def test_proof_into_a_missing_folder_is_one_line(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "proof", "0", "-o", str(tmp_path / "nowhere" / "p.json"))
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "proof", "0", "-o", str(tmp_path / "p.json"))
+    assert code == 0 and json.loads((tmp_path / "p.json").read_bytes())["leaf_index"] == 0

@@ -115,7 +115,16 @@ def test_rejects_non_json(bad: Any) -> None:
         canonical_bytes(bad)
 
 
-@pytest.mark.parametrize("data", [b'{"b":1,"a":2}', b'{"a": 1}', b"[1]", b"\xff", b'{"a":1.0}', b"not json"])
+def _nested(depth: int) -> bytes:
+    # Unsigned log entries and proofs from outside are hostile input: nesting must not crash.
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'{"b":1,"a":2}', b'{"a": 1}', b"[1]", b"\xff", b'{"a":1.0}', b"not json", _nested(100_000), _nested(990)],
+    ids=["unsorted", "spaces", "array", "not-utf8", "float", "not-json", "nested-100000", "nested-990"],
+)
 def test_parse_refuses_non_canonical(data: bytes) -> None:
     with pytest.raises(IntegrityError):
         parse_canonical(data, what="x")

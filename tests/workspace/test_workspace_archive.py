@@ -318,3 +318,65 @@ def test_recovery_removes_stale_temporary_plaintext(ws: Workspace) -> None:
     ws.log_action("note", [])
     assert not stale.exists() and live.exists()
     live.unlink()
+
+
+def test_extract_to_a_non_utf8_name_is_logged(ws: Workspace, tmp_path: Path) -> None:
+    # Every read of evidence is logged: an output name that is not UTF-8 must not skip the entry.
+    src = tmp_path / "e.txt"
+    src.write_text("evidence")
+    sha = ws.add([src]).added[0].sha256
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/out\xff.txt"))
+    ws.extract(sha, out)
+    assert out.read_text() == "evidence"
+    entries = ws.log(sha)
+    assert [e.action for e in entries] == ["add", "extract"]
+    assert entries[-1].details["to_name"] == "out\ufffd.txt"
+    assert ws.verify().ok
+
+
+def test_a_planted_blob_never_stands_in_for_a_new_original(ws: Workspace, tmp_path: Path) -> None:
+    # A blob file with no sealed item (planted, or copied in by hand) at the address of a file
+    # being added: the freshly hashed original must be stored, not the unknown bytes.
+    src = tmp_path / "e.txt"
+    src.write_text("the real evidence")
+    sha = _sha(src)
+    blob = ws.store.blob_path(sha)
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(b"garbage that is not the original")
+    rep = ws.add([src])
+    assert [r.sha256 for r in rep.added] == [sha]
+    assert ws.verify().ok
+    out = ws.extract(sha, tmp_path / "out.txt")
+    assert out.read_text() == "the real evidence"
+
+
+@pytest.mark.parametrize("where", ["root", "blob", "folder"])
+def test_extract_never_writes_plaintext_into_the_archive(where: str, ws: Workspace, tmp_path: Path) -> None:
+    # Plaintext under the archive defeats encryption at rest; over a blob it destroys evidence.
+    from witnessbox.errors import UsageError
+
+    src = tmp_path / "e.txt"
+    src.write_text("evidence")
+    sha = ws.add([src]).added[0].sha256
+    target = {"root": ws.root / "copy.txt", "blob": ws.store.blob_path(sha), "folder": ws.root / "tmp"}[where]
+    with pytest.raises(UsageError, match="inside the archive"):
+        ws.extract(sha, target, overwrite=True)
+    assert not (ws.root / "copy.txt").exists() and not list((ws.root / "tmp").iterdir())
+    assert ws.verify().ok
+
+
+def test_a_planted_record_does_not_make_a_new_file_a_duplicate(ws: Workspace, tmp_path: Path) -> None:
+    # Only the custody log says what is sealed: a record file nobody logged must not turn the
+    # real evidence into a "duplicate" that is never stored.
+    src = tmp_path / "e.txt"
+    src.write_text("the real evidence")
+    sha = _sha(src)
+    rec = ws.record_path(sha)
+    rec.parent.mkdir(parents=True, exist_ok=True)
+    rec.write_bytes(b'{"planted":true}')
+    rep = ws.add([src])
+    assert [r.sha256 for r in rep.added] == [sha] and not rep.duplicates
+    assert ws.verify().ok
+    assert ws.extract(sha, tmp_path / "out.txt").read_text() == "the real evidence"
+    again = ws.add([src])
+    assert not again.added and [d.sha256 for d in again.duplicates] == [sha]

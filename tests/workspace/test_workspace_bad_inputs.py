@@ -84,6 +84,13 @@ def _fifo(d: Path) -> Path:
     return d / "pipe.mp4"
 
 
+def _mp4_without_sample_description(d: Path) -> Path:
+    # A damaged 'stsd' box: PyAV opens the file but its video stream has no codec context.
+    p = mp4(d / "nostsd.mp4", frames=3)
+    p.write_bytes(p.read_bytes().replace(b"stsd", b"xtsd", 1))
+    return p
+
+
 BAD: list[tuple[str, Maker, str]] = [
     ("named pipe", _fifo, "not a regular file"),
     ("missing path", _missing, "no such file"),
@@ -93,6 +100,7 @@ BAD: list[tuple[str, Maker, str]] = [
     ("corrupt PNG", _corrupt_png, "corrupt"),
     ("truncated PNG", _truncated_png, "truncated"),
     ("truncated MP4", _truncated_mp4, "truncated or corrupt"),
+    ("MP4 without a sample description", _mp4_without_sample_description, "truncated or corrupt"),
     ("not really a JPEG", _not_a_jpeg, "not a valid image/jpeg"),
     ("decompression bomb", _bomb, "decompression bomb"),
     ("symlink loop", _loop, "symbolic link loop"),
@@ -143,6 +151,26 @@ def test_hostile_exif_values_are_dropped_not_trusted(ws: Workspace, tmp_path: Pa
     assert r.metadata.camera_make is not None and len(r.metadata.camera_make) <= 200
     assert "\x00" not in r.metadata.camera_make and "\x1b" not in r.metadata.camera_make
     assert any("GPS" in w for w in r.metadata.warnings)
+
+
+def test_exif_with_absurd_counts_warns_in_the_record_not_on_stderr(ws: Workspace, tmp_path: Path) -> None:
+    # A GPS latitude claiming 2**31 values: Pillow warns (UserWarning) and skips the tag. The
+    # user must see no Python warning text; the record says what was ignored.
+    import warnings
+
+    p = jpeg_with_exif(tmp_path / "counts.jpg")
+    entry = b"\x00\x02\x00\x05\x00\x00\x00\x03"  # GPS tag 2, RATIONAL, 3 values
+    data = p.read_bytes()
+    assert data.count(entry) == 1
+    p.write_bytes(data.replace(entry, b"\x00\x02\x00\x05\x7f\xff\xff\xff"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = ws.add([p])
+    assert rep.ok, rep.failed
+    assert [str(w.message) for w in caught] == []
+    r = rep.added[0]
+    assert r.sensitive is None or "gps" not in r.sensitive.fields
+    assert any("larger than file" in w for w in r.metadata.warnings), r.metadata.warnings
 
 
 def test_file_names_with_newlines_and_non_utf8_bytes(ws: Workspace, tmp_path: Path) -> None:

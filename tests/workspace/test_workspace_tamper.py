@@ -98,3 +98,21 @@ def test_plain_archive_original_changed(plain_ws: Workspace, tmp_path: Path) -> 
     _flip(plain_ws.store.blob_path(sha), 0)
     rep = plain_ws.verify()
     assert [p.object for p in rep.problems] == [f"item {sha}"] and "does not match" in rep.problems[0].detail
+
+
+def test_swapped_age_recipient_is_refused_before_anything_is_encrypted(ws: Workspace, tmp_path: Path) -> None:
+    # keys/archive-age.pub is what new originals are encrypted to. Replaced by someone else's
+    # key, every later item would be readable by them and not by the archive's owner. The
+    # signed header names the right recipient: opening must refuse the swapped file.
+    import pyrage
+
+    from witnessbox.errors import IntegrityError
+
+    pub = ws.root / "keys" / "archive-age.pub"
+    os.chmod(pub, 0o644)
+    pub.write_text(str(pyrage.x25519.Identity.generate().to_public()) + "\n")
+    f = tmp_path / "new.txt"
+    f.write_text("new evidence")
+    with pytest.raises(IntegrityError, match="archive-age.pub"):
+        Workspace.open(ws.root, "irrelevant")
+    assert not list((ws.root / "records").glob("*/*.json"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -26,8 +27,10 @@ from ._common import print_json as _print_json
 ArchiveOpt = typer.Option(None, "--archive", "-A", help="Archive folder (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup=False: file names and record fields are printed as they are ("[red]x.jpg" is a valid
+# name); the few styled lines opt in with markup=True and escape() what they interpolate.
+_out = Console(highlight=False, soft_wrap=True, markup=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 @contextmanager
@@ -96,12 +99,12 @@ def add(
             _err.print(f"skipped   {_safe(s.path)}: {s.error}")
         for pm in report.proofmode:
             c = pm.check
-            state = f"signed by {c.signer_fingerprint} ({c.method})" if c.ok else "[bold red]does NOT verify[/]"
+            state = f"signed by {escape(str(c.signer_fingerprint))} ({escape(str(c.method))})" if c.ok else "[bold red]does NOT verify[/]"
             _out.print(f"proofmode {pm.sha256[:16]}  {len(pm.sidecars)} proof files kept, {state}", markup=True)
     for w in report.warnings:
         _err.print(f"warning: {_safe(w)}")
     for f in report.failed:
-        _err.print(f"[bold red]error:[/] {_safe(f.error)}", markup=True)
+        _err.print(f"[bold red]error:[/] {escape(_safe(f.error))}", markup=True)
     if report.failed:
         # An error, not typer.Exit: main() runs click with standalone_mode=False.
         raise InputError(f"{len(report.failed)} input(s) not sealed (see above); the rest were")
@@ -132,7 +135,8 @@ def show(item_id: str = typer.Argument(..., metavar="ID", help="Any unique prefi
     for k, v in data.items():
         if v in (None, {}, []):
             continue
-        _out.print(f"[bold]{k}[/]: {_safe(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))}")
+        text = _safe(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
+        _out.print(f"[bold]{k}[/]: {escape(text)}", markup=True)
 
 
 def log(item_id: str = typer.Argument(None, metavar="[ID]", help="Only entries naming this item (id prefix) or other logged id (an incident...)."),
@@ -158,7 +162,7 @@ def verify(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
         for n in report.notes:
             _err.print(f"note: {_safe(n)}")
         for p in report.problems:
-            _out.print(f"[bold red]BROKEN[/] {_safe(p.object)}: {_safe(p.detail)}", markup=True)
+            _out.print(f"[bold red]BROKEN[/] {escape(_safe(p.object))}: {escape(_safe(p.detail))}", markup=True)
         status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
         _out.print(f"{status}: {report.items_checked} items, {report.entries_checked} log entries, "
                    f"{report.checkpoints_checked} checkpoints; root {report.root_hash}")
@@ -188,6 +192,8 @@ def proof(seq: int = typer.Argument(..., help="Custody log entry number."),
     """Print an inclusion proof of one custody log entry (self-contained JSON)."""
     from ..ledger.canonical import canonical_bytes
 
+    if output is not None and not output.absolute().parent.is_dir():
+        raise UsageError(f"folder {_safe(str(output.absolute().parent))} does not exist")
     data = canonical_bytes(_open(archive).inclusion_proof(seq).to_json())
     if output is None:
         sys.stdout.write(data.decode("utf-8") + "\n")

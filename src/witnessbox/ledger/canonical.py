@@ -38,18 +38,22 @@ def parse_canonical(data: bytes, *, what: str) -> dict[str, Any]:
     removes any ambiguity about which bytes a signature or hash covers.
 
     Raises:
-        IntegrityError: Not UTF-8 JSON, not an object, or not in canonical form.
+        IntegrityError: Not UTF-8 JSON, not an object, nested too deeply, or not in canonical form.
     """
     try:
         value = json.loads(data.decode("utf-8"), parse_int=_parse_int)
     except (UnicodeDecodeError, ValueError) as e:
         raise IntegrityError(f"{what}: not valid JSON ({e})") from e
+    except RecursionError as e:  # hostile nesting (log entries and proofs are not signed input)
+        raise IntegrityError(f"{what}: nested too deeply") from e
     if not isinstance(value, dict):
         raise IntegrityError(f"{what}: not a JSON object")
     try:
         again = canonical_bytes(value)
     except ValueError as e:
         raise IntegrityError(f"{what}: {e}") from e
+    except RecursionError as e:
+        raise IntegrityError(f"{what}: nested too deeply") from e
     if again != data:
         raise IntegrityError(f"{what}: not in canonical (RFC 8785) form")
     return value

@@ -220,11 +220,16 @@ class ContentStore:
             if isinstance(sink, AgeWriter):
                 sink.close()
 
-    def commit(self, staged: Staged) -> bool:
+    def commit(self, staged: Staged, *, replace_orphan: bool = False) -> bool:
         """Move a staged blob to its content address.
 
+        Args:
+            replace_orphan: The caller knows no sealed item owns a blob already at that
+                address (the lock is held, the item is not sealed): such a blob holds unknown
+                bytes and is replaced by the staged one, which was just hashed.
+
         Returns:
-            True when stored, False when a blob with that sha256 already existed.
+            True when stored, False when a blob with that sha256 already existed (and was kept).
 
         Raises:
             ArchiveError: The link or the folder sync failed.
@@ -236,6 +241,12 @@ class ContentStore:
             created = True
         except FileExistsError:
             created = False
+            if replace_orphan:
+                try:
+                    os.replace(staged.path, final)
+                except OSError as e:
+                    raise ArchiveError(f"cannot store blob {final}: {e.strerror}") from e
+                created = True
         except OSError as e:
             raise ArchiveError(f"cannot store blob {final}: {e.strerror}") from e
         with contextlib.suppress(OSError):

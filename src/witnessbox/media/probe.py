@@ -9,6 +9,7 @@ Owner names and other personal fields in EXIF are never read.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import mimetypes
@@ -181,6 +182,22 @@ _ORIENTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 90, 6: 90, 7: 270, 8: 270}
 
 
 def _probe_image(path: Path, media_type: str) -> ProbeResult:
+    # Pillow reports damaged EXIF as UserWarnings: kept in the record, never printed as Python
+    # warning text on the user's terminal.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _probe_image_quiet(path, media_type)
+    notes: list[str] = []
+    for w in caught:
+        text = clean_text(f"EXIF damaged: {w.message}")
+        if text and text not in notes and len(notes) < 8 and not issubclass(w.category, DeprecationWarning):
+            notes.append(text)
+    if not notes:
+        return result
+    return dataclasses.replace(result, warnings=result.warnings + tuple(notes))
+
+
+def _probe_image_quiet(path: Path, media_type: str) -> ProbeResult:
     from PIL import Image, ImageFile
 
     try:
@@ -285,6 +302,8 @@ def _probe_av(path: Path, media_type: str) -> ProbeResult:
         if vstream is not None:
             kind = "video"
             cc: Any = vstream.codec_context
+            if cc is None:  # a damaged sample description: no decoder can be set up
+                return ProbeResult(media_type, kind, problem="truncated or corrupt: the video stream has no codec")
             width, height = cc.width or None, cc.height or None
             if width and height and width * height > MAX_PIXELS:
                 return ProbeResult(media_type, kind, problem=f"video claims {width}x{height} pixels: refused as a decompression bomb")

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from .. import config
 from .._fsutil import atomic_write, atomic_write_bytes
 from ..errors import ArchiveError, InputError, IntegrityError, UsageError, WitnessboxError
@@ -152,7 +154,17 @@ def _probe(path: Path, allow_damaged: bool) -> ProbeResult:
 
 
 def _is_sealed(ws: Workspace, sha256: str) -> bool:
-    return ws.record_path(sha256).exists() and not (ws.root / "pending" / f"{sha256}.json").exists()
+    """Whether the custody log seals ``sha256`` (lock held): a record file alone is not proof,
+    as one nobody logged would turn new evidence into a "duplicate" that is never stored."""
+    if not ws.record_path(sha256).exists() or (ws.root / "pending" / f"{sha256}.json").exists():
+        return False
+    try:
+        ws._sync_index()
+        with ws.engine.connect() as c:
+            row = c.exec_driver_sql("SELECT 1 FROM items WHERE sha256 = ?", (sha256,)).first()
+    except (sa.exc.SQLAlchemyError, OSError, WitnessboxError):
+        return True  # index unusable: the record's presence decides
+    return row is not None
 
 
 def _log_duplicate(ws: Workspace, sha256: str, path: Path, fields: Mapping[str, Any]) -> None:
@@ -189,7 +201,7 @@ def _seal_staged(
     files = [sig_path, rec_path, meta_path, ws.store.blob_path(sha), *(side_dir / n for n in side_files)]
     seq = ws.log_store.size()
     marker = write_marker(ws, sha, "item", sha, seq, files)
-    ws.store.commit(staged)
+    ws.store.commit(staged, replace_orphan=True)  # not sealed (checked under the lock)
     sensitive_ref = None
     if sens_bytes is not None:
         meta_path.parent.mkdir(parents=True, exist_ok=True)
@@ -452,6 +464,11 @@ class _HashingWriter(io.RawIOBase):
 
 def extract_item(ws: Workspace, sha256: str, out: Path, *, overwrite: bool) -> Path:
     record = ws._load_record(sha256)
+    root = ws.root.resolve()
+    where = out.resolve()
+    if where == root or root in where.parents:
+        # Plaintext there defeats encryption at rest; with --overwrite it could replace a blob.
+        raise UsageError(f"{display(out)} is inside the archive: extract to a folder outside it")
     if out.is_dir():
         safe = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in record.name).strip()
         out = out / (safe if safe not in ("", ".", "..") else sha256)
@@ -472,10 +489,12 @@ def extract_item(ws: Workspace, sha256: str, out: Path, *, overwrite: bool) -> P
                     decrypt_stream(src, w, identity, what=f"original {sha256}")
             if w.h.hexdigest() != sha256:
                 raise IntegrityError(f"original {sha256} does not match its sha256: nothing extracted")
+            # Logged before the rename: a plaintext copy never exists without its log entry
+            # (an entry whose rename then failed over-reports, which is the safe side).
+            ws.log_action("extract", [sha256], {"to_name": _name_fields(out)[0]})
     except FileExistsError as e:
         raise UsageError(f"{display(out)} already exists: choose another path or remove it") from e
     except FileNotFoundError as e:
         raise IntegrityError(f"original {sha256} is missing from the archive") from e
-    ws.log_action("extract", [sha256], {"to_name": out.name})
     return out
 

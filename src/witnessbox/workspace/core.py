@@ -33,6 +33,7 @@ import re
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,10 @@ class Workspace:
         self._warnings: list[str] = []
         self.log_store = CustodyLog(root)
         recipient = _keys.load_recipient(root / "keys") if header.encrypted else None
+        # The recipient file is not signed; the header is. A swapped file would encrypt new
+        # originals to someone else's key.
+        if recipient is not None and str(recipient) != header.age_recipient:
+            raise IntegrityError(f"keys/{_keys.AGE_PUB} does not match the signed archive header: restore it from a backup")
         self.store = ContentStore(root, recipient)
         self.public_key_pem = (root / "keys" / _keys.SIGNING_PUB).read_bytes()
 
@@ -551,7 +556,10 @@ class Workspace:
         try:
             if "tracing" not in self.__dict__ and importlib.util.find_spec(f"{__package__}.tracing") is None:
                 return
-            self.tracing.on_sealed(record, plaintext_path)
+            # Decoder warnings (damaged EXIF) are already in the record: not printed again.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self.tracing.on_sealed(record, plaintext_path)
         except Exception as e:  # noqa: BLE001 - the item is sealed and stays sealed
             msg = f"tracing could not index {record.sha256[:12]} ({type(e).__name__}: {e})"
             _log.warning(msg)
@@ -604,7 +612,7 @@ class Workspace:
 
         Raises:
             NotFoundError: No such item.
-            UsageError: ``out_path`` exists (and ``overwrite`` is false).
+            UsageError: ``out_path`` exists (and ``overwrite`` is false) or is inside the archive.
             PassphraseError: Wrong or missing passphrase (nothing written).
             IntegrityError: The stored original does not match its record.
         """
