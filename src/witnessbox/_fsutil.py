@@ -60,7 +60,12 @@ def atomic_write(
 @contextlib.contextmanager
 def _atomic_write(path: Path, mode: str, file_mode: int, overwrite: bool) -> Iterator[IO[bytes]]:
     folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise ArchiveError(f"disk full while writing {path}") from e
+        raise ArchiveError(f"cannot write {path}: {e.strerror}") from e
     try:
         if "b" in mode:
             f: IO[bytes] = os.fdopen(fd, "wb")
