@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import json
 import logging
 import os
@@ -554,8 +553,6 @@ class Workspace:
     def _after_seal(self, record: ItemRecord, plaintext_path: Path) -> None:
         """Let tracing fingerprint a newly sealed item; its failure never undoes the seal."""
         try:
-            if "tracing" not in self.__dict__ and importlib.util.find_spec(f"{__package__}.tracing") is None:
-                return
             # Decoder warnings (damaged EXIF) are already in the record: not printed again.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
