@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -128,4 +129,5 @@ def run_demo(outdir: Path) -> None:
     _say("verify", f"archive {'OK' if result.ok else 'BROKEN'}: {result.tree_size} custody log entries")
     typer.echo("")
     typer.echo(f"Open {outdir / 'site' / 'index.html'} in a browser; the archive is {outdir / 'archive'}")
-    typer.echo(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} witnessbox list")
+    exe = sys.argv[0] if sys.argv[0].endswith("witnessbox") else "witnessbox"
+    typer.echo(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} list")
