@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from witnessbox.redact.detector import CenterFace, MultiScaleDetector, ResizingDetector, available_providers, nms
+from witnessbox.redact.detector import CenterFace, MultiScaleDetector, VideoFrameDetector, available_providers, nms
 
 
 def test_providers_end_with_cpu() -> None:
@@ -21,7 +21,7 @@ def test_blank_picture_has_no_face() -> None:
 def test_faces_found_on_a_real_photo(face_photo: Path) -> None:
     rgb = np.asarray(Image.open(face_photo).convert("RGB"))
     multi = MultiScaleDetector(CenterFace(0.1))(rgb)
-    single = ResizingDetector(CenterFace(0.2), 640)(rgb)
+    single = VideoFrameDetector(CenterFace(0.2), 640, threshold=0.2)(rgb, 1)
     assert len(multi) >= 4 and len(single) >= 2
     h, w = rgb.shape[:2]
     for d in multi:

@@ -31,10 +31,11 @@ from .detector import (
     CenterFace,
     Detection,
     Detector,
+    FrameDetector,
     MultiScaleDetector,
-    ResizingDetector,
     ScalePlan,
-    detect_mirrored,
+    VideoFrameDetector,
+    ZoomPlan,
 )
 from .regions import MediaInfo, Method, Region, RegionsFile, read_regions, regions_path, sorted_regions
 from .render import Fill, render
@@ -65,6 +66,7 @@ class RedactOptions:
         video_margin: The same for video frames (single-pass boxes jitter more).
         plan: Photo passes (scales, mirroring).
         video_side: Long side, in pixels, at which video frames are analysed.
+        video_zoom: The closer look at small faces in video frames (None: off).
         track: How video detections are linked and carried in time.
         keep_audio: Keep a video's sound (dropped by default: voices identify people).
         max_pixels: Refuse photos above this many pixels (videos: also at most
@@ -79,6 +81,7 @@ class RedactOptions:
     video_margin: Margin = field(default_factory=lambda: Margin(x=0.45, y=0.45))
     plan: ScalePlan = field(default_factory=ScalePlan)
     video_side: int = 640
+    video_zoom: ZoomPlan | None = field(default_factory=ZoomPlan)
     track: TrackPolicy = field(default_factory=TrackPolicy)
     keep_audio: bool = False
     max_pixels: int = 100_000_000
@@ -98,9 +101,14 @@ class RedactOptions:
                 "upscale_below": self.plan.upscale_below,
                 "flip": self.plan.flip,
             }
-        t = self.track
+        t, z = self.track, self.video_zoom
+        zoom: dict[str, float | int | str | bool] = {} if z is None else {
+            "zoom_every": z.every, "zoom_candidate": z.candidate, "zoom_small": z.small, "zoom": z.zoom,
+            "zoom_threshold": z.threshold,
+        }
         return {
             **common,
+            **zoom,
             "threshold": self.video_threshold,
             "video_side": self.video_side,
             "frames_before": t.before,
@@ -170,7 +178,8 @@ class Redactor:
     Args:
         options: What to hide and how.
         detector: A photo detector to use instead of the default multi-pass CenterFace.
-        video_detector: A per-frame video detector instead of the default.
+        video_detector: A per-frame video detector instead of the default (called with each
+            frame and its index).
         workers: Files processed at once (2 uses both cores on a two-core machine).
     """
 
@@ -179,7 +188,7 @@ class Redactor:
         options: RedactOptions | None = None,
         *,
         detector: Detector | None = None,
-        video_detector: Detector | None = None,
+        video_detector: FrameDetector | None = None,
         workers: int = 2,
     ) -> None:
         self.options = options or RedactOptions()
@@ -195,10 +204,17 @@ class Redactor:
                 self._photo = MultiScaleDetector(base, self.options.plan, threshold=self.options.threshold)
             return self._photo
 
-    def video_detector(self) -> Detector:
+    def video_detector(self) -> FrameDetector:
         with self._lock:
             if self._video is None:
-                self._video = ResizingDetector(CenterFace(self.options.video_threshold), self.options.video_side)
+                o = self.options
+                floor = min(o.video_threshold, o.video_zoom.candidate) if o.video_zoom else o.video_threshold
+                # Videos are redacted one at a time and detection is their slowest stage: one
+                # inference thread per core (decoding runs beside it). Measured on the walking
+                # video: 27.5 s against 36.9 s with one thread.
+                self._video = VideoFrameDetector(
+                    CenterFace(floor, threads=0), o.video_side, threshold=o.video_threshold, zoom=o.video_zoom
+                )
             return self._video
 
     # -- one file ---------------------------------------------------------------------------
@@ -311,7 +327,7 @@ class Redactor:
             total = info.frames or None
             # Pass 1: detect every frame (decoding runs ahead in its own thread).
             for fr in iter_frames(source, info):
-                dets.append(detect_mirrored(det, fr) if len(dets) % 2 else det(fr))
+                dets.append(det(fr, len(dets)))
                 progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
             n = len(dets)
             tracks = link(dets, self.options.track)
