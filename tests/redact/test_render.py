@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from witnessbox.errors import UsageError
 from witnessbox.redact.regions import Region
 from witnessbox.redact.render import Fill, region_mask, render
 
-TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
+# ../shared/tools, beside the data that $WITNESSBOX_DATA may move (as in tests/conftest.py).
+TOOLS = Path(os.environ.get("WITNESSBOX_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")).parent / "tools"
 
 
 def _noise(h: int = 60, w: int = 80, c: int = 3) -> np.ndarray:
