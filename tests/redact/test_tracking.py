@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from witnessbox.redact.detector import Detection
-from witnessbox.redact.tracking import Margin, TrackPolicy, link, track_regions
+from witnessbox.redact.regions import Region
+from witnessbox.redact.tracking import (
+    EdgeCover,
+    Margin,
+    TrackPolicy,
+    link,
+    track_regions,
+)
 
 
 def _det(x: float, score: float = 0.9) -> list[Detection]:
@@ -36,13 +43,35 @@ def test_two_faces_stay_two_tracks() -> None:
 def test_weak_flicker_dropped_weak_persistent_kept() -> None:
     pol = TrackPolicy(keep_score=0.3, keep_hits=4)
     flicker = [[] for _ in range(20)]
-    flicker[3] = _det(50, 0.12)
+    flicker[10] = _det(50, 0.12)
     assert track_regions(link(flicker, pol), 20, Margin(), pol) == []
-    steady = [_det(50, 0.12) for _ in range(6)]
-    assert track_regions(link(steady, pol), 6, Margin(), pol)
+    steady = [_det(50, 0.12) if 5 <= f < 11 else [] for f in range(20)]
+    assert track_regions(link(steady, pol), 20, Margin(), pol)
+
+
+def test_weak_track_cut_short_by_the_video_kept() -> None:
+    # Two weak sightings are too few to tell a face from a flicker, unless the video's first or
+    # last frames cut the track short (a face leaving the frame as the recording starts).
+    pol = TrackPolicy(keep_score=0.3, keep_hits=4)
+    for frames, kept in [((0, 1), True), ((18, 19), True), ((9, 10), False), ((4, 5), False)]:
+        dets = [_det(50, 0.12) if f in frames else [] for f in range(20)]
+        assert bool(track_regions(link(dets, pol), 20, Margin(), pol)) is kept, frames
 
 
 def test_margin_grows_and_shifts() -> None:
     x0, y0, x1, y1 = Margin(x=0.5, y=0.25, shift_y=0.1, pixels=1).apply((0, 0, 10, 20))
     assert (x0, x1) == (-6.0, 16.0)
     assert (y0, y1) == (2 - 6.0, 22 + 6.0)
+
+
+def test_regions_at_the_frame_edge_get_a_stretched_copy() -> None:
+    # A face cut by the top edge: the detector's box stops at the edge, and the ellipse drawn in
+    # it covers little of the face along that edge. A copy stretched past the edge is added.
+    at_edge = Region(0, "ellipse", (100.0, 2.0, 140.0, 50.0), 0.5, "detector")
+    inside = Region(0, "ellipse", (300.0, 100.0, 340.0, 150.0), 0.5, "detector")
+    out = EdgeCover(near=0.1, stretch=0.25).apply([at_edge, inside], 640, 360)
+    assert out[:2] == [at_edge, inside] and len(out) == 3
+    assert out[2].box == (100.0, 2.0 - 0.25 * 48.0, 140.0, 50.0)
+    corner = Region(3, "ellipse", (600.0, 330.0, 639.0, 359.0), 0.0, "track")
+    (copy,) = EdgeCover().apply([corner], 640, 360)[1:]
+    assert copy.box[2] > 639.0 and copy.box[3] > 359.0 and copy.frame == 3 and copy.source == "track"

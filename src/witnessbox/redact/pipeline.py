@@ -39,7 +39,7 @@ from .detector import (
 )
 from .regions import MediaInfo, Method, Region, RegionsFile, read_regions, regions_path, sorted_regions
 from .render import Fill, render
-from .tracking import Margin, TrackPolicy, link, track_regions
+from .tracking import EdgeCover, Margin, TrackPolicy, link, track_regions
 
 
 class ProgressHook(Protocol):
@@ -67,6 +67,7 @@ class RedactOptions:
         plan: Photo passes (scales, mirroring).
         video_side: Long side, in pixels, at which video frames are analysed.
         video_zoom: The closer look at small faces in video frames (None: off).
+        video_edges: Extra cover for video regions at the frame edges (None: off).
         track: How video detections are linked and carried in time.
         keep_audio: Keep a video's sound (dropped by default: voices identify people).
         max_pixels: Refuse photos above this many pixels (videos: also at most
@@ -82,6 +83,7 @@ class RedactOptions:
     plan: ScalePlan = field(default_factory=ScalePlan)
     video_side: int = 640
     video_zoom: ZoomPlan | None = field(default_factory=ZoomPlan)
+    video_edges: EdgeCover | None = field(default_factory=EdgeCover)
     track: TrackPolicy = field(default_factory=TrackPolicy)
     keep_audio: bool = False
     max_pixels: int = 100_000_000
@@ -106,9 +108,12 @@ class RedactOptions:
             "zoom_every": z.every, "zoom_candidate": z.candidate, "zoom_small": z.small, "zoom": z.zoom,
             "zoom_threshold": z.threshold,
         }
+        e = self.video_edges
+        edges: dict[str, float | int | str | bool] = {} if e is None else {"edge_near": e.near, "edge_stretch": e.stretch}
         return {
             **common,
             **zoom,
+            **edges,
             "threshold": self.video_threshold,
             "video_side": self.video_side,
             "frames_before": t.before,
@@ -331,7 +336,10 @@ class Redactor:
                 progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
             n = len(dets)
             tracks = link(dets, self.options.track)
-            regs = _finish(track_regions(tracks, n, self.options.video_margin, self.options.track))
+            found = track_regions(tracks, n, self.options.video_margin, self.options.track)
+            if self.options.video_edges is not None:
+                found = self.options.video_edges.apply(found, info.width, info.height)
+            regs = _finish(found)
             detector_name = det.name
         doc = RegionsFile(
             media=MediaInfo(info.width, info.height, n, float(info.fps)),

@@ -59,7 +59,9 @@ class TrackPolicy:
         keep_score: A track is kept when its best score reaches this...
         keep_hits: ...or when it was seen in at least this many frames. Weak detections are
             accepted per frame (small and masked faces score low) and a face persists while a
-            false detection on a texture flickers, so persistence separates them.
+            false detection on a texture flickers, so persistence separates them. Tracks
+            within this many frames of the video's start or end are always kept (the video may
+            have cut them short).
         smooth: A sighting's box is the union of the track's sightings within this many
             frames, which absorbs the detector's frame-to-frame jitter.
     """
@@ -159,7 +161,10 @@ def track_regions(
     pol = policy or TrackPolicy()
     out: list[Region] = []
     for t in tracks:
-        if max(t.scores) < pol.keep_score and len(t.frames) < pol.keep_hits:
+        # A track that starts or ends within keep_hits frames of the video's first or last frame
+        # may have been cut short by the video itself: its persistence cannot be judged, keep it.
+        cut = t.frames[0] < pol.keep_hits or t.frames[-1] >= n_frames - pol.keep_hits
+        if max(t.scores) < pol.keep_score and len(t.frames) < pol.keep_hits and not cut:
             continue
         first, last = t.frames[0], t.frames[-1]
         seen = dict(zip(t.frames, range(len(t.frames)), strict=True))
@@ -191,3 +196,35 @@ def track_regions(
                 box = _grow(_lerp(t.boxes[j], t.boxes[j + 1], (f - fa) / (fb - fa)), min(pol.max_growth, pol.growth * dist))
             out.append(Region(f, "ellipse", margin.apply(box), 0.0, "track"))
     return out
+
+
+@dataclass(frozen=True)
+class EdgeCover:
+    """A second ellipse for every region that reaches a frame edge.
+
+    The detector sees only the visible part of a face cut by the frame edge and places its box
+    inside the frame, so the ellipse drawn from it leaves the face's part along the edge
+    uncovered (its chord there is short). A region whose box comes within ``near`` of its own
+    size from an edge gets a copy stretched ``stretch`` of its size past that edge; the original
+    stays, so nothing it covered is lost.
+    """
+
+    near: float = 0.1
+    stretch: float = 0.25
+
+    def apply(self, regions: Sequence[Region], width: int, height: int) -> list[Region]:
+        """The regions plus the stretched copies."""
+        out = list(regions)
+        for r in regions:
+            x0, y0, x1, y1 = r.box
+            w, h = x1 - x0, y1 - y0
+            near_w, near_h, far_w, far_h = self.near * w, self.near * h, self.stretch * w, self.stretch * h
+            box = (
+                x0 - far_w if x0 < near_w else x0,
+                y0 - far_h if y0 < near_h else y0,
+                x1 + far_w if x1 > width - near_w else x1,
+                y1 + far_h if y1 > height - near_h else y1,
+            )
+            if box != r.box:
+                out.append(Region(r.frame, r.shape, box, r.score, r.source))
+        return out
