@@ -393,8 +393,9 @@ class ZoomPlan:
     faces found there scoring at least ``threshold`` are added. The look is taken on every ``every``-th frame
     only: tracks carry what it finds across the frames in between. On footage without small
     faces it costs nothing; on a crowd it about doubles the detection work (the video benchmark
-    measures both). Separate smaller rectangles per group of candidates cost 13% less time on
-    the benchmark's crowd clips but found fewer faces (less context around each): not kept.
+    measures both). Separate smaller rectangles per group of candidates took less time on the
+    benchmark's crowd clips (98 s against 112 s, one run each) but found fewer faces (less
+    context around each): not kept.
 
     Attributes:
         every: Look on frames whose index is a multiple of this.
