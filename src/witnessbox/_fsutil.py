@@ -1,4 +1,4 @@
-"""Atomic writes and the archive lock: the one place where persistent bytes hit the disk.
+"""Atomic writes, the archive lock and file hashing: the one place where persistent bytes hit the disk.
 
 Invariant: a file written through :func:`atomic_write` is either absent or complete. The
 bytes go to a temporary file in the destination folder, are fsynced, renamed over the
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -107,6 +108,12 @@ def atomic_write_text(path: Path, text: str, *, file_mode: int = 0o644) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path, "w", file_mode=file_mode) as f:
         f.write(text)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def remove_stale_temps(folder: Path) -> int:

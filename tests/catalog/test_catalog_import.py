@@ -139,7 +139,7 @@ def test_json_rows_report_their_lines(catalog: Catalog, tmp_path: Path) -> None:
     problems = ei.value.fields["problems"]
     assert [p.line for p in problems] == [3, 4, 5]
     assert "not allowed" in problems[1].message  # no way to import personal data into observations
-    assert "unknown fields" in problems[2].message
+    assert "unknown fields" in problems[2].message  # no field exists for personal data (home_address)
 
 
 def test_json_import_with_observations(catalog: Catalog, tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._fsutil import sha256_file
+
 PUBKEY = "pubkey.asc"
 #: Suffixes after ``H`` or ``M`` that ProofMode writes (longest first, for matching).
 PROOF_SUFFIXES = (
@@ -93,14 +95,6 @@ class ProofCheck:
         }
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def is_proof_file(path: Path) -> bool:
     """Whether ``path`` looks like a ProofMode proof file (so a folder scan should not seal it
     as an item of its own, but as a sidecar of its media)."""
@@ -121,7 +115,7 @@ def find_bundle(media: Path, sha256: str | None = None) -> ProofBundle | None:
     media = Path(media)
     if is_proof_file(media):
         return None
-    digest = sha256 or _sha256_file(media)
+    digest = sha256 or sha256_file(media)
     folder = media.parent
     files: dict[str, Path] = {}
     for stem in (digest, media.name):

@@ -9,7 +9,6 @@ from pixels, see :mod:`witnessbox.media.images` and :mod:`witnessbox.media.video
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import math
 import queue
@@ -22,7 +21,7 @@ from typing import IO, Protocol
 
 import numpy as np
 
-from .._fsutil import atomic_write
+from .._fsutil import atomic_write, sha256_file
 from ..errors import InputError, RedactionError, UsageError, WitnessboxError
 from ..media.formats import MediaKind, is_supported, media_kind, output_name
 from ..media.images import encode_image, load_image
@@ -152,15 +151,6 @@ class RedactReport:
     done: tuple[FileResult, ...]
     failed: tuple[FileFailure, ...]
     skipped: tuple[Path, ...]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _outward(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -540,5 +530,4 @@ __all__ = [
     "RedactReport",
     "Redactor",
     "plan_outputs",
-    "sha256_file",
 ]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .. import config
-from .._fsutil import atomic_write, atomic_write_bytes
+from .._fsutil import atomic_write, atomic_write_bytes, sha256_file
 from ..errors import ArchiveError, InputError, IntegrityError, UsageError, WitnessboxError
 from ..ledger.canonical import canonical_bytes, sha256_hex, utc_now
 from ..ledger.records import Derivation, ItemRecord, MediaInfo, SensitiveRef
@@ -353,7 +353,7 @@ class _Batch:
         try:
             try:
                 proofmode.extract_zip(z, dest)
-                digest = _sha256_path(z)
+                digest = sha256_file(z)
             except InputError as e:
                 self.report.failed.append(Failure(label, e.message))
                 return
@@ -368,14 +368,6 @@ class _Batch:
             ws.log_action("proofmode-unzip", got, {"name": name, "sha256": digest, "members": [m.name for m in members]})
         finally:
             shutil.rmtree(dest, ignore_errors=True)
-
-
-def _sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _add_one(
