@@ -380,7 +380,6 @@ def _add_one(
         staged = _stage(ws, f, p, progress, total)
     try:
         if _is_sealed(ws, staged.sha256):
-            ws.store.discard(staged)
             _log_duplicate(ws, staged.sha256, p, fields)
             report.duplicates.append(Duplicate(staged.sha256, _name_fields(p)[0], label or display(p)))
             return staged.sha256
