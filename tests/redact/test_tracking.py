@@ -35,6 +35,19 @@ def test_gap_is_bridged_and_margins_in_time() -> None:
     assert 16.0 < (r10.box[0] + r10.box[2]) / 2 - 10 < 24.0
 
 
+def test_long_gap_bridged_only_for_an_established_track() -> None:
+    # Unseen for 25 frames (beyond max_gap): continued only after long_hits sightings.
+    pol = TrackPolicy(max_gap=15, long_gap=30, long_hits=12)
+    for seen_before, n_tracks in [(12, 1), (11, 2)]:
+        dets = [[] for _ in range(80)]
+        for f in (*range(seen_before), *range(seen_before + 25, seen_before + 30)):
+            dets[f] = _det(50.0)
+        assert len(link(dets, pol)) == n_tracks, seen_before
+    # Bridged: covered through the whole gap.
+    dets = [_det(50.0) if f < 12 or 37 <= f < 42 else [] for f in range(60)]
+    assert {r.frame for r in track_regions(link(dets, pol), 60, Margin(), pol)} >= set(range(12, 37))
+
+
 def test_two_faces_stay_two_tracks() -> None:
     dets = [[Detection((0, 0, 10, 10), 0.9), Detection((100, 0, 110, 10), 0.9)] for _ in range(5)]
     assert len(link(dets)) == 2

@@ -118,6 +118,8 @@ class RedactOptions:
             "frames_before": t.before,
             "frames_after": t.after,
             "max_gap": t.max_gap,
+            "long_gap": t.long_gap,
+            "long_hits": t.long_hits,
             "keep_score": t.keep_score,
             "keep_hits": t.keep_hits,
         }

@@ -52,6 +52,11 @@ class TrackPolicy:
         link_iou: Minimum overlap between a track's last box and a new detection.
         link_distance: Or: centre distance below this share of the box size.
         max_gap: Frames a track may go unseen and still be continued.
+        long_gap: The same for a track already seen in at least ``long_hits`` frames: a face
+            the detector has followed for a while is still there when it loses it for longer
+            (a turn of the head, a stretch of motion blur), and a false detection rarely
+            persists that long.
+        long_hits: Sightings that make a track established (see ``long_gap``).
         before: Frames covered before the first sighting.
         after: Frames covered after the last sighting.
         growth: Carried boxes grow by this share of their size per frame of distance.
@@ -69,6 +74,8 @@ class TrackPolicy:
     link_iou: float = 0.1
     link_distance: float = 1.0
     max_gap: int = 15
+    long_gap: int = 30
+    long_hits: int = 12
     before: int = 6
     after: int = 6
     growth: float = 0.06
@@ -76,6 +83,10 @@ class TrackPolicy:
     smooth: int = 2
     keep_score: float = 0.3
     keep_hits: int = 4
+
+    def gap(self, track: Track) -> int:
+        """Frames ``track`` may go unseen and still be continued."""
+        return self.long_gap if len(track.frames) >= self.long_hits else self.max_gap
 
 
 @dataclass
@@ -113,7 +124,7 @@ def link(detections: Sequence[Sequence[Detection]], policy: TrackPolicy | None =
     tracks: list[Track] = []
     active: list[Track] = []
     for f, dets in enumerate(detections):
-        active = [t for t in active if f - t.frames[-1] <= pol.max_gap + 1]
+        active = [t for t in active if f - t.frames[-1] <= pol.gap(t) + 1]
         pairs = []
         for ti, t in enumerate(active):
             for di, d in enumerate(dets):
