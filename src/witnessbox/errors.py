@@ -111,3 +111,10 @@ class ExportError(WitnessboxError):
 
 class PassphraseRequiredError(PassphraseError):
     """This needs the archive passphrase: set WITNESSBOX_PASSPHRASE or run it in a terminal to be asked. {detail}"""
+
+
+class ReviewError(WitnessboxError):
+    """Review: {detail}"""
+
+    exit_code = 17
+    http_status = 409

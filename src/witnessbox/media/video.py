@@ -189,6 +189,26 @@ def iter_frames(path: Path, info: VideoInfo, *, prefetch: int = 8) -> Iterator[n
         )
 
 
+def read_frame(path: Path, index: int, info: VideoInfo | None = None) -> np.ndarray:
+    """Frame number ``index`` (from 0, in decode order: the numbering of regions files) as
+    upright ``H x W x 3`` RGB.
+
+    Exact by index: frames are counted while decoding from the start, never found by seeking
+    to a time (timestamps of phone videos are irregular, and a seek lands on a keyframe near
+    the time, which would show the reviewer another frame than the one the regions describe).
+
+    Raises:
+        InputError: ``index`` is past the last frame, or the video cannot be decoded.
+    """
+    if index < 0:
+        raise InputError(f"frame {index}: frame numbers start at 0")
+    info = info or probe_video(path)
+    for i, fr in enumerate(iter_frames(path, info)):
+        if i == index:
+            return fr
+    raise InputError(f"{path}: no frame {index} (the video has fewer frames)")
+
+
 class VideoWriter:
     """Write RGB frames as H.264 into an MP4 on a binary stream (no metadata).
 
