@@ -113,7 +113,7 @@ class PlainScriptedDetector:
 # The scene of the review tests: 30 frames of 96 x 72 with bright squares ("faces").
 SCENE_FRAMES = 30
 FACE_A: Box = (10, 10, 26, 26)  # a face the detector follows, lost in frames 6-8 (a gap)
-FACE_B: Box = (62, 8, 78, 24)  # seen weakly in frames 14-15 only: a dropped track
+FACE_B: Box = (78, 8, 94, 24)  # seen weakly in frames 14-15 only: a dropped track
 FACE_C: Box = (40, 44, 56, 60)  # seen under the threshold in frames 10-12
 FACE_D: Box = (70, 46, 86, 62)  # never seen: the reviewer must draw it
 POSTER: Box = (40, 6, 52, 18)  # a false positive the detector is sure of in every frame
