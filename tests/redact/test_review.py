@@ -335,3 +335,30 @@ def test_review_frame_decodes_the_original_exactly(tmp_path: Path) -> None:
     for i in (0, 13, 29):
         assert frame_number(rv.frame(i)) == i
     assert not list((ws.root / "tmp").glob("plain-*")), "no decrypted copy is left on disk"
+
+
+def test_cli_review_status_and_list(tmp_path: Path, scene_archive: tuple[Workspace, str, str],
+                                    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from witnessbox.cli import main
+
+    ws, _, d1 = scene_archive
+    monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASS)
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "carol")
+    root = str(ws.root)
+
+    def run(*argv: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as e:
+            main([*argv, "--archive", root])
+        return int(e.value.code or 0), capsys.readouterr().out
+
+    code, out = run("review", "status", d1[:12], "--json")
+    st = json.loads(out)
+    assert code == 0 and st["reviewer"] == "carol" and not st["ready"]
+    assert len(st["undecided_tracks"]) == 2 and len(st["undecided_suggestions"]) == 3
+    assert st["frames_not_shown"] == SCENE_FRAMES
+    code, out = run("review", "list", d1[:12], "--json")
+    listed = json.loads(out)
+    assert {s["kind"] for s in listed["suggestions"]} == {"gap", "dropped_track", "below_threshold"}
+    code, out = run("review", "approvals", "--require", "2")
+    assert code == 0 and "approvals required: 2" in out
+    assert ws.review.approvals_required() == 2
