@@ -362,3 +362,18 @@ def test_cli_review_status_and_list(tmp_path: Path, scene_archive: tuple[Workspa
     code, out = run("review", "approvals", "--require", "2")
     assert code == 0 and "approvals required: 2" in out
     assert ws.review.approvals_required() == 2
+
+
+def test_timeline_and_preview(scene_archive: tuple[Workspace, str, str]) -> None:
+    ws, _, d1 = scene_archive
+    rv = ws.review.open(d1, "alice")
+    a = next(t for t in rv.tracks() if 9 in t.sightings and 5 in t.sightings)
+    assert [a.frame_kind(f) for f in (5, 7, 9)] == ["sighting", "key", "sighting"]  # 7: carried by the pipeline
+    m = rv.add_region(2, FACE_D, "box")
+    rv.set_key(m, 12, FACE_D)
+    t = rv.track(m)
+    assert [t.frame_kind(f) for f in (1, 2, 7, 12, 13)] == ["outside", "key", "interpolated", "key", "outside"]
+    rv.extend(m, 20)
+    assert rv.track(m).frame_kind(16) == "held"
+    shown = rv.preview(7)
+    assert _mean(shown, FACE_D) < 10 and _mean(rv.frame(7), FACE_D) > 180

@@ -88,6 +88,20 @@ class ReviewTrack:
         r = self.keys[k][0]
         return (Region(frame, r.shape, r.box, score, source),)
 
+    def frame_kind(self, frame: int) -> str:
+        """What the track's timeline shows at ``frame``: ``outside``, ``empty`` (deliberately),
+        ``sighting`` (the detector saw the face), ``key`` (a shape set there), ``interpolated``
+        (between two keys) or ``held`` (before the first or after the last key)."""
+        if frame < self.start or frame > self.end:
+            return "outside"
+        if frame in self.removed:
+            return "empty"
+        if frame in self.keys:
+            return "sighting" if frame in self.sightings and self.keys[frame][0].source == "detector" else "key"
+        if any(k < frame for k in self.keys) and any(k > frame for k in self.keys):
+            return "interpolated"
+        return "held"
+
     def regions(self) -> list[Region]:
         """Every shape of the track, frame by frame."""
         return [r for f in range(self.start, self.end + 1) for r in self.regions_at(f)]

@@ -380,6 +380,16 @@ class Review:
                 return np.ascontiguousarray(img.frames[index][..., :3])
             return read_frame(p, index)
 
+    def preview(self, index: int) -> np.ndarray:
+        """Frame ``index`` rendered with what saving now would hide, with the copy's fill (the
+        toggle to the redacted view; the saved copy is rendered by the same function)."""
+        from ..redact.render import render
+
+        base = self._base_regions()
+        fill = Fill.parse(base.method.fill) if base.method.fill in {f.value for f in Fill} else Fill.SOLID
+        regs = [r for r in self.regions() if r.frame == index]
+        return render(self.frame(index), regs, fill)
+
     # -- what was shown ------------------------------------------------------------------------
 
     def show(self, frames: Iterable[int]) -> None:
@@ -474,7 +484,11 @@ class Review:
 
     def unsaved(self) -> bool:
         """Whether what is hidden now differs from the copy under review."""
-        return self.regions() != self._base_regions().regions
+        # Compared as multisets: regions with the same frame and box may come in either order.
+        def key(r: Region) -> tuple[object, ...]:
+            return (r.frame, r.box, r.shape, r.score, r.source)
+
+        return sorted(self.regions(), key=key) != sorted(self._base_regions().regions, key=key)
 
     def status(self) -> ReviewStatus:
         st = self.state
