@@ -61,9 +61,27 @@ def frame_number(rgb: np.ndarray) -> int:
 
 
 def make_numbered_clip(
-    path: Path, frames: int = 48, width: int = 128, height: int = 72, fps: Fraction = Fraction(25)
+    path: Path, frames: int = 48, width: int = 128, height: int = 72, fps: Fraction = Fraction(25),
+    gop: int | None = None,
 ) -> Path:
-    """An H.264 MP4 whose frame ``i`` shows the number ``i`` (see :func:`frame_number`)."""
+    """An H.264 MP4 whose frame ``i`` shows the number ``i`` (see :func:`frame_number`).
+
+    ``gop``: a keyframe every ``gop`` frames, with B-frames (so that random access really starts
+    in the middle of the stream and frames are reordered); default: witnessbox's own encoder.
+    """
+    if gop is not None:
+        import av
+
+        with av.open(str(path), "w") as c:
+            vs = c.add_stream("libx264", rate=fps)
+            vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+            vs.options = {"g": str(gop), "bf": "2", "crf": "18", "sc_threshold": "0"}
+            for i in range(frames):
+                for pkt in vs.encode(av.VideoFrame.from_ndarray(numbered_frame(i, width, height), format="rgb24")):
+                    c.mux(pkt)
+            for pkt in vs.encode():
+                c.mux(pkt)
+        return path
     with open(path, "wb") as f:
         w = VideoWriter(f, width, height, fps)
         for i in range(frames):

@@ -27,7 +27,7 @@ from redact_helpers import (
 )
 from witnessbox.catalog import IncidentInput, make_timespan
 from witnessbox.errors import InputError, IntegrityError, ReviewError, UsageError
-from witnessbox.media.video import read_frame
+from witnessbox.media.video import FrameIndex, read_frame
 from witnessbox.redact.pipeline import Redactor
 from witnessbox.redact.regions import read_regions
 from witnessbox.workspace import Workspace
@@ -325,6 +325,19 @@ def test_read_frame_is_exact_by_index(tmp_path: Path) -> None:
         assert frame_number(read_frame(clip, i)) == i
     with pytest.raises(InputError):
         read_frame(clip, 48)
+
+
+@pytest.mark.parametrize("gop", [None, 8])
+def test_read_frame_with_a_frame_index_is_exact(tmp_path: Path, gop: int | None) -> None:
+    clip = make_numbered_clip(tmp_path / "numbers.mp4", frames=40, gop=gop)
+    fi = FrameIndex.build(clip)
+    assert fi is not None and len(fi.pts) == 40
+    if gop:
+        assert len(fi.keyframes) == 5
+    for i in list(range(40)) + [17, 3, 39, 0]:  # forwards, then jumping back and forth
+        assert frame_number(read_frame(clip, i, frame_index=fi, frames=40)) == i
+    # An index that does not describe the file (another frame count) is not trusted.
+    assert frame_number(read_frame(clip, 21, frame_index=FrameIndex(fi.pts[1:], fi.keyframes), frames=40)) == 21
 
 
 def test_review_frame_decodes_the_original_exactly(tmp_path: Path) -> None:

@@ -189,13 +189,54 @@ def iter_frames(path: Path, info: VideoInfo, *, prefetch: int = 8) -> Iterator[n
         )
 
 
-def read_frame(path: Path, index: int, info: VideoInfo | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class FrameIndex:
+    """Where each frame of a video is, for exact random access (built from packets, no decoding).
+
+    Attributes:
+        pts: Presentation timestamp of frame ``i`` (decoded frames come out in this order).
+        keyframes: Timestamps of the keyframes (where decoding can start), sorted.
+    """
+
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+
+    @classmethod
+    def build(cls, path: Path) -> FrameIndex | None:
+        """Read the packets' timestamps; None when they cannot say where frames are (missing or
+        repeated timestamps): then frames are found by decoding from the start."""
+        with _open(path) as c:
+            if not c.streams.video:
+                return None
+            vs = c.streams.video[0]
+            pts: list[int] = []
+            keys: list[int] = []
+            for pkt in c.demux(vs):
+                if pkt.size == 0:
+                    continue  # the demuxer's end marker
+                if pkt.pts is None:
+                    return None
+                pts.append(int(pkt.pts))
+                if pkt.is_keyframe:
+                    keys.append(int(pkt.pts))
+        if not pts or not keys or len(set(pts)) != len(pts):
+            return None
+        return cls(tuple(sorted(pts)), tuple(sorted(keys)))
+
+
+def read_frame(
+    path: Path, index: int, info: VideoInfo | None = None, *, frame_index: FrameIndex | None = None, frames: int = 0
+) -> np.ndarray:
     """Frame number ``index`` (from 0, in decode order: the numbering of regions files) as
     upright ``H x W x 3`` RGB.
 
-    Exact by index: frames are counted while decoding from the start, never found by seeking
-    to a time (timestamps of phone videos are irregular, and a seek lands on a keyframe near
-    the time, which would show the reviewer another frame than the one the regions describe).
+    Exact by index. Without ``frame_index``, frames are counted while decoding from the start.
+    With one, decoding starts at the keyframe before the frame and stops at the frame whose
+    timestamp is the ``index``-th; it is used only when it has exactly ``frames`` entries (the
+    frame count the regions file was made with, so no packet without a picture can shift the
+    numbering), and any surprise while decoding (a frame without a timestamp, the wanted one
+    missing) falls back to counting from the start. Never a seek to a time alone: a seek lands
+    on a keyframe near the time, which would show another frame than the regions describe.
 
     Raises:
         InputError: ``index`` is past the last frame, or the video cannot be decoded.
@@ -203,10 +244,35 @@ def read_frame(path: Path, index: int, info: VideoInfo | None = None) -> np.ndar
     if index < 0:
         raise InputError(f"frame {index}: frame numbers start at 0")
     info = info or probe_video(path)
+    fi = frame_index
+    if fi is not None and frames and len(fi.pts) == frames and index < frames:
+        got = _seek_frame(path, info, fi, index)
+        if got is not None:
+            return got
     for i, fr in enumerate(iter_frames(path, info)):
         if i == index:
             return fr
     raise InputError(f"{path}: no frame {index} (the video has fewer frames)")
+
+
+def _seek_frame(path: Path, info: VideoInfo, fi: FrameIndex, index: int) -> np.ndarray | None:
+    import av
+
+    want = fi.pts[index]
+    start = max((k for k in fi.keyframes if k <= want), default=fi.keyframes[0])
+    try:
+        with _open(path) as c:
+            vs = c.streams.video[0]
+            vs.codec_context.options = dict(_STRICT_DECODE)
+            c.seek(start, stream=vs, backward=True, any_frame=False)
+            for fr in c.decode(vs):
+                if fr.pts is None or fr.pts > want:
+                    return None
+                if fr.pts == want:
+                    return _upright(fr.to_ndarray(format="rgb24"), info.rotation)
+    except av.error.FFmpegError:
+        return None
+    return None
 
 
 class VideoWriter:

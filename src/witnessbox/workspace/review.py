@@ -64,6 +64,7 @@ from ..redact.suggestions import Suggestion, SuggestionsFile, TrackRef, parse_su
 
 if TYPE_CHECKING:
     from ..ledger.records import ItemRecord
+    from ..media.video import FrameIndex
     from .core import Workspace
 
 RECORD_SUFFIX = ".review.json"
@@ -322,6 +323,8 @@ class Review:
         self._saved = dict(record)
         assert derivative.parent is not None
         self.original: str = derivative.parent
+        self._frame_index: FrameIndex | None = None
+        self._index_built = False
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -370,7 +373,7 @@ class Review:
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` of the original (exact by index), ``H x W x 3`` RGB, decoded in memory."""
         from ..media.images import load_image
-        from ..media.video import read_frame
+        from ..media.video import FrameIndex, read_frame
 
         with self.original_path() as p:
             if self.kind == "photo":
@@ -378,7 +381,11 @@ class Review:
                 if not 0 <= index < len(img.frames):
                     raise InputError(f"no frame {index}")
                 return np.ascontiguousarray(img.frames[index][..., :3])
-            return read_frame(p, index)
+            if not self._index_built:
+                # Packets only (fast); trusted only when it counts the frames the regions count.
+                self._frame_index = FrameIndex.build(p)
+                self._index_built = True
+            return read_frame(p, index, frame_index=self._frame_index, frames=self.frames)
 
     def preview(self, index: int) -> np.ndarray:
         """Frame ``index`` rendered with what saving now would hide, with the copy's fill (the
