@@ -88,7 +88,7 @@ def measure(images: list[Path], annotations: Path, out: Path) -> dict[str, Any]:
             if (face & red).sum() / area >= 0.95:
                 protected += 1
                 continue
-            m: dict[str, Any] = {"width": b[2] - b[0]}
+            m: dict[str, Any] = {"width": b[2] - b[0], "covered": (face & red).sum() / area}
             for f in FLOORS:
                 near = [s for sc, s in shapes if sc >= f and (s & face).any()]
                 pointed = any((s & face).sum() / area >= 0.5 for s in near)
@@ -99,6 +99,9 @@ def measure(images: list[Path], annotations: Path, out: Path) -> dict[str, Any]:
                 m[f"fixed@{f}"] = (face & fixed_mask).sum() / area >= 0.95
             misses.append(m)
     rows = []
+    # A miss under half covered is a face the reviewer sees no region on; the others are faces
+    # the pipeline hid in part (a region too small), which the overlay itself shows.
+    unseen = [m for m in misses if m["covered"] < 0.5]
     for f in FLOORS:
         n = len(misses)
         rows.append({
@@ -107,6 +110,8 @@ def measure(images: list[Path], annotations: Path, out: Path) -> dict[str, Any]:
             "pointed_at": sum(m[f"pointed@{f}"] for m in misses),
             "pointed_share": round(sum(m[f"pointed@{f}"] for m in misses) / max(n, 1), 4),
             "fixed_share": round(sum(m[f"fixed@{f}"] for m in misses) / max(n, 1), 4),
+            "unseen_misses": len(unseen),
+            "unseen_pointed_share": round(sum(m[f"pointed@{f}"] for m in unseen) / max(len(unseen), 1), 4),
             "suggestions_per_image": round(statistics.mean(per_image[f]), 2),
             "suggestions_per_image_median": statistics.median(per_image[f]),
             "suggestions_per_image_max": max(per_image[f]),
@@ -152,9 +157,11 @@ def main() -> int:
     res["detector_cost"] = detector_cost(images[: a.time_photos])
     print(json.dumps(res, indent=1))
     print(f"\nfacemask-dev: {res['images']} photos, {res['faces']} faces, protected share {res['protected_share']}")
-    print("floor  misses  pointed-at share  fixed-by-hiding share  suggestions/image (median, max)")
+    print("floor  misses  pointed-at share  fixed-by-hiding share  unseen misses (<50% covered): pointed-at share"
+          "  suggestions/image (median, max)")
     for r in res["rows"]:
         print(f"{r['floor']:<6} {r['misses']:<7} {r['pointed_share']:<17} {r['fixed_share']:<22} "
+              f"{r['unseen_misses']}: {r['unseen_pointed_share']:<39} "
               f"{r['suggestions_per_image']} ({r['suggestions_per_image_median']}, {r['suggestions_per_image_max']})")
     c = res["detector_cost"]
     print(f"detector time with suggestions / without (anchor, same run, {c['photos']} photos): {c['ratio']}x")
