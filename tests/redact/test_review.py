@@ -27,7 +27,7 @@ from redact_helpers import (
 )
 from witnessbox.catalog import IncidentInput, make_timespan
 from witnessbox.errors import InputError, IntegrityError, ReviewError, UsageError
-from witnessbox.media.video import FrameIndex, read_frame
+from witnessbox.media.video import FrameIndex, FrameReader, probe_video, read_frame
 from witnessbox.redact.pipeline import Redactor
 from witnessbox.redact.regions import read_regions
 from witnessbox.workspace import Workspace
@@ -340,6 +340,19 @@ def test_read_frame_with_a_frame_index_is_exact(tmp_path: Path, gop: int | None)
     assert frame_number(read_frame(clip, 21, frame_index=FrameIndex(fi.pts[1:], fi.keyframes), frames=40)) == 21
 
 
+@pytest.mark.parametrize("gop", [None, 8])
+def test_frame_reader_steps_exactly(tmp_path: Path, gop: int | None) -> None:
+    clip = make_numbered_clip(tmp_path / "numbers.mp4", frames=40, gop=gop)
+    order = list(range(40)) + list(range(39, -1, -1)) + [5, 33, 34, 12, 13, 14, 2, 39, 0, 20, 19, 21]
+    with FrameReader(clip, probe_video(clip), 40, keep=4) as reader:
+        for i in order:
+            assert frame_number(reader.read(i)) == i, f"asked {i}"
+        with pytest.raises(InputError):
+            reader.read(40)
+    with FrameReader(clip, probe_video(clip), 41) as reader:  # an index that does not fit: counted
+        assert frame_number(reader.read(22)) == 22
+
+
 def test_review_frame_decodes_the_original_exactly(tmp_path: Path) -> None:
     ws = Workspace.init(tmp_path / "a", PASS)
     orig = ws.add([make_numbered_clip(tmp_path / "numbers.mp4", frames=30)]).added[0].sha256
@@ -347,6 +360,8 @@ def test_review_frame_decodes_the_original_exactly(tmp_path: Path) -> None:
     rv = ws.review.open(d1.sha256, "alice")
     for i in (0, 13, 29):
         assert frame_number(rv.frame(i)) == i
+    with rv.frame_reader() as read:
+        assert [frame_number(read(i)) for i in (3, 4, 5, 4, 29)] == [3, 4, 5, 4, 29]
     assert not list((ws.root / "tmp").glob("plain-*")), "no decrypted copy is left on disk"
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -386,6 +386,28 @@ class Review:
                 self._frame_index = FrameIndex.build(p)
                 self._index_built = True
             return read_frame(p, index, frame_index=self._frame_index, frames=self.frames)
+
+    @contextlib.contextmanager
+    def frame_reader(self) -> Iterator[Callable[[int], np.ndarray]]:
+        """``read(index)`` for stepping through the original's frames (a player): exact by
+        index, a step forward continues decoding, recent frames are kept. The decrypted file
+        exists only inside the ``with`` block."""
+        from ..media.images import load_image
+        from ..media.video import FrameReader, probe_video
+
+        with self.original_path() as p:
+            if self.kind == "photo":
+                img = load_image(p)
+
+                def photo(index: int) -> np.ndarray:
+                    if not 0 <= index < len(img.frames):
+                        raise InputError(f"no frame {index}")
+                    return np.ascontiguousarray(img.frames[index][..., :3])
+
+                yield photo
+                return
+            with FrameReader(p, probe_video(p), self.frames) as reader:
+                yield reader.read
 
     def preview(self, index: int) -> np.ndarray:
         """Frame ``index`` rendered with what saving now would hide, with the copy's fill (the
