@@ -84,6 +84,7 @@ def test_photo_review_end_to_end(tmp_path: Path, face_photo: Path) -> None:
     ws = Workspace.init(tmp_path / "a", PASS)
     orig = ws.add([face_photo]).added[0].sha256
     d1 = ws.redaction.redact_item(orig)
+    assert d1.name + ".suggestions.json" in d1.sidecars, "the suggestions are sealed beside the copy"
     rv = ws.review.open(d1.sha256, "alice")
     opened = [e for e in ws.log(orig) if e.action == "review.open"]
     assert opened and opened[-1].actor == "alice" and opened[-1].objects == (orig, d1.sha256)
