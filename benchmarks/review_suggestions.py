@@ -10,12 +10,12 @@ ellipse inscribed in its box lies inside the hidden shapes). For every missed fa
   reviewer looking at that suggestion sees that face);
 - *fixed*: hiding the suggestions that touch it makes it protected by the 95% rule.
 
-Suggestions are written at the default floor (0.05); the rows for higher floors keep the
+Suggestions are written at the default floor (0.05, or ``--floor``); the rows for higher floors keep the
 suggestions scoring at least that (an approximation of running with that floor: fusion at a
 higher floor sees fewer weak boxes). Anchor measured in the same run: the detector time per
 photo without suggestions (``MultiScaleDetector.__call__``) against with them (``detect_all``).
 
-Usage: .venv/bin/python benchmarks/review_suggestions.py [--limit N] [--out DIR] [--time-photos N]
+Usage: .venv/bin/python benchmarks/review_suggestions.py [--limit N] [--out DIR] [--time-photos N] [--floor F]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 
 from _redaction_common import DATA, ROOT, TOOLS
 
-FLOORS = (0.05, 0.08, 0.10, 0.12, 0.14)
+FLOORS = [0.05, 0.08, 0.10, 0.12, 0.14]
 
 
 def _eval_tool() -> Any:
@@ -52,12 +52,12 @@ def _faces(xml: Path) -> tuple[int, int, list[list[float]]]:
     return w, h, boxes
 
 
-def redact_all(images: list[Path], out: Path) -> float:
-    from witnessbox.redact.pipeline import Redactor
+def redact_all(images: list[Path], out: Path, floor: float) -> float:
+    from witnessbox.redact.pipeline import Redactor, RedactOptions
 
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    rep = Redactor().redact_paths(images, out)
+    rep = Redactor(RedactOptions(suggest_floor=floor)).redact_paths(images, out)
     if rep.failed:
         raise SystemExit(f"{len(rep.failed)} photos failed: {rep.failed[0]}")
     return time.perf_counter() - t
@@ -146,12 +146,15 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "review-suggestions")
     ap.add_argument("--time-photos", type=int, default=40, help="Photos for the timing anchor.")
     ap.add_argument("--reuse", action="store_true", help="Score the regions and suggestions already in --out.")
+    ap.add_argument("--floor", type=float, default=0.05, help="suggest_floor of the run (default: the default).")
     a = ap.parse_args()
+    if a.floor < FLOORS[0]:
+        FLOORS.insert(0, a.floor)
     fm = DATA / "facemask-dev"
     images = sorted((fm / "images").glob("*.png"))
     if a.limit:
         images = images[: a.limit]
-    took = 0.0 if a.reuse else redact_all(images, a.out)
+    took = 0.0 if a.reuse else redact_all(images, a.out, a.floor)
     res = measure(images, fm / "annotations", a.out)
     res["redact_s"] = round(took, 1)
     res["detector_cost"] = detector_cost(images[: a.time_photos])
