@@ -138,3 +138,15 @@ def test_rerender_keeps_no_stale_suggestions(tmp_path: Path) -> None:
     assert again.suggestions_file is None and not suggestions_path(again.output).exists()
     # Re-rendering a file witnessbox wrote keeps it exactly (rounding is idempotent).
     assert read_regions(again.regions_file).regions == read_regions(first.regions_file).regions
+
+
+def test_video_detector_faces_are_the_same_with_or_without_suggestions(face_photo: Path) -> None:
+    from witnessbox.media.images import load_image
+    from witnessbox.redact.detector import VideoFrameDetector, ZoomPlan
+
+    rgb = np.ascontiguousarray(load_image(face_photo).frames[0][..., :3])
+    det = VideoFrameDetector(CenterFace(0.05), 640, threshold=0.1, zoom=ZoomPlan())
+    for index in (0, 1):  # plain with the closer look, mirrored without
+        kept, weak = det.detect_all(rgb, index)
+        assert kept == det(rgb, index)
+        assert all(d.score < 0.15 for d in weak)
