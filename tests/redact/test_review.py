@@ -4,6 +4,7 @@ the published pixels and the regions file are checked."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -352,6 +353,13 @@ def test_frame_reader_steps_exactly(tmp_path: Path, gop: int | None) -> None:
             reader.read(40)
     with FrameReader(clip, probe_video(clip), 41) as reader:  # an index that does not fit: counted
         assert frame_number(reader.read(22)) == 22
+    # From a stream in memory (a decrypted original), the same.
+    stream = io.BytesIO(clip.read_bytes())
+    info = probe_video(stream)
+    assert frame_number(read_frame(stream, 7, info)) == 7
+    with FrameReader(stream, info, 40) as reader:
+        assert [frame_number(reader.read(i)) for i in (30, 31, 2, 3, 39)] == [30, 31, 2, 3, 39]
+    assert not stream.closed
 
 
 def test_review_frame_decodes_the_original_exactly(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -55,11 +55,19 @@ class VideoInfo:
     audio_codec: str | None
 
 
-def _open(path: Path) -> Any:
+VideoSource = Path | BinaryIO
+"""A video file, or a seekable stream of one (a decrypted original that never touches the disk
+as a named file). A stream is read by one decoder at a time and rewound for each."""
+
+
+def _open(path: VideoSource) -> Any:
     import av
 
     try:
-        return av.open(str(path), "r")
+        if isinstance(path, Path | str):
+            return av.open(str(path), "r")
+        path.seek(0)
+        return av.open(path, "r")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable video ({e}); nothing was written") from e
 
@@ -72,7 +80,7 @@ def _rotation_of(stream: Any, first: Any | None) -> int:
     return rot % 360
 
 
-def probe_video(path: Path, *, max_pixels: int = MAX_VIDEO_PIXELS) -> VideoInfo:
+def probe_video(path: VideoSource, *, max_pixels: int = MAX_VIDEO_PIXELS) -> VideoInfo:
     """Read a video's displayed size, frame count, rate, rotation and audio codec.
 
     Decodes the first frame to learn the rotation (PyAV exposes it per frame).
@@ -125,7 +133,7 @@ def _upright(arr: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
 
-def iter_frames(path: Path, info: VideoInfo, *, prefetch: int = 8) -> Iterator[np.ndarray]:
+def iter_frames(path: VideoSource, info: VideoInfo, *, prefetch: int = 8) -> Iterator[np.ndarray]:
     """Yield every frame as upright ``H x W x 3`` RGB, decoded in a background thread.
 
     The decoder runs ahead by up to ``prefetch`` frames, so decoding overlaps detection or
@@ -202,7 +210,7 @@ class FrameIndex:
     keyframes: tuple[int, ...]
 
     @classmethod
-    def build(cls, path: Path) -> FrameIndex | None:
+    def build(cls, path: VideoSource) -> FrameIndex | None:
         """Read the packets' timestamps; None when they cannot say where frames are (missing or
         repeated timestamps): then frames are found by decoding from the start."""
         with _open(path) as c:
@@ -225,7 +233,7 @@ class FrameIndex:
 
 
 def read_frame(
-    path: Path, index: int, info: VideoInfo | None = None, *, frame_index: FrameIndex | None = None, frames: int = 0
+    path: VideoSource, index: int, info: VideoInfo | None = None, *, frame_index: FrameIndex | None = None, frames: int = 0
 ) -> np.ndarray:
     """Frame number ``index`` (from 0, in decode order: the numbering of regions files) as
     upright ``H x W x 3`` RGB.
@@ -271,7 +279,7 @@ class FrameReader:
         keep: Decoded frames kept for steps back.
     """
 
-    def __init__(self, path: Path, info: VideoInfo, frames: int, *, keep: int = 16) -> None:
+    def __init__(self, path: VideoSource, info: VideoInfo, frames: int, *, keep: int = 16) -> None:
         self._path, self._info, self._frames, self._keep = path, info, frames, keep
         fi = FrameIndex.build(path)
         self._fi = fi if fi is not None and len(fi.pts) == frames else None
@@ -358,7 +366,7 @@ class FrameReader:
         return None
 
 
-def _seek_frame(path: Path, info: VideoInfo, fi: FrameIndex, index: int) -> np.ndarray | None:
+def _seek_frame(path: VideoSource, info: VideoInfo, fi: FrameIndex, index: int) -> np.ndarray | None:
     import av
 
     want = fi.pts[index]

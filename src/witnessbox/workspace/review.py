@@ -375,39 +375,43 @@ class Review:
         from ..media.images import load_image
         from ..media.video import FrameIndex, read_frame
 
-        with self.original_path() as p:
-            if self.kind == "photo":
+        if self.kind == "photo":
+            with self.original_path() as p:
                 img = load_image(p)
-                if not 0 <= index < len(img.frames):
-                    raise InputError(f"no frame {index}")
-                return np.ascontiguousarray(img.frames[index][..., :3])
+            if not 0 <= index < len(img.frames):
+                raise InputError(f"no frame {index}")
+            return np.ascontiguousarray(img.frames[index][..., :3])
+        # Videos are decoded from the decrypted stream (in memory, or an anonymous file that
+        # is unlinked at once): no named plaintext file exists at any time.
+        with self._ws.open_original(self.original) as f:
             if not self._index_built:
                 # Packets only (fast); trusted only when it counts the frames the regions count.
-                self._frame_index = FrameIndex.build(p)
+                self._frame_index = FrameIndex.build(f)
                 self._index_built = True
-            return read_frame(p, index, frame_index=self._frame_index, frames=self.frames)
+            return read_frame(f, index, frame_index=self._frame_index, frames=self.frames)
 
     @contextlib.contextmanager
     def frame_reader(self) -> Iterator[Callable[[int], np.ndarray]]:
         """``read(index)`` for stepping through the original's frames (a player): exact by
-        index, a step forward continues decoding, recent frames are kept. The decrypted file
-        exists only inside the ``with`` block."""
+        index, a step forward continues decoding, recent frames are kept. Decoded from the
+        decrypted stream, which exists only inside the ``with`` block (in memory, or an
+        anonymous file unlinked at once)."""
         from ..media.images import load_image
         from ..media.video import FrameReader, probe_video
 
-        with self.original_path() as p:
-            if self.kind == "photo":
+        if self.kind == "photo":
+            with self.original_path() as p:
                 img = load_image(p)
 
-                def photo(index: int) -> np.ndarray:
-                    if not 0 <= index < len(img.frames):
-                        raise InputError(f"no frame {index}")
-                    return np.ascontiguousarray(img.frames[index][..., :3])
+            def photo(index: int) -> np.ndarray:
+                if not 0 <= index < len(img.frames):
+                    raise InputError(f"no frame {index}")
+                return np.ascontiguousarray(img.frames[index][..., :3])
 
-                yield photo
-                return
-            with FrameReader(p, probe_video(p), self.frames) as reader:
-                yield reader.read
+            yield photo
+            return
+        with self._ws.open_original(self.original) as f, FrameReader(f, probe_video(f), self.frames) as reader:
+            yield reader.read
 
     def preview(self, index: int) -> np.ndarray:
         """Frame ``index`` rendered with what saving now would hide, with the copy's fill (the
