@@ -180,3 +180,11 @@ def test_operations_round_trip_as_json(op: object) -> None:
 def test_frame_ranges() -> None:
     assert frames_to_ranges([5, 1, 2, 3, 7, 8]) == [[1, 3], [5, 5], [7, 8]]
     assert ranges_to_frames([[1, 3], [5, 5]]) == {1, 2, 3, 5}
+
+
+def test_extend_past_an_emptied_end_holds_the_last_shape() -> None:
+    h = History(_state())
+    h.do(DeleteFrame("t1", 4, "out of the picture"))
+    h.do(Extend("t1", 8))
+    t = h.state.tracks["t1"]
+    assert t.regions_at(4) == () and t.regions_at(8)[0].box == (13.0, 10.0, 33.0, 30.0)

@@ -150,3 +150,15 @@ def test_video_detector_faces_are_the_same_with_or_without_suggestions(face_phot
         kept, weak = det.detect_all(rgb, index)
         assert kept == det(rgb, index)
         assert all(d.score < 0.15 for d in weak)
+
+
+def test_a_failed_redaction_leaves_no_suggestions_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    out = tmp_path / "out" / "bad.png"
+    out.parent.mkdir()
+    stale = suggestions_path(out)
+    stale.write_text("{}")  # from an earlier run at the same place
+    with pytest.raises(InputError):
+        Redactor(workers=1).redact_file(bad, out)
+    assert not stale.exists() and not out.exists()

@@ -70,10 +70,10 @@ class ReviewTrack:
         """The shapes this track draws at ``frame`` (whatever its decision)."""
         if frame < self.start or frame > self.end or frame in self.removed:
             return ()
-        if frame in self.keys:
+        if self.keys.get(frame):
             return self.keys[frame]
-        before = [k for k in self.keys if k < frame]
-        after = [k for k in self.keys if k > frame]
+        before = [k for k, v in self.keys.items() if k < frame and v]
+        after = [k for k, v in self.keys.items() if k > frame and v]
         if not before and not after:
             return ()
         source: Literal["track", "manual"] = "track" if self.origin == "detector" else "manual"
@@ -376,8 +376,9 @@ class Extend(Op):
         # The held shape becomes a key at the old end, so what was drawn there does not change.
         edge = t.end if self.frame > t.end else t.start
         keys = {**t.keys}
-        if edge not in keys:
-            keys[edge] = t.regions_at(edge)
+        held = t.regions_at(edge)
+        if edge not in keys and held:
+            keys[edge] = held
         return s.with_track(dataclasses.replace(t, keys=keys, start=min(t.start, self.frame),
                                                 end=max(t.end, self.frame)))
 
@@ -401,8 +402,9 @@ class DeleteFrame(Op):
                 dataclasses.replace(t, decision="rejected", reason=self.reason))
         # Keep what the neighbours draw: hold their shapes as keys so nothing else moves.
         for f in (self.frame - 1, self.frame + 1):
-            if t.start <= f <= t.end and f not in keys and f not in t.removed:
-                keys[f] = t.regions_at(f)
+            held = t.regions_at(f)
+            if t.start <= f <= t.end and f not in keys and f not in t.removed and held:
+                keys[f] = held
         reason = "; ".join(x for x in (t.reason, self.reason) if x)
         return s.with_track(dataclasses.replace(t, keys=keys, removed=t.removed | {self.frame}, reason=reason))
 
