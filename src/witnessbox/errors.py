@@ -111,3 +111,23 @@ class ExportError(WitnessboxError):
 
 class PassphraseRequiredError(PassphraseError):
     """This needs the archive passphrase: set WITNESSBOX_PASSPHRASE or run it in a terminal to be asked. {detail}"""
+
+
+class SizeLimitError(InputError):
+    """Too large: {detail}"""
+
+    http_status = 413
+
+
+class RateLimitError(WitnessboxError):
+    """Too many attempts: {detail}"""
+
+    exit_code = 14
+    http_status = 429
+
+
+class DropBoxError(WitnessboxError):
+    """Drop box submission refused, nothing was imported: {detail}"""
+
+    exit_code = 15
+    http_status = 422

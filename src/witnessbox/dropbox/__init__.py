@@ -1,0 +1,25 @@
+"""The drop box: anonymous submissions, encrypted on arrival to the archive (issue 15).
+
+This package needs no archive: the public server (``witnessbox.web.dropbox``) uses it with only
+the archive's public age recipient. The archive side (``ws.dropbox``) reads the same inbox with
+the archive key. Formats: ``docs/dropbox.md``.
+"""
+
+from .codename import KdfParams, SourceKeys, generate, normalize
+from .inbox import (
+    FileEntry,
+    Inbox,
+    Limits,
+    Manifest,
+    OpenedSubmission,
+    Reply,
+    Statement,
+    Submission,
+    SubmissionState,
+)
+from .ratelimit import RateLimiter
+
+__all__ = [
+    "FileEntry", "Inbox", "KdfParams", "Limits", "Manifest", "OpenedSubmission", "RateLimiter", "Reply",
+    "SourceKeys", "Statement", "Submission", "SubmissionState", "generate", "normalize",
+]
