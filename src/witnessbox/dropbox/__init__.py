@@ -8,6 +8,7 @@ the archive key. Formats: ``docs/dropbox.md``.
 from .codename import KdfParams, SourceKeys, generate, normalize
 from .inbox import (
     FileEntry,
+    FileSink,
     Inbox,
     Limits,
     Manifest,
@@ -20,6 +21,6 @@ from .inbox import (
 from .ratelimit import RateLimiter
 
 __all__ = [
-    "FileEntry", "Inbox", "KdfParams", "Limits", "Manifest", "OpenedSubmission", "RateLimiter", "Reply",
+    "FileEntry", "FileSink", "Inbox", "KdfParams", "Limits", "Manifest", "OpenedSubmission", "RateLimiter", "Reply",
     "SourceKeys", "Statement", "Submission", "SubmissionState", "generate", "normalize",
 ]
