@@ -40,7 +40,8 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own forms.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -103,6 +104,7 @@ class RouteSpec:
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/", "root", ("GET",), "public", "none"),
+    RouteSpec("/favicon.ico", "favicon", ("GET",), "public", "none"),
     RouteSpec("/{lang}/", "index", ("GET",), "public", "none"),
     RouteSpec("/{lang}/new", "new", ("GET",), "public", "none"),
     RouteSpec("/{lang}/create", "create", ("POST",), "public", "codename-token"),
@@ -182,6 +184,10 @@ async def _derive(st: _State, codename: str) -> SourceKeys | None:
 # -- handlers -----------------------------------------------------------------------------------
 async def root(st: _State, request: Request) -> Response:
     return _secure(RedirectResponse(f"/{i18n.negotiate(request.headers.get('accept-language'))}/", 303))
+
+
+async def favicon(st: _State, request: Request) -> Response:
+    return _secure(Response(status_code=204))  # browsers ask for it; a 404 would be noise
 
 
 async def index(st: _State, request: Request) -> Response:
@@ -264,7 +270,7 @@ async def logout(st: _State, request: Request) -> Response:
 
 
 _HANDLERS: dict[str, Callable[[_State, Request], Awaitable[Response]]] = {
-    "root": root, "index": index, "new": new, "create": create, "login": login, "source": source,
+    "root": root, "favicon": favicon, "index": index, "new": new, "create": create, "login": login, "source": source,
     "submit": submit, "logout": logout,
 }
 

@@ -14,7 +14,7 @@ import anyio.to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ...dropbox import FileSink, Inbox, Limits, SourceKeys, Statement, Submission, SubmissionState
-from ...errors import InputError, SizeLimitError
+from ...errors import SizeLimitError
 
 _TEXT_LIMITS = {"csrf": 200, "strip": 10, "statement": 400_000, "when": 4000, "where": 4000, "unit": 4000,
                 "how_known": 4000}
@@ -124,10 +124,11 @@ async def receive(stream: AsyncIterator[bytes], content_type: str, *, inbox: Inb
         CsrfFailure: No valid token first.
         SizeLimitError: Over a limit (nothing kept).
         InputError: Nothing to send, or metadata removal failed (nothing kept).
+        CsrfFailure: Also for a body that is not multipart.
     """
     ctype, opts = parse_options_header(content_type)
     if ctype != b"multipart/form-data" or b"boundary" not in opts:
-        raise InputError("the form was not sent as multipart/form-data")
+        raise CsrfFailure()  # not our form: its token cannot be where it must be
     rec = _Receiver(inbox, keys, csrf, language, limits, compare)
     callbacks = {name: getattr(rec, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
