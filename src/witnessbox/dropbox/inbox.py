@@ -186,9 +186,15 @@ class _Counting:
         return self._f.write(b)
 
 
+def _create(path: Path) -> IO[bytes]:
+    """A new file only its owner can read. Parts are streamed, not written atomically: a part is
+    only meaningful once ``COMMIT`` (written atomically, last) names the manifest that lists it."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
 def _encrypt_json(path: Path, recipient: str, value: dict[str, Any]) -> str:
     """Write ``value`` encrypted to ``recipient`` (exclusive create, fsynced); its ciphertext sha256."""
-    with open(path, "xb") as f:
+    with _create(path) as f:
         c = _Counting(f)
         w = AgeWriter(c, recipient)  # type: ignore[arg-type]
         w.write(json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8"))
@@ -210,7 +216,7 @@ class FileSink:
         self.part = part
         self.name = name
         self._strip_wanted = strip_metadata
-        self._f = open(sub.folder / part, "xb")
+        self._f = _create(sub.folder / part)
         self._c = _Counting(self._f)
         self._age = AgeWriter(self._c, sub.inbox.recipient)  # type: ignore[arg-type]
         self._plain = hashlib.sha256()
