@@ -44,8 +44,9 @@ def normalized(value: Any) -> Any:
 def check(name: str, value: Any) -> None:
     path = GOLDEN / f"{name}.json"
     got = normalized(value)
-    if not path.exists():  # first run writes it; review and commit
+    if not path.exists():
         path.write_text(json.dumps(got, indent=2, ensure_ascii=False) + "\n")
+        pytest.fail(f"{path} was missing and has been written: review it and commit it")
     assert got == json.loads(path.read_text()), f"{name} differs from {path}: update docs/dropbox.md too"
     doc = DOCS.read_text()
     for key in got if isinstance(got, dict) else []:
