@@ -107,6 +107,9 @@ def test_source_submits_comes_back_and_reads_a_reply(browser: Any, server: Serve
     assert not watch.problems and not watch2.problems, watch.problems + watch2.problems
     ctx.close()
 
+    photo_item = next(i for i in ws.items() if i.source == "dropbox" and i.name.endswith("photo.jpg"))
+    with ws.open_original(photo_item.sha256) as f:
+        assert SECRET_MODEL.encode() not in f.read()  # the box was ticked: no device tags
     assert ws.verify().ok
     actions = [e.action for e in ws.log()]
     assert actions.count("dropbox.import") == 2 and actions.count("dropbox.verify") == 2

@@ -7,7 +7,7 @@ Layout (all under the inbox folder, mode 0700; see ``docs/dropbox.md``)::
     submissions/<id>/
         file-001.age ...            each file, age-encrypted to the archive while it arrives
         statement.age               the statement and optional fields (JSON), encrypted likewise
-        manifest.age                names, sizes, plaintext sha256 of every part (JSON), encrypted
+        manifest.age                names, sizes, sha256 of each part's age header (JSON), encrypted
         COMMIT                      written last, atomically: the sha256 of manifest.age
     replies/<lookup>/<id>.age       replies, age-encrypted to the source's reply recipient
 
@@ -27,7 +27,6 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +52,7 @@ _SUBMISSION_ID = re.compile(r"\d{4}-\d{2}-\d{2}-[0-9a-f]{16}")
 _LOOKUP = re.compile(r"[0-9a-f]{32}")
 _REPLY_ID = re.compile(r"\d{4}-\d{2}-\d{2}-[0-9a-f]{16}")
 _SNIFF = 4096
+_WRITEBACK = 16 * 1024 * 1024
 STATEMENT_MAX = 100_000
 FIELD_MAX = 1000
 
@@ -114,12 +114,12 @@ class FileEntry:
     part: str
     name: str
     size: int
-    sha256: str
+    header_sha256: str
     media_type: str | None
     metadata_removed: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"part": self.part, "name": self.name, "size": self.size, "sha256": self.sha256,
+        return {"part": self.part, "name": self.name, "size": self.size, "header_sha256": self.header_sha256,
                 "media_type": self.media_type, "metadata_removed": self.metadata_removed}
 
 
@@ -147,7 +147,7 @@ class Manifest:
         try:
             if d["format"] != MANIFEST_FORMAT or d["version"] != VERSION:
                 raise DropBoxError("the manifest has an unknown format")
-            files = tuple(FileEntry(str(f["part"]), str(f["name"]), int(f["size"]), str(f["sha256"]),
+            files = tuple(FileEntry(str(f["part"]), str(f["name"]), int(f["size"]), str(f["header_sha256"]),
                                     f["media_type"], bool(f["metadata_removed"]))
                           for f in d["files"])
             return cls(str(d["submission"]), str(d["received"]), str(d["source"]), str(d["reply_recipient"]),
@@ -171,31 +171,6 @@ class Reply:
     id: str
     day: str
     text: str
-
-
-class _BackgroundSha256:
-    """SHA-256 on a second thread (hashlib releases the GIL), overlapping the encryption: on a
-    CPU without SHA extensions hashing costs more than ChaCha20-Poly1305. One update in flight."""
-
-    def __init__(self) -> None:
-        self._h = hashlib.sha256()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dropbox-sha256")
-        self._pending: Future[None] | None = None
-
-    def update(self, data: bytes | bytearray | memoryview) -> None:
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._pool.submit(self._h.update, data)
-
-    def hexdigest(self) -> str:
-        self.close()
-        return self._h.hexdigest()
-
-    def close(self) -> None:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
-        self._pool.shutdown()
 
 
 class _Counting:
@@ -241,16 +216,17 @@ class FileSink:
         self.name = name
         self._strip_wanted = strip_metadata
         self._f = _create(sub.folder / part)
-        # No hash of the ciphertext: age authenticates every 64 KiB chunk, and the plaintext
-        # sha256 (checked after decryption at import) binds the part to the manifest.
+        # No hash of the bytes themselves: hashing each gigabyte cost more than encrypting it.
+        # The manifest binds the part by its age header instead (see ``age_header``).
         self._age = AgeWriter(self._f, sub.inbox.recipient)
-        self._plain = _BackgroundSha256()
         self._head = bytearray()
         self._decided = False
         self._buffer: bytearray | None = None
         self.media_type: str | None = None
         self.size = 0  # bytes received (the limits count these)
         self._emitted = 0  # bytes encrypted (fewer or more after metadata removal)
+        self._written_back = 0
+        self._wb_offset = 0
         self._stripped = False
 
     def _decide(self) -> None:
@@ -264,9 +240,23 @@ class FileSink:
             self._emit(head)
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
-        self._plain.update(data)
         self._emitted += len(data)
         self._age.write(data if isinstance(data, (bytes, memoryview)) else bytes(data))
+        if self._emitted - self._written_back >= _WRITEBACK:
+            self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        """Start writing the ciphertext so far to disk without waiting, and drop it from the page
+        cache: the final fsync is then short, and a large upload does not crowd out memory."""
+        self._written_back = self._emitted
+        if hasattr(os, "posix_fadvise"):
+            try:
+                self._f.flush()
+                os.posix_fadvise(self._f.fileno(), self._wb_offset, 0, os.POSIX_FADV_DONTNEED)
+                # Pages still under writeback are not dropped: cover them again next time.
+                self._wb_offset = max(0, self._f.tell() - _WRITEBACK)
+            except (OSError, ValueError):
+                pass
 
     def write(self, data: bytes | memoryview) -> None:
         """Raises: SizeLimitError: the file or the submission went over its limit.
@@ -306,12 +296,13 @@ class FileSink:
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
-        return FileEntry(self.part, self.name, self._emitted, self._plain.hexdigest(), self.media_type,
+        with open(self._sub.folder / self.part, "rb") as f:
+            head = age_header(f)
+        return FileEntry(self.part, self.name, self._emitted, hashlib.sha256(head).hexdigest(), self.media_type,
                          self._stripped)
 
     def abort(self) -> None:
         self._buffer = None
-        self._plain.close()
         self._f.close()
 
 
@@ -540,9 +531,10 @@ class Inbox:
     def open_submission(self, submission_id: str, identity: pyrage.x25519.Identity) -> OpenedSubmission:
         """Check a committed submission against its ``COMMIT`` and decrypt its manifest and statement.
 
-        The file parts are not read here: the caller decrypts each one and compares its plaintext
-        with ``FileEntry.sha256`` and ``size`` (age's per-chunk authentication refuses altered or
-        truncated ciphertext; the hash refuses a part swapped in from elsewhere).
+        Each part's age header is checked against the manifest (a part swapped in from elsewhere
+        has another header); the caller decrypts the parts, and age's authentication of every
+        chunk under the file key that only this header wraps refuses any changed byte, and the
+        size check a truncation at a chunk boundary.
 
         Raises:
             DropBoxError: Half-written, damaged, tampered, or not for this key.
@@ -570,6 +562,13 @@ class Inbox:
         for f in manifest.files:
             if not re.fullmatch(r"file-\d{3}\.age", f.part):
                 raise DropBoxError(f"{submission_id}: bad part name in the manifest")
+            try:
+                with open(folder / f.part, "rb") as fh:
+                    head = age_header(fh)
+            except (OSError, ValueError) as e:
+                raise DropBoxError(f"{submission_id}/{f.part} is not an age file ({e})") from e
+            if hashlib.sha256(head).hexdigest() != f.header_sha256:
+                raise DropBoxError(f"{submission_id}/{f.part} is not the part the manifest lists (tampered)")
         statement = None
         if manifest.statement_sha256:
             blob = _read(folder / "statement.age", submission_id)
@@ -618,6 +617,28 @@ class Inbox:
             except (OSError, ValueError, KeyError, pyrage.DecryptError):
                 continue  # a damaged reply is not shown; the archive can send it again
         return out
+
+
+def age_header(f: IO[bytes]) -> bytes:
+    """The header of an age v1 file and the 16-byte payload nonce after it.
+
+    The header wraps the file key to the recipient (a fresh ephemeral share per file) and is
+    MACed with it; the payload is authenticated chunk by chunk under a key derived from the file
+    key and this nonce. So these bytes pin the whole file: no other ciphertext that decrypts can
+    start with them unless its writer knew the file key, which only the receiving server held,
+    in memory, while writing.
+
+    Raises:
+        ValueError: Not an age v1 file.
+    """
+    head = f.read(8192)
+    if not head.startswith(b"age-encryption.org/v1\n"):
+        raise ValueError("no age v1 header")
+    mac_line = head.find(b"\n--- ")
+    end = head.find(b"\n", mac_line + 1) if mac_line >= 0 else -1
+    if end < 0 or len(head) < end + 1 + 16:
+        raise ValueError("truncated age header")
+    return head[: end + 1 + 16]
 
 
 def _read(path: Path, sid: str) -> bytes:

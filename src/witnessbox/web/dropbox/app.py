@@ -208,6 +208,8 @@ async def create(st: _State, request: Request) -> Response:
     code, token = str(form.get("codename", "")), str(form.get("token", ""))
     if not code or not _same(token, _codename_token(st, code)):
         raise CsrfFailure()
+    if not st.codenames.allow("create"):  # a replayed page would cost an Argon2id run each time
+        raise RateLimitError("codenames")
     keys = await _derive(st, code)
     if keys is None:
         raise CsrfFailure()

@@ -8,6 +8,8 @@ The CSRF token must be the first part: no byte of a file is written before it is
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -135,6 +137,10 @@ async def receive(stream: AsyncIterator[bytes], content_type: str, *, inbox: Inb
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
     parser = MultipartParser(opts[b"boundary"], callbacks)  # type: ignore[arg-type]
+    # Double buffering: one batch is parsed and encrypted on a worker thread while the next one is
+    # received; encryption and disk writes never run on the event loop. At most two batches
+    # (2 x 4 MiB) are in memory.
+    working: asyncio.Future[int] | None = None
     try:
         batch: list[bytes] = []
         size = 0
@@ -142,13 +148,21 @@ async def receive(stream: AsyncIterator[bytes], content_type: str, *, inbox: Inb
             batch.append(chunk)
             size += len(chunk)
             if size >= _BATCH:
-                # Encryption and disk writes run off the event loop; other sources are served meanwhile.
                 data, batch, size = b"".join(batch), [], 0
-                await anyio.to_thread.run_sync(parser.write, data)
+                if working is not None:
+                    await working
+                working = asyncio.ensure_future(anyio.to_thread.run_sync(parser.write, data))
+        if working is not None:
+            await working
+            working = None
         if batch:
             await anyio.to_thread.run_sync(parser.write, b"".join(batch))
         parser.finalize()
         return await anyio.to_thread.run_sync(rec.finish)
     except BaseException:
+        if working is not None:
+            # Let the worker stop before the folder is removed under it.
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(working)
         rec.abort()
         raise
