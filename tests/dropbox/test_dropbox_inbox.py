@@ -93,6 +93,18 @@ def test_submission_round_trip_imports_once_and_verifies(ws: Workspace, tmp_path
             assert not any(n in data for n in needles), p
 
 
+def test_the_inbox_keeps_no_time_finer_than_the_day(ws: Workspace, tmp_path: Path, recipient_file: Path) -> None:
+    inbox = make_inbox(tmp_path, recipient_file)
+    _, keys = new_source(inbox)
+    state = send(inbox, keys, [("a.txt", b"abc")])
+    ws.dropbox.import_(inbox.root)
+    ws.dropbox.reply(state.id, "ok")
+    paths = [p for p in inbox.root.rglob("*") if p.name != "inbox.json"]
+    assert len(paths) >= 8
+    for p in paths:
+        assert p.stat().st_mtime % 86400 == 0, p
+
+
 def test_metadata_is_removed_from_photos_and_videos_only_when_asked(ws: Workspace, tmp_path: Path,
                                                                      recipient_file: Path) -> None:
     inbox = make_inbox(tmp_path, recipient_file)

@@ -62,6 +62,17 @@ def today() -> str:
     return datetime.now(timezone.utc).date().isoformat()
 
 
+def _blur_times(*paths: Path) -> None:
+    """Set access and modification times to today's 00:00 UTC: the disk keeps no time finer than
+    the day. (The kernel's change time cannot be set; see docs/dropbox.md.)"""
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    for p in paths:
+        try:
+            os.utime(p, (midnight, midnight))
+        except OSError:
+            pass  # best effort: a missing path is not worth failing a submission for
+
+
 def _new_id() -> str:
     return f"{today()}-{secrets.token_hex(8)}"
 
@@ -380,6 +391,7 @@ class Submission:
         commit = {"format": COMMIT_FORMAT, "version": VERSION, "submission": self.id, "received": day,
                   "files": len(self._files), "manifest_sha256": m_sha}
         atomic_write_bytes(self.folder / COMMIT, json.dumps(commit, sort_keys=True).encode() + b"\n", file_mode=0o600)
+        _blur_times(*self.folder.iterdir(), self.folder, self.folder.parent)
         fsync_dir(self.folder.parent)
         return SubmissionState(self.id, day, len(self._files), True)
 
@@ -389,6 +401,7 @@ class Submission:
             self._open.abort()
             self._open = None
         shutil.rmtree(self.folder, ignore_errors=True)
+        _blur_times(self.folder.parent)
 
 
 @dataclass
@@ -482,6 +495,7 @@ class Inbox:
         if not path.exists():
             data = {"reply_recipient": keys.recipient}
             atomic_write_bytes(path, json.dumps(data).encode() + b"\n", file_mode=0o600)
+            _blur_times(path, path.parent)
 
     def source_exists(self, lookup: str) -> bool:
         return self._source_path(lookup).exists()
@@ -598,6 +612,7 @@ class Inbox:
                                           "day": reply_id[:10], "text": text}, ensure_ascii=False).encode(),
                               [pyrage.x25519.Recipient.from_str(recipient)])
         atomic_write_bytes(folder / f"{reply_id}.age", blob, file_mode=0o600)
+        _blur_times(folder / f"{reply_id}.age", folder, folder.parent)
         return reply_id
 
     def replies(self, keys: _codename.SourceKeys) -> list[Reply]:
