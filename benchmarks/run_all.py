@@ -20,6 +20,7 @@ ORDER = [
     "trace_latency.py",
     "trace_throughput.py",
     "publish_site.py",
+    "dropbox_upload.py",
 ]
 
 

@@ -118,3 +118,21 @@ class ReviewError(WitnessboxError):
 
     exit_code = 17
     http_status = 409
+class SizeLimitError(InputError):
+    """Too large: {detail}"""
+
+    http_status = 413
+
+
+class RateLimitError(WitnessboxError):
+    """Too many attempts: {detail}"""
+
+    exit_code = 16
+    http_status = 429
+
+
+class DropBoxError(WitnessboxError):
+    """Drop box submission refused, nothing was imported: {detail}"""
+
+    exit_code = 18
+    http_status = 422

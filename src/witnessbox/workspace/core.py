@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from .redaction import Redaction
     from .review import Reviews
     from .tracing import Tracing
+    from .dropbox import DropBox
 
 __all__ = ["Workspace", "ArchiveHeader", "AddReport", "VerifyReport", "Progress"]
 
@@ -824,3 +825,7 @@ class Workspace:
         from .review import Reviews
 
         return Reviews(self)
+    def dropbox(self) -> DropBox:
+        from .dropbox import DropBox
+
+        return DropBox(self)
