@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import InputError, UsageError
+from ..errors import DropBoxError, InputError, UsageError
 from ._common import one_line as _clean
 from ._common import open_workspace as _open
 
@@ -95,7 +95,7 @@ def import_(
         for sid, reason in report.refused:
             _out.print(f"REFUSED {_clean(sid)}: {_clean(reason)}")
     if not report.ok:
-        raise typer.Exit(15)
+        raise typer.Exit(DropBoxError.exit_code)
 
 
 @dropbox_app.command("reply")

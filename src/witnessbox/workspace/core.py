@@ -825,6 +825,8 @@ class Workspace:
         from .review import Reviews
 
         return Reviews(self)
+
+    @functools.cached_property
     def dropbox(self) -> DropBox:
         from .dropbox import DropBox
 
