@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from .publishing import Publishing
     from .redaction import Redaction
     from .tracing import Tracing
+    from .units import Units
 
 __all__ = ["Workspace", "ArchiveHeader", "AddReport", "VerifyReport", "Progress"]
 
@@ -812,3 +813,9 @@ class Workspace:
         from .tracing import Tracing
 
         return Tracing(self)
+
+    @functools.cached_property
+    def units(self) -> Units:
+        from .units import Units
+
+        return Units(self)
