@@ -572,7 +572,9 @@ def _write_site(
     w.put_fp("index.html", fingerprint(tpl, region_views, cat_counts, [_summary_view(v) for v in latest], len(incidents),
                                        _chart_fp(home_chart), len(pub.units)),
              lambda: r.index_page(region_views, cat_counts, latest, len(incidents), home_chart, len(pub.units)))
-    w.put_fp("search.html", fingerprint(tpl, region_views, cat_views), lambda: r.search_page(region_views, cat_views))
+    # The search page shows region names, not their counts: a new incident does not rewrite it.
+    w.put_fp("search.html", fingerprint(tpl, [(v.name, v.slug) for v in region_views], cat_views),
+             lambda: r.search_page(region_views, cat_views))
     w.put_fp("methodology.html", fingerprint(tpl), r.methodology_page)
 
     records = open_data_records(incidents, summaries, media)
