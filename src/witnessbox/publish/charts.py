@@ -129,8 +129,10 @@ def _svg(chart_id: str, title: str, series: Sequence[Series], rows: Sequence[Mon
     bar = max(4, min(28, 720 // max(n, 1)))
     gap = max(1, bar // 5)
     left, top, plot_h = 44, 12, 200
-    width = left + n * (bar + gap) + 12
-    legend_rows = (len(series) + 2) // 3
+    cols = 1 if len(series) == 1 else 2
+    # Wide enough for the legend too (labels are user text of any length: 260 px per column).
+    width = max(left + n * (bar + gap) + 12, left + cols * 260)
+    legend_rows = (len(series) + cols - 1) // cols
     height = top + plot_h + 40 + legend_rows * 20
     peak = _nice_max(max(r.total for r in rows))
     scale = plot_h / peak
@@ -160,8 +162,8 @@ def _svg(chart_id: str, title: str, series: Sequence[Series], rows: Sequence[Mon
             out.append(f'<text x="{x}" y="{top + plot_h + 14}" fill="#333333">{e(r.key[:4])}</text>')
     ly = top + plot_h + 30
     for i, s in enumerate(series):
-        lx = left + (i % 3) * 200
-        yy = ly + (i // 3) * 20
+        lx = left + (i % cols) * 260
+        yy = ly + (i // cols) * 20
         out.append(f'<rect x="{lx}" y="{yy - 9}" width="12" height="12" fill="{s.colour}"/>')
         out.append(f'<text x="{lx + 16}" y="{yy + 1}" fill="#222222">{e(s.label)}</text>')
     out.append("</svg>")
