@@ -244,3 +244,37 @@ def test_merge_rewrites_observations_and_the_site(tmp_path: Path) -> None:
     assert re.search(r'id="unit-count">4<', (out / "units" / "omon.html").read_text(encoding="utf-8"))
     assert "almaz" not in {u["slug"] for u in json.loads((out / "units.json").read_text(encoding="utf-8"))}
     assert verify_site(out) == []
+
+
+def test_cli_all_languages_builds_three_sites_and_refuses_a_foreign_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from witnessbox.cli import main
+    from witnessbox.workspace import Workspace
+
+    pw = "correct horse battery staple"
+    monkeypatch.setenv("WITNESSBOX_PASSPHRASE", pw)
+    ws = Workspace.init(tmp_path / "archive", pw)
+    ws.incidents.add_region("Мінск")
+    ws.units.add(Unit("omon", "АМАП", "ОМОН", "OMON", "riot-police"))
+    ws.incidents.add(IncidentInput(id="c1", title="t", time=make_timespan("2020-08-10"), place="", region="Мінск",
+                                   categories=("beating",)))
+    ws.incidents.observe("c1", Observation(unit_slug="omon"))
+    ws.incidents.set_status("c1", "verified")
+    ws.incidents.set_status("c1", "published")
+    ws.close()
+    out = tmp_path / "site"
+    with pytest.raises(SystemExit) as ei:
+        main(["publish", str(out), "--all-languages", "--archive", str(tmp_path / "archive")])
+    assert ei.value.code == 0, capsys.readouterr().err
+    for lang in ("be", "ru", "en"):
+        assert verify_site(out / lang) == []
+        assert (out / lang / "units" / "omon.html").is_file()
+    assert {a for a in re.findall(r'href="([a-z]{2})/index.html"', (out / "index.html").read_text())} == {"be", "ru", "en"}
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as ei:
+        main(["publish", str(foreign), "--all-languages", "--archive", str(tmp_path / "archive")])
+    assert ei.value.code != 0 and "not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
