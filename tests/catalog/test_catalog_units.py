@@ -196,6 +196,17 @@ def test_import_refuses_a_field_for_an_individual(engine: sa.Engine, reg: UnitRe
     assert reg.list() == []
 
 
+def test_import_derives_distinct_slugs(engine: sa.Engine, reg: UnitRegistry, tmp_path: Path) -> None:
+    f = tmp_path / "u.csv"
+    f.write_text("slug,name_be,name_ru,name_en,kind\n,Мінскі АМАП,,,riot-police\n,Мінскі АМАП,,,riot-police\nminski-amap-3,x,,,police\n",
+                 encoding="utf-8")
+    assert import_units(reg, engine, f).slugs == ("minski-amap", "minski-amap-2", "minski-amap-3")
+    g = tmp_path / "v.csv"
+    g.write_text("slug,name,kind\nq,Q,police\n", encoding="utf-8")
+    with pytest.raises(InputError, match="unknown field.*name_be"):
+        import_units(reg, engine, g)
+
+
 def test_export_imports_back(engine: sa.Engine, reg: UnitRegistry, tmp_path: Path, log: Recorder) -> None:
     src = tmp_path / "u.json"
     # Sub-unit first: the import inserts parents first whatever the order in the file.

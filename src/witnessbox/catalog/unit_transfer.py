@@ -32,14 +32,15 @@ UNIT_OPTIONAL = ("parent", "insignia", "notes", "sources")
 """Optional columns: parent slug, insignia description, public notes, sources (one per line)."""
 
 PERSONAL_FIELDS = frozenset({
-    "name", "names", "person", "persons", "people", "individual", "individuals", "member", "members",
+    "person", "persons", "people", "individual", "individuals", "member", "members",
     "personnel", "staff", "officer", "officers", "officer_name", "officer_names", "commander", "commanders",
     "commander_name", "head", "chief", "deputy", "leader", "employee", "employees", "surname", "first_name",
     "last_name", "full_name", "patronymic", "phone", "phones", "address", "home_address", "email", "birth",
     "birthday", "date_of_birth", "passport", "photo", "face", "faces", "family", "relatives", "habits",
     "social", "vk", "telegram", "instagram", "car_owner",
 })
-"""Keys refused with the "individual" message (any other unknown key is refused as unknown)."""
+"""Keys refused with the "individual" message (any other unknown key is refused as unknown,
+with the list of valid ones: a bare ``name`` is told to use ``name_be``, ``name_ru``, ``name_en``)."""
 
 
 def _unknown_message(keys: Sequence[str]) -> str:
@@ -198,6 +199,7 @@ def import_units(registry: UnitRegistry, engine: Any, path: Path, log: LogFn = n
                     raise InputError(f"duplicate slug {slug!r}: also on line {seen[slug]}")
                 # Derived slugs must not take one another row gives explicitly.
                 u = registry.prepare(conn, row.unit, taken | (pending - {slug}), pending=pending, kinds=kinds)
+                taken.add(u.slug)  # a later row deriving the same slug gets the next free one
                 seen[u.slug] = row.line
                 prepared.append((row, u))
             except WitnessboxError as e:

@@ -13,6 +13,7 @@ the drawing with the table and the catalog.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections import Counter
 from collections.abc import Sequence
@@ -55,11 +56,15 @@ class Chart:
     title: str
     series: tuple[Series, ...]
     rows: tuple[MonthRow, ...]
-    svg: str
 
     @property
     def total(self) -> int:
         return sum(r.total for r in self.rows)
+
+    @property
+    def svg(self) -> str:
+        """The drawing (built on use: a page whose chart did not change is not re-rendered)."""
+        return _svg(self.id, self.title, self.series, self.rows)
 
 
 def month_key(inc: Incident) -> str:
@@ -74,6 +79,12 @@ def _months(first: str, last: str) -> list[str]:
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def month_name(month: str, lang: str) -> str:
+    """``YYYY-MM`` as the month's name and year in ``lang`` (standalone form: "жнівень 2020")."""
+    return format_date(date(int(month[:4]), int(month[5:]), 1), "LLLL y", locale=Locale.parse(lang))
 
 
 def colour_of(position: int) -> str:
@@ -104,16 +115,12 @@ def monthly_chart(
     used = sorted({c for _, c in counts}, key=lambda c: (position.get(c, len(position)), c))
     series = tuple(Series(c, labels.get(c, c), colour_of(position.get(c, len(PALETTE)))) for c in used)
     months = _months(min(m for m, _ in counts), max(m for m, _ in counts))
-    loc = Locale.parse(lang)
-    rows = tuple(
-        MonthRow(
-            m, format_date(date(int(m[:4]), int(m[5:]), 1), "LLLL y", locale=loc),
-            tuple(counts[(m, s.slug)] for s in series), sum(counts[(m, s.slug)] for s in series),
-        )
-        for m in months
-    )
-    svg = _svg(chart_id, title, series, rows)
-    return Chart(chart_id, title, series, rows, svg)
+    get = counts.get
+    rows = []
+    for m in months:
+        row = tuple([get((m, slug), 0) for slug in used])
+        rows.append(MonthRow(m, month_name(m, lang), row, sum(row)))
+    return Chart(chart_id, title, series, tuple(rows))
 
 
 def _nice_max(n: int) -> int:
