@@ -278,3 +278,19 @@ def test_cli_all_languages_builds_three_sites_and_refuses_a_foreign_folder(
         main(["publish", str(foreign), "--all-languages", "--archive", str(tmp_path / "archive")])
     assert ei.value.code != 0 and "not empty" in capsys.readouterr().err
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_renaming_a_unit_rewrites_the_pages_that_show_its_name(tmp_path: Path) -> None:
+    w = World()
+    out = tmp_path / "site"
+    w.build(out)
+    cur = w.reg.get("omon")
+    w.reg.edit("omon", Unit("omon", cur.name_be, cur.name_ru, "Minsk riot police", cur.kind, cur.parent, cur.insignia,
+                            cur.notes, cur.sources))
+    written = set(w.build(out).written)
+    assert {"incidents/a1.html", "incidents/a2.html", "incidents/a3.html", "units/omon.html", "units/guvd.html",
+            "units/index.html", "units.json", "units.csv"} <= written
+    # (units/almaz.html may be rewritten: it lists a2, whose page changed; its fingerprint is the
+    # incident pages' fingerprints, cheaper than hashing every list entry again)
+    assert not written & {"incidents/a4.html", "incidents/a5.html", "units/mvd.html"}, sorted(written)
+    assert "Minsk riot police" in (out / "incidents" / "a1.html").read_text(encoding="utf-8")

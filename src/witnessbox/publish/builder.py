@@ -603,10 +603,7 @@ def _repr_fp(*parts: Any) -> str:
 
 
 def _chart_fp(chart: Chart | None) -> Any:
-    if chart is None:
-        return None
-    return (chart.title, tuple((s.slug, s.label, s.colour) for s in chart.series),
-            tuple((r.key, r.label, r.counts) for r in chart.rows))
+    return None if chart is None else chart.fingerprint()
 
 
 def _write_unit_pages(
@@ -620,7 +617,9 @@ def _write_unit_pages(
         ids = sorted(pub.incidents.get(v.slug, ()), key=lambda i: (by_id[i].time.sort_key(), i), reverse=True)
         incs = [summaries[i] for i in ids]
         chart = r.chart([by_id[i] for i in ids], "unit-chart", chart_title)
-        w.put_fp(v.url, _repr_fp(tpl, v, [_summary_view(x) for x in incs], _chart_fp(chart)),
+        # Its list shows each incident's summary, which the incident page's fingerprint covers.
+        inc_fps = [w.new.fps.get(incident_path(i), i) for i in ids]
+        w.put_fp(v.url, _repr_fp(tpl, v, inc_fps, _chart_fp(chart)),
                  functools.partial(r.unit_page, v, incs, chart))
         if progress and (n % 100 == 0 or n + 1 == len(order)):
             progress("unit pages", n + 1, len(order))

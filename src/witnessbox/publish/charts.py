@@ -55,21 +55,35 @@ class Chart:
     id: str
     title: str
     series: tuple[Series, ...]
-    rows: tuple[MonthRow, ...]
+    counts: tuple[tuple[str, str, int], ...]  # (month, category, n), sorted, n > 0: all the chart says
+    lang: str
+
+    @property
+    def rows(self) -> tuple[MonthRow, ...]:
+        """One row per month from the first to the last (empty months too), names in the page language.
+
+        Built on use, like :attr:`svg`: deciding whether a page changed needs only ``counts``.
+        """
+        get = {(m, c): n for m, c, n in self.counts}.get
+        slugs = [s.slug for s in self.series]
+        rows = []
+        for m in _months(self.counts[0][0], self.counts[-1][0]):
+            row = tuple([get((m, slug), 0) for slug in slugs])
+            rows.append(MonthRow(m, month_name(m, self.lang), row, sum(row)))
+        return tuple(rows)
 
     @property
     def total(self) -> int:
-        return sum(r.total for r in self.rows)
+        return sum(n for _, _, n in self.counts)
 
     @property
     def svg(self) -> str:
         """The drawing (built on use: a page whose chart did not change is not re-rendered)."""
         return _svg(self.id, self.title, self.series, self.rows)
 
-
-def month_key(inc: Incident) -> str:
-    """The month an incident counts in: the month its start was recorded in."""
-    return f"{inc.time.start.year:04d}-{inc.time.start.month:02d}"
+    def fingerprint(self) -> tuple[object, ...]:
+        """Everything the chart and its table show (month names follow from ``lang``)."""
+        return (self.id, self.title, tuple((s.slug, s.label, s.colour) for s in self.series), self.counts, self.lang)
 
 
 def _months(first: str, last: str) -> list[str]:
@@ -110,17 +124,11 @@ def monthly_chart(
     labels = dict(categories)
     counts: Counter[tuple[str, str]] = Counter()
     for inc in incidents:
-        cat = inc.categories[0] if inc.categories else "other"
-        counts[(month_key(inc), cat)] += 1
+        start = inc.time.start
+        counts[(f"{start.year:04d}-{start.month:02d}", inc.categories[0] if inc.categories else "other")] += 1
     used = sorted({c for _, c in counts}, key=lambda c: (position.get(c, len(position)), c))
     series = tuple(Series(c, labels.get(c, c), colour_of(position.get(c, len(PALETTE)))) for c in used)
-    months = _months(min(m for m, _ in counts), max(m for m, _ in counts))
-    get = counts.get
-    rows = []
-    for m in months:
-        row = tuple([get((m, slug), 0) for slug in used])
-        rows.append(MonthRow(m, month_name(m, lang), row, sum(row)))
-    return Chart(chart_id, title, series, tuple(rows))
+    return Chart(chart_id, title, series, tuple(sorted((m, c, n) for (m, c), n in counts.items())), lang)
 
 
 def _nice_max(n: int) -> int:
