@@ -294,3 +294,38 @@ def test_renaming_a_unit_rewrites_the_pages_that_show_its_name(tmp_path: Path) -
     # incident pages' fingerprints, cheaper than hashing every list entry again)
     assert not written & {"incidents/a4.html", "incidents/a5.html", "units/mvd.html"}, sorted(written)
     assert "Minsk riot police" in (out / "incidents" / "a1.html").read_text(encoding="utf-8")
+
+
+def test_a_second_language_copies_the_media_of_the_first(tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from witnessbox.catalog import Role
+    from witnessbox.publish.gate import ItemInfo
+
+    b = io.BytesIO()
+    Image.new("RGB", (24, 16), (200, 10, 10)).save(b, "JPEG")
+    data = b.getvalue()
+    reads: list[str] = []
+    orig, der = "0" * 64, hashlib.sha256(data).hexdigest()
+    items = {orig: ItemInfo(orig, None, "image/jpeg", "", lambda: b""),
+             der: ItemInfo(der, orig, "image/jpeg", "redacted", lambda: (reads.append(der), data)[1])}
+    w = World()
+    w.cat.link("a1", orig, Role.PRIMARY)
+    gate = select(w.cat.list(), items, {der: "2026-01-01T00:00:00+00:00"})
+
+    def build(lang: str, media_from: Path | None = None):  # type: ignore[no-untyped-def]
+        return build_site(tmp_path / lang, gate, w.cat.regions(), w.cat.categories(), units=w.reg.list(),
+                          originals=frozenset({orig}), options=SiteOptions(lang=lang), media_from=media_from)
+
+    assert build("en").media == 1 and len(reads) == 1
+    assert build("ru", media_from=tmp_path / "en").media == 1
+    assert len(reads) == 1  # copied from the English site, not decrypted and encoded again
+    (m,) = (tmp_path / "ru" / "media").iterdir()
+    assert m.read_bytes() == (tmp_path / "en" / "media" / m.name).read_bytes()
+    (tmp_path / "en" / "media" / m.name).write_bytes(b"tampered")
+    assert build("be", media_from=tmp_path / "en").media == 1
+    assert len(reads) == 2  # a sibling file that does not match its recorded SHA-256 is not trusted
+    assert verify_site(tmp_path / "be") == []

@@ -319,6 +319,7 @@ def build_site(
     strict: bool = False,
     units: Sequence[Unit] = (),
     unit_kinds: Mapping[str, str] | None = None,
+    media_from: Path | None = None,
 ) -> BuildReport:
     """Build (or rebuild) the public site in ``outdir`` from what passed the gate.
 
@@ -336,6 +337,8 @@ def build_site(
         units: The whole units vocabulary; only units observed in the gated incidents (and
             the units above them) are published (:mod:`.unit_pages`).
         unit_kinds: Kind slug -> label (custom kinds; default kinds are translated).
+        media_from: A site of the same build in another language: media it re-encoded (same
+            derivative, same encoder) are copied from it instead of encoded again.
 
     Raises:
         PublishError: OUTDIR is a non-empty folder that is not a witnessbox site, a
@@ -362,8 +365,10 @@ def build_site(
             trusted = old if incremental else None
             w = _Writer(staging, outdir if trusted else None, trusted or _State())
             try:
+                sib_state = _State.load(media_from / STATE_FILE) if media_from is not None else None
+                sibling = (Path(os.path.abspath(media_from)), sib_state) if media_from is not None and sib_state else None
                 left = _write_site(w, gate, regions, categories, originals, options, progress, workers, units,
-                                   unit_kinds or {})
+                                   unit_kinds or {}, sibling)
                 if strict and left:
                     raise PublishError(f"{len(left)} linked media would be left out (first: {left[0]})")
                 _write_manifest(w)
@@ -461,8 +466,36 @@ def _encoded(todo: Sequence[tuple[MediaSource, str]], n: int) -> Iterator[tuple[
             yield item, fut.result()
 
 
+def _from_sibling(w: _Writer, sibling: tuple[Path, _State] | None, key: str, originals: frozenset[str]) -> dict[str, Any] | None:
+    """A medium another language's site of the same build re-encoded: copy its bytes, no re-encode.
+
+    Trusted only when the bytes read back have the recorded SHA-256 (else: encode again).
+    """
+    if sibling is None or key not in sibling[1].media:
+        return None
+    d = sibling[1].media[key]
+    rel = d["path"]
+    if rel in w.new.files:
+        return dict(d)
+    if not isinstance(rel, str) or not _SAFE_PATH.fullmatch(rel):
+        return None
+    try:
+        data = (sibling[0] / rel).read_bytes()
+    except OSError:
+        return None
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != d["sha256"]:
+        return None
+    if sha in originals:
+        raise PublishError(f"a published file would equal original {sha[:16]}: refusing to publish")
+    if not w.reuse(rel):
+        w.put(rel, data)
+    return dict(d)
+
+
 def _encode_all(
-    w: _Writer, sources: Sequence[MediaSource], originals: frozenset[str], progress: Progress | None, workers: int | None
+    w: _Writer, sources: Sequence[MediaSource], originals: frozenset[str], progress: Progress | None, workers: int | None,
+    sibling: tuple[Path, _State] | None = None,
 ) -> tuple[dict[str, list[PublishedMedia]], list[LeftOut]]:
     """Re-encode (or reuse) every cleared medium; a medium that fails is left out, not published."""
     out: dict[str, list[PublishedMedia]] = defaultdict(list)
@@ -474,6 +507,10 @@ def _encode_all(
         cached = w.old.media.get(key) or done.get(key)
         if cached is not None and (cached["path"] in w.new.files or w.reuse(cached["path"])):
             done[key] = cached
+            continue
+        shared = _from_sibling(w, sibling, key, originals)
+        if shared is not None:
+            done[key] = shared
             continue
         todo.append((src, key))
     total = len(todo)
@@ -518,11 +555,12 @@ def _write_site(
     workers: int | None,
     units: Sequence[Unit],
     unit_kinds: Mapping[str, str],
+    sibling: tuple[Path, _State] | None = None,
 ) -> tuple[LeftOut, ...]:
     r = Renderer(options, categories)
     tpl = r.template_hash
     sources = [m for inc in gate.incidents for m in gate.media.get(inc.id, ())]
-    media, failed = _encode_all(w, sources, originals, progress, workers)
+    media, failed = _encode_all(w, sources, originals, progress, workers, sibling)
     slug_of = {reg.name: reg.slug for reg in regions}
     incidents = list(gate.incidents)
     by_id = {i.id: i for i in incidents}

@@ -103,6 +103,7 @@ class Publishing:
         strict: bool = False,
         progress: Progress | None = None,
         languages: tuple[str, ...] = (),
+        media_from: Path | None = None,
     ) -> BuildReport:
         """Build or update the public site in ``outdir``; logged (action ``publish``).
 
@@ -111,6 +112,8 @@ class Publishing:
             lang: Interface language (``en``, ``be`` or ``ru``).
             languages: Set when this site is one of several built side by side under
                 ``../<lang>/`` (:meth:`publish_all`): every page links its translations.
+            media_from: A site built just before from the same gate (another language): its
+                re-encoded media are copied (checked by SHA-256) instead of encoded again.
             title: Site title (default: the translated "Incident registry").
             base_url: Public URL of the site, for absolute links in the Atom feed.
             strict: Refuse to publish when any linked medium would be left out (by the gate, or
@@ -131,7 +134,7 @@ class Publishing:
         report = build_site(
             Path(outdir), gate, self._ws.incidents.regions(), self._ws.incidents.categories(),
             originals=originals, options=SiteOptions(lang=lang, title=title, base_url=base_url, languages=languages),
-            progress=progress, strict=strict, units=self._ws.units.list(), unit_kinds=kinds,
+            progress=progress, strict=strict, units=self._ws.units.list(), unit_kinds=kinds, media_from=media_from,
         )
         manifest_sha = hashlib.sha256((report.outdir / MANIFEST).read_bytes()).hexdigest()
         published = sorted({m.derivative.sha256 for ms in gate.media.values() for m in ms})
@@ -183,11 +186,12 @@ class Publishing:
         root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(marker, b'{"format": "witnessbox-sites-1", "languages": ["be", "ru", "en"]}\n')
         order = tuple(sorted(LANGUAGES, key=("be", "ru", "en").index))
-        reports = [
-            self.publish(root / lang, lang=lang, title=title, base_url=f"{base_url.rstrip('/')}/{lang}/" if base_url else "",
-                         strict=strict, progress=progress, languages=order)
-            for lang in order
-        ]
+        reports: list[BuildReport] = []
+        for lang in order:
+            reports.append(self.publish(
+                root / lang, lang=lang, title=title, base_url=f"{base_url.rstrip('/')}/{lang}/" if base_url else "",
+                strict=strict, progress=progress, languages=order, media_from=root / order[0] if reports else None,
+            ))
         atomic_write_bytes(root / "index.html", _chooser(order))
         return reports
 
