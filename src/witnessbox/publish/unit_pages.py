@@ -94,13 +94,11 @@ def unit_views(
     return out
 
 
-def region_units(views: Mapping[str, UnitView], region_slug: str, incidents: Sequence[Incident],
-                 pub: PublishedUnits) -> tuple[CountView, ...]:
-    """Units observed in a region's published incidents, with how many incidents each."""
+def region_units(views: Mapping[str, UnitView], incidents: Sequence[Incident], pub: PublishedUnits) -> tuple[CountView, ...]:
+    """Units observed in a region's published incidents (``incidents``), with how many incidents each."""
     ids = {i.id for i in incidents}
     counts = {s: sum(1 for i in pub.incidents.get(s, ()) if i in ids) for s in views}
     rows = [CountView(views[s].name, views[s].url, n) for s, n in counts.items() if n]
-    del region_slug  # the incidents already are the region's
     return tuple(sorted(rows, key=lambda c: (-c.count, c.label.casefold())))
 
 
