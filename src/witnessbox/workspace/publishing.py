@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,15 +111,15 @@ class Publishing:
         Args:
             outdir: New or empty folder, or a site built before by witnessbox.
             lang: Interface language (``en``, ``be`` or ``ru``).
-            languages: Set when this site is one of several built side by side under
-                ``../<lang>/`` (:meth:`publish_all`): every page links its translations.
-            media_from: A site built just before from the same gate (another language): its
-                re-encoded media are copied (checked by SHA-256) instead of encoded again.
             title: Site title (default: the translated "Incident registry").
             base_url: Public URL of the site, for absolute links in the Atom feed.
             strict: Refuse to publish when any linked medium would be left out (by the gate, or
                 because it cannot be re-encoded).
             progress: Called with (stage, done, total).
+            languages: Set when this site is one of several built side by side under
+                ``../<lang>/`` (:meth:`publish_all`): every page links its translations.
+            media_from: A site built just before from the same gate (another language): its
+                re-encoded media are copied (checked by SHA-256) instead of encoded again.
 
         Raises:
             PublishError: ``strict`` and media would be left out, a published file would equal
@@ -152,7 +153,6 @@ class Publishing:
         )
         return report
 
-
     def publish_all(
         self,
         outdir: Path,
@@ -184,8 +184,8 @@ class Publishing:
             if sub.exists() and any(sub.iterdir()) and not (sub / STATE_FILE).is_file():
                 raise PublishError(f"{sub} is not a witnessbox site: choose a new or empty folder")
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(marker, b'{"format": "witnessbox-sites-1", "languages": ["be", "ru", "en"]}\n')
         order = tuple(sorted(LANGUAGES, key=("be", "ru", "en").index))
+        atomic_write_bytes(marker, (json.dumps({"format": "witnessbox-sites-1", "languages": list(order)}) + "\n").encode())
         reports: list[BuildReport] = []
         for lang in order:
             reports.append(self.publish(
