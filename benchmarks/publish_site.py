@@ -1,4 +1,4 @@
-"""Site build speed: 10,000 published incidents with 20,000 linked, approved small images.
+"""Site build speed: 10,000 published incidents with 20,000 linked, approved small images, 300 units.
 
 Data (generated, deterministic): a catalog (SQLite file under benchmarks/out/publish/) with N
 incidents over 12 regions imported from one CSV, each linked to two originals whose approved
@@ -7,13 +7,18 @@ the archive would decrypt). The typed inputs are what ``ws.publishing.publish`` 
 archive; sealing 40,000 items into a real archive first is left out (minutes of signing and
 encryption on this machine; see ``--archive`` for an end-to-end run on a smaller archive).
 
+Units (issue 17): a vocabulary of U units (a ministry, 12 regional directorates, the rest
+detachments under them); every incident has one or two observations naming a unit by slug
+(every detachment is observed). Their pages, the units index, the monthly charts (home, 12
+regions, every unit) and units.json/.csv are part of every build.
+
 Timed: (1) full build into an empty folder: gate, 20,000 re-encodes, 10,000 incident pages,
-region pages, home, search index, open data, feed, manifest; (2) rebuild with no change;
-(3) rebuild after one incident's title changed.
+region pages, unit pages, charts, home, search index, open data, feed, manifest; (2) rebuild
+with no change; (3) rebuild after one incident's title changed.
 Anchor: ``shutil.copytree`` of the finished site (the I/O floor for the same files).
 Targets (issue 4): full build <= 60 s, rebuild after one change <= 5 s.
 
-Usage: .venv/bin/python benchmarks/publish_site.py [--incidents 10000] [--per-incident 2]
+Usage: .venv/bin/python benchmarks/publish_site.py [--incidents 10000] [--per-incident 2] [--units 300]
        .venv/bin/python benchmarks/publish_site.py --archive --incidents 200
 """
 
@@ -31,8 +36,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
-from witnessbox.catalog import Catalog, IncidentInput, create_schema, import_file
+from witnessbox.catalog import Catalog, IncidentInput, Unit, UnitRegistry, create_schema, import_file
 from witnessbox.catalog import schema as t
+from witnessbox.catalog import unit_schema as tu
 from witnessbox.publish.builder import build_site
 from witnessbox.publish.gate import ItemInfo, select
 
@@ -51,6 +57,35 @@ def _image(i: int) -> bytes:
     b = io.BytesIO()
     im.save(b, "JPEG", quality=80)
     return b.getvalue()
+
+
+def _units(engine: sa.Engine, n_incidents: int, n_units: int) -> UnitRegistry:
+    """A tree of units and one or two observations by slug per incident (bulk inserted)."""
+    reg = UnitRegistry(engine, now=lambda: "2026-01-01T00:00:00+00:00")
+    if n_units <= 0:
+        return reg
+    reg.add(Unit("mvd", "МУС", "МВД", "Ministry of Internal Affairs", "other"))
+    heads = [reg.add(Unit(f"uus-{k:02d}", f"УУС {r}", f"УВД {r}", f"Police of region {k}", "police", parent="mvd")).slug
+             for k, r in enumerate(REGIONS)]
+    kinds = ["riot-police", "police", "special-forces", "internal-troops", "investigative-body"]
+    leaves = []
+    for k in range(max(0, n_units - 1 - len(heads))):
+        u = reg.add(Unit(f"unit-{k:03d}", f"Падраздзяленне {k}", f"Подразделение {k}", f"Detachment {k}", kinds[k % 5],
+                         parent=heads[k % len(heads)], insignia=f"шэўрон №{k}"))
+        leaves.append(u.slug)
+    leaves = leaves or heads
+    obs, refs = [], []
+    for i in range(n_incidents):
+        chosen = [leaves[i % len(leaves)]] + ([leaves[(i * 7 + 3) % len(leaves)]] if i % 3 == 0 else [])
+        for pos, slug in enumerate(dict.fromkeys(chosen)):
+            iid = f"by-{i:05d}"
+            obs.append({"incident_id": iid, "position": pos, "unit": f"АМАП {slug}", "insignia": "", "uniform": "",
+                        "vehicles": "[]", "officers": 5})
+            refs.append({"incident_id": iid, "position": pos, "unit_slug": slug})
+    with engine.begin() as c:
+        c.execute(t.observations.insert(), obs)
+        c.execute(tu.observation_units.insert(), refs)
+    return reg
 
 
 def _setup(n: int, per: int) -> tuple[Catalog, dict[str, ItemInfo], dict[str, str]]:
@@ -92,34 +127,39 @@ def _setup(n: int, per: int) -> tuple[Catalog, dict[str, ItemInfo], dict[str, st
     return cat, items, approvals
 
 
-def _build(cat: Catalog, items: dict[str, ItemInfo], approvals: dict[str, str], out: Path) -> tuple[float, object]:
+def _build(cat: Catalog, items: dict[str, ItemInfo], approvals: dict[str, str], out: Path,
+           reg: UnitRegistry) -> tuple[float, object]:
     t0 = time.perf_counter()
     gate = select(cat.list(), items, approvals, allowed_kinds=frozenset({"redacted"}))
     rep = build_site(out, gate, cat.regions(), cat.categories(),
-                     originals=frozenset(s for s, it in items.items() if it.parent is None))
+                     originals=frozenset(s for s, it in items.items() if it.parent is None),
+                     units=reg.list(), unit_kinds={k.slug: k.label for k in reg.kinds()})
     return time.perf_counter() - t0, rep
 
 
-def typed(n: int, per: int) -> None:
+def typed(n: int, per: int, n_units: int) -> None:
     cat, items, approvals = _setup(n, per)
+    reg = _units(cat.engine(), n, n_units)
     site = OUT / "site"
     shutil.rmtree(site, ignore_errors=True)
-    full, rep = _build(cat, items, approvals, site)
+    full, rep = _build(cat, items, approvals, site, reg)
     files = sum(1 for p in site.rglob("*") if p.is_file())
     size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
-    same, rep_same = _build(cat, items, approvals, site)
+    same, rep_same = _build(cat, items, approvals, site, reg)
     inc = cat.get("by-00042")
     cat.replace(inc.id, IncidentInput(id=inc.id, title=inc.title + " (абноўлена)", time=inc.time, place=inc.place,
                                       region=inc.region, categories=inc.categories, description=inc.description,
                                       status=inc.status))
-    one, rep_one = _build(cat, items, approvals, site)
+    one, rep_one = _build(cat, items, approvals, site, reg)
     copy_dst = OUT / "site-copy"
     shutil.rmtree(copy_dst, ignore_errors=True)
     t0 = time.perf_counter()
     shutil.copytree(site, copy_dst)
     anchor = time.perf_counter() - t0
     shutil.rmtree(copy_dst)
-    print(f"site: {rep.incidents} incidents, {rep.media} media, {files} files, {size / 2**20:.1f} MiB, cpus={os.cpu_count()}")
+    n_unit_pages = sum(1 for p in (site / "units").glob("*.html")) - 1
+    print(f"site: {rep.incidents} incidents, {rep.media} media, {n_unit_pages} unit pages, {files} files, "
+          f"{size / 2**20:.1f} MiB, cpus={os.cpu_count()}")
     print(f"anchor copytree of the site:        {anchor:7.2f} s")
     print(f"full build:                         {full:7.2f} s  ({full / anchor:5.1f}x anchor; target <= 60 s: {'OK' if full <= 60 else 'MISSED'})")
     print(f"rebuild, no change:                 {same:7.2f} s  ({same / anchor:5.2f}x anchor; {len(rep_same.written)} files written)")  # type: ignore[attr-defined]
@@ -171,9 +211,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--incidents", type=int, default=10_000)
     ap.add_argument("--per-incident", type=int, default=2)
+    ap.add_argument("--units", type=int, default=300, help="units in the vocabulary (typed run)")
     ap.add_argument("--archive", action="store_true", help="run end to end through a real archive")
     a = ap.parse_args()
-    (archive if a.archive else typed)(a.incidents, a.per_incident)
+    if a.archive:
+        archive(a.incidents, a.per_incident)
+    else:
+        typed(a.incidents, a.per_incident, a.units)
 
 
 if __name__ == "__main__":

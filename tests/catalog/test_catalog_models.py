@@ -84,7 +84,7 @@ def test_coordinates() -> None:
 
 def test_observation_has_no_personal_data_field() -> None:
     # The product never identifies anyone: the only fields are visible and official facts.
-    assert [f.name for f in dataclasses.fields(Observation)] == ["unit", "insignia", "uniform", "vehicles", "officers"]
+    assert [f.name for f in dataclasses.fields(Observation)] == ["unit", "insignia", "uniform", "vehicles", "officers", "unit_slug"]
     assert [f.name for f in dataclasses.fields(Vehicle)] == ["type", "plate"]
     with pytest.raises(InputError):
         Observation()

@@ -22,6 +22,7 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "verifies" in run.stdout and "archive OK" in run.stdout
     assert (out / "site" / "index.html").is_file()
+    assert (out / "site" / "units" / "demo-riot-police.html").is_file()
 
     ws = Workspace.open(out / "archive", "demo only - not a secret")
     assert ws.verify().ok

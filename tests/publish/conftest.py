@@ -20,7 +20,7 @@ from publish_fixtures import (
     mp4_with_metadata,
 )
 
-from witnessbox.catalog import IncidentInput, Observation, Vehicle, make_timespan
+from witnessbox.catalog import IncidentInput, Observation, Unit, Vehicle, make_timespan
 from witnessbox.workspace import Workspace
 
 
@@ -77,6 +77,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     inc.add(IncidentInput(id="draft-1", title="DRAFT-ONLY-TITLE", time=make_timespan("2020-08-12"), place="",
                           region="Мінск", categories=("other",)))
     inc.link("draft-1", by_name["photo1.jpg"], "primary")
+    # A unit named only by the draft must not reach the site; one named by a published incident must.
+    ws.units.add(Unit("draft-unit", "DRAFT-ONLY-UNIT", "DRAFT-ONLY-UNIT", "DRAFT-ONLY-UNIT", "police"))
+    ws.units.add(Unit("omon-xss", "АМАП " + XSS, "", "OMON " + XSS, "riot-police", insignia="I " + XSS, notes=XSS))
+    inc.observe("draft-1", Observation(unit_slug="draft-unit"))
+    inc.observe("xss-1", Observation(unit="as written", unit_slug="omon-xss"))
     for i in ("xss-1", "nomedia-1"):
         inc.set_status(i, "verified")
         inc.set_status(i, "published")

@@ -31,8 +31,26 @@ from .models import (
 from .schema import MIGRATIONS, create_schema
 from .store import Catalog, region_slug
 from .transfer import ImportReport, RowProblem, export_csv, export_json, import_file, incident_record
+from .unit_match import Proposal, Resolution, propose, unambiguous_same
+from .unit_transfer import UnitImportReport, export_units_csv, export_units_json, import_units, unit_record
+from .units import FreeText, MergeReport, Unit, UnitKind, UnitRegistry, ancestors_of
 
 __all__ = [
+    "FreeText",
+    "MergeReport",
+    "Proposal",
+    "Resolution",
+    "Unit",
+    "UnitImportReport",
+    "UnitKind",
+    "UnitRegistry",
+    "ancestors_of",
+    "export_units_csv",
+    "export_units_json",
+    "import_units",
+    "propose",
+    "unambiguous_same",
+    "unit_record",
     "DEFAULT_CATEGORIES",
     "MIGRATIONS",
     "Approval",

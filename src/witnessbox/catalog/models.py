@@ -242,11 +242,13 @@ class Observation:
     uniform: str = ""
     vehicles: tuple[Vehicle, ...] = ()
     officers: int | None = None
+    unit_slug: str = ""
+    """Slug of the vocabulary unit this observation names ("": only the free-text ``unit``)."""
 
     def __post_init__(self) -> None:
         if self.officers is not None and not 0 <= self.officers <= 100_000:
             raise InputError(f"number of officers {self.officers} is out of range")
-        if not (self.unit or self.insignia or self.uniform or self.vehicles or self.officers):
+        if not (self.unit or self.unit_slug or self.insignia or self.uniform or self.vehicles or self.officers):
             raise InputError("an observation needs a unit, insignia, uniform, vehicle or officers")
 
 

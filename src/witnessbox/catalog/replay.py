@@ -1,8 +1,9 @@
 """Rebuild the catalog tables from custody-log entries (the log is the truth).
 
-Every catalog change is logged with its full content (see :mod:`.store`), so ``witnessbox
-reindex``, which deletes the SQL catalog, gets every region, incident, observation, link,
-testimony reference and approval back by replaying the entries in order.
+Every catalog change is logged with its full content (see :mod:`.store` and :mod:`.units`), so
+``witnessbox reindex``, which deletes the SQL catalog, gets every region, incident, observation,
+link, testimony reference, approval and unit (with merges and free-text mappings, which must
+apply in their order among the observations) back by replaying the entries in order.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ CATALOG_ACTIONS = frozenset(
         "catalog.incident.status", "catalog.observation.add", "catalog.observation.remove",
         "catalog.incident.link", "catalog.incident.unlink", "catalog.testimony.add", "catalog.import",
         "approve", "approve.revoke",
+        "catalog.unit.kind.add", "catalog.unit.add", "catalog.unit.edit", "catalog.unit.merge",
+        "catalog.unit.resolve", "catalog.unit.import",
     }
 )
 
@@ -64,7 +67,7 @@ def observation_from_details(d: Mapping[str, Any]) -> Observation:
     vehicles = tuple(Vehicle(a, b) for a, b in json.loads(str(d.get("vehicles", "[]"))))
     officers = str(d.get("officers", ""))
     return Observation(str(d.get("unit", "")), str(d.get("insignia", "")), str(d.get("uniform", "")), vehicles,
-                       int(officers) if officers else None)
+                       int(officers) if officers else None, str(d.get("unit_slug", "")))
 
 
 def replay(engine: Engine, entries: Iterable[Entry]) -> int:
@@ -73,8 +76,12 @@ def replay(engine: Engine, entries: Iterable[Entry]) -> int:
     Raises:
         InputError, NotFoundError: an entry contradicts the ones before it (a damaged log).
     """
+    from .unit_transfer import replay_import
+    from .units import UnitRegistry, unit_from_details
+
     clock = {"now": ""}
     cat = Catalog(engine, now=lambda: clock["now"])
+    reg = UnitRegistry(engine, now=lambda: clock["now"])
     n = 0
     for e in entries:
         if e.action not in CATALOG_ACTIONS:
@@ -112,6 +119,18 @@ def replay(engine: Engine, entries: Iterable[Entry]) -> int:
                     cat.add_many([v], conn)
                     for od in rec.get("observations", []):
                         cat.add_observation_on(conn, rec["id"], observation_from_details(od))
+        elif e.action == "catalog.unit.kind.add":
+            reg.add_kind(o[0], str(d["label"]))
+        elif e.action == "catalog.unit.add":
+            reg.add(unit_from_details(o[0], d))
+        elif e.action == "catalog.unit.edit":
+            reg.edit(o[0], unit_from_details(o[0], d))
+        elif e.action == "catalog.unit.merge":
+            reg.merge(o[0], o[1])
+        elif e.action == "catalog.unit.resolve":
+            reg.map_free_texts(json.loads(str(d["mapping"])))
+        elif e.action == "catalog.unit.import":
+            replay_import(reg, engine, json.loads(str(d["units"])))
         elif e.action == "approve":
             cat.approve(o[0], e.actor)
         elif e.action == "approve.revoke":

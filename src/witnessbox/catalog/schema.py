@@ -148,6 +148,9 @@ def create_schema(engine: Engine) -> None:
         done = row[0] if row else 0
         for _, migrate in MIGRATIONS[done:]:
             migrate(conn)
+        from .unit_schema import create_unit_tables
+
+        create_unit_tables(conn)  # the units vocabulary (its own migration in an archive)
         if row is None:
             conn.execute(_version.insert().values(version=len(MIGRATIONS)))
         else:

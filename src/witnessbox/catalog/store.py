@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import InputError, NotFoundError
 from . import schema as t
+from . import unit_schema as tu
 from .models import (
     REGION_NAME_MAX,
     TITLE_MAX,
@@ -358,6 +359,10 @@ class Catalog:
         for veh in obs.vehicles:
             clean_text(veh.type, "vehicle type", max_len=200, required=True)
             clean_text(veh.plate, "vehicle plate", max_len=40)
+        if obs.unit_slug and conn.execute(
+            sa.select(tu.units.c.slug).where(tu.units.c.slug == obs.unit_slug)
+        ).first() is None:
+            raise NotFoundError(f"unknown unit {obs.unit_slug[:80]!r}: add it with `witnessbox unit add` or see `witnessbox unit list`")
         pos: int = conn.execute(
             sa.select(sa.func.coalesce(sa.func.max(t.observations.c.position), -1)).where(
                 t.observations.c.incident_id == iid
@@ -371,6 +376,8 @@ class Catalog:
                 officers=obs.officers,
             )
         )
+        if obs.unit_slug:
+            conn.execute(tu.observation_units.insert().values(incident_id=iid, position=pos, unit_slug=obs.unit_slug))
         return pos
 
     def remove_observation(self, inc_id: str, position: int, log: LogFn = nolog) -> Incident:
@@ -388,6 +395,11 @@ class Catalog:
             )
             if res.rowcount == 0:
                 raise NotFoundError(f"incident {iid} has no observation #{position}")
+            conn.execute(
+                tu.observation_units.delete().where(
+                    tu.observation_units.c.incident_id == iid, tu.observation_units.c.position == position
+                )
+            )
             self._touch(conn, iid)
             log(Change("catalog.observation.remove", (iid,), {"position": str(position)}))
             return self._load(conn, [iid])[0]
@@ -501,10 +513,15 @@ class Catalog:
                 inc_rows[r.id] = r
             for r in conn.execute(sa.select(t.incident_categories).where(where(t.incident_categories.c.incident_id))):
                 cats[r.incident_id].append((r.position, r.category))
+            unit_of = {
+                (r.incident_id, r.position): r.unit_slug
+                for r in conn.execute(sa.select(tu.observation_units).where(where(tu.observation_units.c.incident_id)))
+            }
             for r in conn.execute(sa.select(t.observations).where(where(t.observations.c.incident_id))):
                 vehicles = tuple(Vehicle(a, b) for a, b in json.loads(r.vehicles))
                 obs[r.incident_id].append(
-                    (r.position, Observation(r.unit, r.insignia, r.uniform, vehicles, r.officers))
+                    (r.position, Observation(r.unit, r.insignia, r.uniform, vehicles, r.officers,
+                                             unit_of.get((r.incident_id, r.position), "")))
                 )
             for r in conn.execute(sa.select(t.links).where(where(t.links.c.incident_id))):
                 lnk[r.incident_id].append((r.position, Link(r.item, role_of[r.role])))
@@ -712,10 +729,13 @@ def change_details(v: ValidatedInput) -> dict[str, str]:
 
 
 def obs_details(obs: Observation) -> dict[str, str]:
-    return {
+    d = {
         "unit": obs.unit,
         "insignia": obs.insignia,
         "uniform": obs.uniform,
         "vehicles": json.dumps([[v.type, v.plate] for v in obs.vehicles], ensure_ascii=False),
         "officers": "" if obs.officers is None else str(obs.officers),
     }
+    if obs.unit_slug:  # only when set: entries of archives made before units keep their form
+        d["unit_slug"] = obs.unit_slug
+    return d

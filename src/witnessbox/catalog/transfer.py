@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+
 from ..errors import InputError, WitnessboxError
+from . import unit_schema
 from .models import (
     Change,
     Coordinates,
@@ -164,10 +167,12 @@ def _input_from_fields(f: dict[str, Any]) -> tuple[IncidentInput, tuple[Observat
 def _observation(o: Any) -> Observation:
     if not isinstance(o, dict):
         raise InputError("each observation must be an object")
-    unknown = set(o) - {"unit", "insignia", "uniform", "vehicles", "officers"}
+    unknown = set(o) - {"unit", "unit_slug", "insignia", "uniform", "vehicles", "officers"}
     if unknown:
         # Closed set on purpose: an import cannot smuggle personal data into the catalog.
-        raise InputError(f"observation fields {sorted(unknown)} are not allowed: only unit, insignia, uniform, vehicles, officers")
+        raise InputError(
+            f"observation fields {sorted(unknown)} are not allowed: only unit, unit_slug, insignia, uniform, vehicles, officers"
+        )
     vehicles = tuple(
         Vehicle(str(v.get("type", "")), str(v.get("plate", ""))) if isinstance(v, dict) else Vehicle(str(v))
         for v in o.get("vehicles") or []
@@ -176,7 +181,8 @@ def _observation(o: Any) -> Observation:
     if officers is not None and not isinstance(officers, int):
         raise InputError("observation officers must be a whole number")
     return Observation(
-        str(o.get("unit", "")), str(o.get("insignia", "")), str(o.get("uniform", "")), vehicles, officers
+        str(o.get("unit", "")), str(o.get("insignia", "")), str(o.get("uniform", "")), vehicles, officers,
+        str(o.get("unit_slug") or "").strip(),
     )
 
 
@@ -302,6 +308,7 @@ def import_file(
         cats = catalog.category_lookup(conn)
         regions: dict[str, Any] = {}
         existing = catalog.existing_ids(conn)
+        known_units = set(conn.execute(sa.select(unit_schema.units.c.slug)).scalars())
         seen: dict[str, int] = {}
         valid: list[tuple[_Row, ValidatedInput]] = []
         for row in rows:
@@ -314,6 +321,9 @@ def import_file(
                     raise InputError(f"duplicate id {row.input.id!r}: also on line {seen[key]}")
                 if key:
                     seen[key] = row.line
+                for obs in row.observations:
+                    if obs.unit_slug and obs.unit_slug not in known_units:
+                        raise InputError(f"unknown unit {obs.unit_slug[:80]!r}: import the units first (`witnessbox unit import`)")
                 valid.append((row, v))
             except WitnessboxError as e:
                 problems.append(RowProblem(row.line, e.message))
@@ -366,6 +376,7 @@ def incident_record(inc: Incident) -> dict[str, Any]:
                 "uniform": o.uniform,
                 "vehicles": [{"type": v.type, "plate": v.plate} for v in o.vehicles],
                 "officers": o.officers,
+                **({"unit_slug": o.unit_slug} if o.unit_slug else {}),
             }
             for o in inc.observations
         ],

@@ -75,7 +75,8 @@ def make_samples(folder: Path) -> list[Path]:
 
 def run_demo(outdir: Path) -> None:
     """Run the whole chain in ``outdir`` and print where to look."""
-    from ..catalog.models import IncidentInput, Precision, Role, Status, TimeSpan
+    from ..catalog.models import IncidentInput, Observation, Precision, Role, Status, TimeSpan
+    from ..catalog.units import Unit
     from ..workspace import Workspace
 
     if outdir.exists():
@@ -111,6 +112,10 @@ def run_demo(outdir: Path) -> None:
     ))
     for rec in report.added:
         inc.link(incident.id, rec.sha256, Role.PRIMARY)
+    # A unit is an institution: the site gets a page for it, with a monthly chart; nobody is named.
+    ws.units.add(Unit("demo-riot-police", "Дэма-АМАП", "Демо-ОМОН", "Demo riot police", "riot-police",
+                      insignia="sample chevron (not real)"))
+    inc.observe(incident.id, Observation(unit="demo riot police", unit_slug="demo-riot-police", officers=6))
     for copy in copies:
         ws.publishing.approve(copy.sha256)
     inc.set_status(incident.id, Status.VERIFIED)

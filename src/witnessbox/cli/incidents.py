@@ -264,7 +264,8 @@ def incident_status(
 @incident_app.command("observe")
 def incident_observe(
     inc_id: str = typer.Argument(..., metavar="INCIDENT_ID"),
-    unit: str = typer.Option("", "--unit", help="Unit or service, as marked."),
+    unit: str = typer.Option("", "--unit", help="Unit or service, as marked (free text)."),
+    unit_slug: str = typer.Option("", "--unit-slug", help="A unit of `witnessbox unit list` (slug)."),
     insignia: str = typer.Option("", "--insignia"),
     uniform: str = typer.Option("", "--uniform"),
     vehicle: list[str] = typer.Option([], "--vehicle", help="TYPE or TYPE:OFFICIAL-PLATE (repeat)."),
@@ -275,7 +276,8 @@ def incident_observe(
     from ..catalog import Observation, Vehicle
 
     vehicles = tuple(Vehicle(*(v.split(":", 1) if ":" in v else (v, ""))) for v in vehicle)
-    inc = open_workspace(archive).incidents.observe(inc_id, Observation(unit, insignia, uniform, vehicles, officers))
+    obs = Observation(unit, insignia, uniform, vehicles, officers, unit_slug.strip())
+    inc = open_workspace(archive).incidents.observe(inc_id, obs)
     _err.print(f"{inc.id}: {len(inc.observations)} observation(s)", markup=False)
 
 

@@ -55,7 +55,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
 
 def publish(
     outdir: Path = typer.Argument(..., metavar="OUTDIR", help="New or empty folder, or a site built before."),
-    lang: str = typer.Option("en", "--lang", help="Interface language: en or be."),
+    lang: str = typer.Option("en", "--lang", help="Interface language: en, be or ru."),
+    all_languages: bool = typer.Option(False, "--all-languages", help="Build be, ru and en under OUTDIR/be, /ru, /en with a language switch."),
     title: str = typer.Option("", "--title", help="Site title."),
     base_url: str = typer.Option("", "--base-url", help="Public URL of the site (absolute links in the feed)."),
     strict: bool = typer.Option(False, "--strict", help="Refuse if any linked medium would be left out."),
@@ -65,16 +66,20 @@ def publish(
     """Build the public site: published incidents, approved redacted media only (fail closed)."""
     ws = open_workspace(archive)
     with _progress(not as_json) as cb:
-        rep = ws.publishing.publish(outdir, lang=lang, title=title, base_url=base_url, strict=strict, progress=cb)
+        if all_languages:
+            reps = ws.publishing.publish_all(outdir, title=title, base_url=base_url, strict=strict, progress=cb)
+        else:
+            reps = [ws.publishing.publish(outdir, lang=lang, title=title, base_url=base_url, strict=strict, progress=cb)]
     if as_json:
-        print_json(rep.to_json())
+        print_json([r.to_json() for r in reps] if all_languages else reps[0].to_json())
     else:
-        _out.print(
-            f"published {rep.incidents} incident(s), {rep.media} media file(s) to {safe(str(rep.outdir))}: "
-            f"{len(rep.written)} file(s) written, {len(rep.unchanged)} unchanged, {len(rep.removed)} removed",
-            markup=False,
-        )
-    for lo in rep.left_out:
+        for rep in reps:
+            _out.print(
+                f"published {rep.incidents} incident(s), {rep.media} media file(s) to {safe(str(rep.outdir))}: "
+                f"{len(rep.written)} file(s) written, {len(rep.unchanged)} unchanged, {len(rep.removed)} removed",
+                markup=False,
+            )
+    for lo in reps[0].left_out:
         _err.print(f"left out: {safe(str(lo))}", markup=False)
 
 

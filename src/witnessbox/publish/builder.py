@@ -44,18 +44,21 @@ from pathlib import Path
 from typing import Any
 
 from .._fsutil import atomic_write_bytes, exclusive_lock, fsync_dir
-from ..catalog import Category, Incident, Region, region_slug
+from ..catalog import Category, Incident, Region, Unit, region_slug
 from ..errors import PublishError, WitnessboxError
+from .charts import Chart
 from .gate import GateResult, LeftOut, MediaSource
 from .media import ENCODER_VERSION, Encoded, encode_or_error
 from .site import (
     SITE_FORMAT,
+    UNITS_INDEX,
     CatView,
     IncidentView,
     PublishedMedia,
     RegionView,
     Renderer,
     SiteOptions,
+    UnitView,
     fingerprint,
     incident_path,
     incidents_csv,
@@ -63,6 +66,15 @@ from .site import (
     open_data_records,
     region_path,
     search_index_js,
+)
+from .unit_pages import (
+    PublishedUnits,
+    region_units,
+    select_units,
+    unit_records,
+    unit_views,
+    units_csv,
+    units_json,
 )
 
 STATE_FILE = ".witnessbox-site.json"
@@ -265,9 +277,11 @@ def _is_site(outdir: Path) -> bool:
 
 
 def _summary_view(v: IncidentView) -> dict[str, Any]:
-    return {"id": v.id, "url": v.url, "title": v.title, "when": v.when, "day": v.day, "place": v.place,
-            "categories": [[c.slug, c.label] for c in v.categories], "category_slugs": list(v.category_slugs),
-            "search": v.search}
+    # Keys in sorted order, as the state file stores them: a fresh summary and one read back
+    # have the same repr (list pages are fingerprinted by it, see _repr_fp).
+    return {"categories": [[c.slug, c.label] for c in v.categories], "category_slugs": list(v.category_slugs),
+            "day": v.day, "id": v.id, "place": v.place, "search": v.search, "title": v.title, "url": v.url,
+            "when": v.when}
 
 
 def _view_from_summary(d: Mapping[str, Any]) -> IncidentView:
@@ -279,10 +293,11 @@ def _view_from_summary(d: Mapping[str, Any]) -> IncidentView:
     )
 
 
-def _incident_fp(tpl: str, inc: Incident, slug: str, media: Sequence[PublishedMedia]) -> str:
+def _incident_fp(tpl: str, inc: Incident, slug: str, media: Sequence[PublishedMedia], unit_names: Mapping[str, str]) -> str:
     """Hash of everything an incident page shows (``updated_at`` left out: a touch with no
     visible change rewrites nothing). Built from builtins only, whose repr is C-fast and stable."""
-    obs = tuple((o.unit, o.insignia, o.uniform, tuple((v.type, v.plate) for v in o.vehicles), o.officers) for o in inc.observations)
+    obs = tuple((o.unit, o.insignia, o.uniform, tuple((v.type, v.plate) for v in o.vehicles), o.officers,
+                 o.unit_slug, unit_names.get(o.unit_slug, "")) for o in inc.observations)
     coords = (inc.coordinates.lat, inc.coordinates.lon) if inc.coordinates else None
     blob = repr((
         tpl, inc.id, inc.title, inc.time.start, inc.time.end, inc.time.precision.value, inc.place, inc.region,
@@ -304,6 +319,9 @@ def build_site(
     progress: Progress | None = None,
     workers: int | None = None,
     strict: bool = False,
+    units: Sequence[Unit] = (),
+    unit_kinds: Mapping[str, str] | None = None,
+    media_from: Path | None = None,
 ) -> BuildReport:
     """Build (or rebuild) the public site in ``outdir`` from what passed the gate.
 
@@ -318,6 +336,11 @@ def build_site(
         workers: Threads that re-encode media (default: CPU count, at most 8).
         strict: Refuse to publish when any linked medium is left out, including media that
             fail to re-encode (found only while building).
+        units: The whole units vocabulary; only units observed in the gated incidents (and
+            the units above them) are published (:mod:`.unit_pages`).
+        unit_kinds: Kind slug -> label (custom kinds; default kinds are translated).
+        media_from: A site of the same build in another language: media it re-encoded (same
+            derivative, same encoder) are copied from it instead of encoded again.
 
     Raises:
         PublishError: OUTDIR is a non-empty folder that is not a witnessbox site, a
@@ -344,7 +367,10 @@ def build_site(
             trusted = old if incremental else None
             w = _Writer(staging, outdir if trusted else None, trusted or _State())
             try:
-                left = _write_site(w, gate, regions, categories, originals, options, progress, workers)
+                sib_state = _State.load(media_from / STATE_FILE) if media_from is not None else None
+                sibling = (Path(os.path.abspath(media_from)), sib_state) if media_from is not None and sib_state else None
+                left = _write_site(w, gate, regions, categories, originals, options, progress, workers, units,
+                                   unit_kinds or {}, sibling)
                 if strict and left:
                     raise PublishError(f"{len(left)} linked media would be left out (first: {left[0]})")
                 _write_manifest(w)
@@ -442,8 +468,36 @@ def _encoded(todo: Sequence[tuple[MediaSource, str]], n: int) -> Iterator[tuple[
             yield item, fut.result()
 
 
+def _from_sibling(w: _Writer, sibling: tuple[Path, _State] | None, key: str, originals: frozenset[str]) -> dict[str, Any] | None:
+    """A medium another language's site of the same build re-encoded: copy its bytes, no re-encode.
+
+    Trusted only when the bytes read back have the recorded SHA-256 (else: encode again).
+    """
+    if sibling is None or key not in sibling[1].media:
+        return None
+    d = sibling[1].media[key]
+    rel = d["path"]
+    if rel in w.new.files:
+        return dict(d)
+    if not isinstance(rel, str) or not _SAFE_PATH.fullmatch(rel):
+        return None
+    try:
+        data = (sibling[0] / rel).read_bytes()
+    except OSError:
+        return None
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != d["sha256"]:
+        return None
+    if sha in originals:
+        raise PublishError(f"a published file would equal original {sha[:16]}: refusing to publish")
+    if not w.reuse(rel):
+        w.put(rel, data)
+    return dict(d)
+
+
 def _encode_all(
-    w: _Writer, sources: Sequence[MediaSource], originals: frozenset[str], progress: Progress | None, workers: int | None
+    w: _Writer, sources: Sequence[MediaSource], originals: frozenset[str], progress: Progress | None, workers: int | None,
+    sibling: tuple[Path, _State] | None = None,
 ) -> tuple[dict[str, list[PublishedMedia]], list[LeftOut]]:
     """Re-encode (or reuse) every cleared medium; a medium that fails is left out, not published."""
     out: dict[str, list[PublishedMedia]] = defaultdict(list)
@@ -455,6 +509,10 @@ def _encode_all(
         cached = w.old.media.get(key) or done.get(key)
         if cached is not None and (cached["path"] in w.new.files or w.reuse(cached["path"])):
             done[key] = cached
+            continue
+        shared = _from_sibling(w, sibling, key, originals)
+        if shared is not None:
+            done[key] = shared
             continue
         todo.append((src, key))
     total = len(todo)
@@ -497,29 +555,36 @@ def _write_site(
     options: SiteOptions,
     progress: Progress | None,
     workers: int | None,
+    units: Sequence[Unit],
+    unit_kinds: Mapping[str, str],
+    sibling: tuple[Path, _State] | None = None,
 ) -> tuple[LeftOut, ...]:
     r = Renderer(options, categories)
     tpl = r.template_hash
     sources = [m for inc in gate.incidents for m in gate.media.get(inc.id, ())]
-    media, failed = _encode_all(w, sources, originals, progress, workers)
+    media, failed = _encode_all(w, sources, originals, progress, workers, sibling)
     slug_of = {reg.name: reg.slug for reg in regions}
     incidents = list(gate.incidents)
     by_id = {i.id: i for i in incidents}
     inc_slug = {i.id: slug_of.get(i.region) or region_slug(i.region) for i in incidents}
+    pub = select_units(incidents, units)
+    unit_names = {s: u.name(options.lang) for s, u in pub.units.items()}
 
     summaries: dict[str, IncidentView] = {}
+    listed: dict[str, dict[str, Any]] = {}  # id -> what a list entry shows (fingerprints of list pages)
     for n, inc in enumerate(incidents):
         rel = incident_path(inc.id)
-        fp = _incident_fp(tpl, inc, inc_slug[inc.id], media.get(inc.id, []))
+        fp = _incident_fp(tpl, inc, inc_slug[inc.id], media.get(inc.id, []), unit_names)
         cached = w.old.summaries.get(fp)
         if cached is not None and w.old.fps.get(rel) == fp and w.reuse(rel, fp):
             summaries[inc.id] = _view_from_summary(cached)
             w.new.summaries[fp] = cached
+            listed[inc.id] = cached
         else:
-            view = r.incident_view(inc, inc_slug[inc.id], media.get(inc.id, []))
+            view = r.incident_view(inc, inc_slug[inc.id], media.get(inc.id, []), unit_names)
             w.put(rel, r.incident_page(view), fp)
             summaries[inc.id] = view
-            w.new.summaries[fp] = _summary_view(view)
+            w.new.summaries[fp] = listed[inc.id] = _summary_view(view)
         if progress and (n % 200 == 0 or n + 1 == len(incidents)):
             progress("pages", n + 1, len(incidents))
 
@@ -527,26 +592,39 @@ def _write_site(
     by_region: dict[str, list[Incident]] = defaultdict(list)
     for inc in incidents:
         by_region[inc_slug[inc.id]].append(inc)
+    u_views = unit_views(r, pub, by_id, inc_slug, unit_kinds)
     region_views: list[RegionView] = []
+    chart_title = r.gettext("Incidents per month, by main category")
     for reg in sorted({Region(i.region, inc_slug[i.id]) for i in incidents}, key=lambda x: (x.name.casefold(), x.slug)):
         rel = region_path(reg.slug)
         newest = sorted(by_region[reg.slug], key=lambda i: (i.time.sort_key(), i.id), reverse=True)
         views = [summaries[i.id] for i in newest]
-        w.put_fp(rel, fingerprint(tpl, reg, [_summary_view(v) for v in views], cat_views),
-                 functools.partial(r.region_page, reg, views, cat_views))
+        reg_units = region_units(u_views, newest, pub)
+        chart = r.chart(newest, "region-chart", chart_title)
+        w.put_fp(rel, _repr_fp(tpl, reg, [listed[i.id] for i in newest], cat_views, reg_units, _chart_fp(chart)),
+                 functools.partial(r.region_page, reg, views, cat_views, reg_units, chart))
         region_views.append(RegionView(reg.name, reg.slug, rel, len(views)))
+
+    _write_unit_pages(w, r, tpl, pub, u_views, summaries, listed, by_id, region_views, chart_title, progress)
 
     counts = Counter(c for i in incidents for c in i.categories)
     cat_counts = [(c, counts[c.slug]) for c in cat_views if counts[c.slug]]
     latest = [summaries[i.id] for i in sorted(incidents, key=lambda i: (i.time.sort_key(), i.id), reverse=True)[:LATEST_ON_HOME]]
-    w.put_fp("index.html", fingerprint(tpl, region_views, cat_counts, [_summary_view(v) for v in latest], len(incidents)),
-             lambda: r.index_page(region_views, cat_counts, latest, len(incidents)))
-    w.put_fp("search.html", fingerprint(tpl, region_views, cat_views), lambda: r.search_page(region_views, cat_views))
+    home_chart = r.chart(incidents, "home-chart", chart_title)
+    w.put_fp("index.html", fingerprint(tpl, region_views, cat_counts, [_summary_view(v) for v in latest], len(incidents),
+                                       _chart_fp(home_chart), len(pub.units)),
+             lambda: r.index_page(region_views, cat_counts, latest, len(incidents), home_chart, len(pub.units)))
+    # The search page shows region names, not their counts: a new incident does not rewrite it.
+    w.put_fp("search.html", fingerprint(tpl, [(v.name, v.slug) for v in region_views], cat_views),
+             lambda: r.search_page(region_views, cat_views))
     w.put_fp("methodology.html", fingerprint(tpl), r.methodology_page)
 
     records = open_data_records(incidents, summaries, media)
     w.put_if_changed("incidents.json", incidents_json(records))
     w.put_if_changed("incidents.csv", incidents_csv(records))
+    u_records = unit_records(pub, {i: summaries[i].url for i in summaries})
+    w.put_if_changed("units.json", units_json(u_records))
+    w.put_if_changed("units.csv", units_csv(u_records))
     w.put_if_changed("feed.atom", r.feed(incidents, summaries))
     w.put_if_changed(
         "search-index.js",
@@ -558,6 +636,39 @@ def _write_site(
         if f.name.endswith((".css", ".js")):
             w.put_if_changed(f"static/{f.name}", f.read_bytes())
     return (*gate.left_out, *failed)
+
+
+def _repr_fp(*parts: Any) -> str:
+    """Like :func:`.site.fingerprint` for views made only of frozen dataclasses, tuples, lists,
+    dicts (built in a fixed key order) and text: their ``repr`` is stable and several times
+    faster than JSON of ``asdict``."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _chart_fp(chart: Chart | None) -> Any:
+    return None if chart is None else chart.fingerprint()
+
+
+def _write_unit_pages(
+    w: _Writer, r: Renderer, tpl: str, pub: PublishedUnits, views: Mapping[str, UnitView],
+    summaries: Mapping[str, IncidentView], listed: Mapping[str, Mapping[str, Any]], by_id: Mapping[str, Incident],
+    region_views: Sequence[RegionView], chart_title: str, progress: Progress | None,
+) -> None:
+    """One page per published unit and the units index; each rewritten only when its inputs changed."""
+    order = sorted(views.values(), key=lambda v: (v.name.casefold(), v.slug))
+    for n, v in enumerate(order):
+        ids = sorted(pub.incidents.get(v.slug, ()), key=lambda i: (by_id[i].time.sort_key(), i), reverse=True)
+        incs = [summaries[i] for i in ids]
+        chart = r.chart([by_id[i] for i in ids], "unit-chart", chart_title)
+        w.put_fp(v.url, _repr_fp(tpl, v, [listed[i] for i in ids], _chart_fp(chart)),
+                 functools.partial(r.unit_page, v, incs, chart))
+        if progress and (n % 100 == 0 or n + 1 == len(order)):
+            progress("unit pages", n + 1, len(order))
+    used = list(dict.fromkeys(v.kind_slug for v in order))
+    kinds = [CatView(k, next(v.kind for v in order if v.kind_slug == k)) for k in used]
+    kinds.sort(key=lambda c: c.label.casefold())
+    regions = [rv for rv in region_views if any(rv.slug in v.region_slugs for v in order)]
+    w.put_fp(UNITS_INDEX, _repr_fp(tpl, order, kinds, regions), lambda: r.units_index_page(order, kinds, regions))
 
 
 def _write_manifest(w: _Writer) -> None:

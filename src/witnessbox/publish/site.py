@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from ..catalog import Category, Incident, Region, format_time_text
+from .charts import Chart, monthly_chart
 from .text import (
     CATEGORY_LABELS,
     PRECISION_NOTES,
@@ -46,6 +47,8 @@ class SiteOptions:
     title: str = ""
     base_url: str = ""
     feed_size: int = 50
+    languages: tuple[str, ...] = ()
+    """Languages built side by side under ``../<lang>/`` (``--all-languages``): the language switch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,8 @@ class VehicleView:
 @dataclass(frozen=True, slots=True)
 class ObsView:
     unit: str
+    unit_name: str  # name of the vocabulary unit in the page language ("" when none is published)
+    unit_url: str
     insignia: str
     uniform: str
     vehicles: tuple[VehicleView, ...]
@@ -125,6 +130,56 @@ class RegionView:
     slug: str
     url: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    """A link to a unit page."""
+
+    slug: str
+    name: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CountView:
+    """A labelled count, with a link when there is a page for it."""
+
+    label: str
+    url: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    """Everything the unit page and the units index show of one unit (public fields only)."""
+
+    slug: str
+    url: str
+    name: str
+    other_names: tuple[str, ...]
+    kind: str
+    kind_slug: str
+    chain: tuple[UnitRef, ...]  # the chain of command above it, top first
+    sub_units: tuple[UnitRef, ...]
+    insignia: str
+    notes_html: str
+    sources: tuple[SourceView, ...]
+    count: int
+    regions: tuple[CountView, ...]
+    region_slugs: tuple[str, ...]
+    categories: tuple[CountView, ...]
+    search: str
+
+
+def unit_path(slug: str) -> str:
+    """Site path of a unit page (slugs are ``[a-z0-9-]``)."""
+    return f"units/{slug}.html"
+
+
+UNITS_INDEX = "units/index.html"
+LANGUAGE_NAMES = {"be": "Беларуская", "ru": "Русский", "en": "English"}
+"""Each language by its own name (the switch reads the same in every page language)."""
 
 
 def incident_path(inc_id: str) -> str:
@@ -198,13 +253,20 @@ class Renderer:
     def cat_views(self, slugs: Sequence[str]) -> tuple[CatView, ...]:
         return tuple(CatView(s, self._cat_labels.get(s, s)) for s in slugs)
 
-    def incident_view(self, inc: Incident, region_slug: str, media: Sequence[PublishedMedia]) -> IncidentView:
-        """Build the public view of a published incident (only public fields exist in it)."""
+    def incident_view(self, inc: Incident, region_slug: str, media: Sequence[PublishedMedia],
+                      unit_names: Mapping[str, str] | None = None) -> IncidentView:
+        """Build the public view of a published incident (only public fields exist in it).
+
+        ``unit_names``: published unit slug -> name in the page language; observations of other
+        units show their free text only.
+        """
         lang = self.options.lang
         cats = self.cat_views(inc.categories)
+        names = unit_names or {}
         obs = tuple(
             ObsView(
-                o.unit, o.insignia, o.uniform, tuple(VehicleView(v.type, v.plate) for v in o.vehicles),
+                o.unit, names.get(o.unit_slug, ""), unit_path(o.unit_slug) if o.unit_slug in names else "",
+                o.insignia, o.uniform, tuple(VehicleView(v.type, v.plate) for v in o.vehicles),
                 "" if o.officers is None else str(o.officers),
             )
             for o in inc.observations
@@ -235,25 +297,45 @@ class Renderer:
             search=" ".join(search.casefold().split()),
         )
 
-    def _render(self, template: str, root: str, **ctx: Any) -> bytes:
+    def _render(self, template: str, root: str, path: str = "", **ctx: Any) -> bytes:
         t = self._env.get_template(template)
-        return t.render(lang=self.options.lang, root=root, site_title=self.site_title, **ctx).encode("utf-8")
+        switch = [
+            {"lang": lang, "name": LANGUAGE_NAMES.get(lang, lang), "url": f"{root}../{lang}/{path}",
+             "current": lang == self.options.lang}
+            for lang in self.options.languages
+        ] if path else []
+        return t.render(lang=self.options.lang, root=root, site_title=self.site_title, switch=switch, **ctx).encode("utf-8")
 
     def incident_page(self, view: IncidentView) -> bytes:
-        return self._render("incident.html", "../", inc=view)
+        return self._render("incident.html", "../", view.url, inc=view)
 
-    def region_page(self, region: Region, views: Sequence[IncidentView], categories: Sequence[CatView]) -> bytes:
-        return self._render("region.html", "../", region=region, incidents=views, categories=categories)
+    def region_page(self, region: Region, views: Sequence[IncidentView], categories: Sequence[CatView],
+                    units: Sequence[CountView] = (), chart: Chart | None = None) -> bytes:
+        return self._render("region.html", "../", region_path(region.slug), region=region, incidents=views,
+                            categories=categories, units=units, chart=chart)
 
-    def index_page(self, regions: Sequence[RegionView], categories: Sequence[tuple[CatView, int]], latest: Sequence[IncidentView], total: int) -> bytes:
+    def index_page(self, regions: Sequence[RegionView], categories: Sequence[tuple[CatView, int]], latest: Sequence[IncidentView],
+                   total: int, chart: Chart | None = None, n_units: int = 0) -> bytes:
         cats = [{"slug": c.slug, "label": c.label, "count": n} for c, n in categories]
-        return self._render("index.html", "", regions=regions, categories=cats, latest=latest, total=total)
+        return self._render("index.html", "", "index.html", regions=regions, categories=cats, latest=latest, total=total,
+                            chart=chart, n_units=n_units)
 
     def search_page(self, regions: Sequence[RegionView], categories: Sequence[CatView]) -> bytes:
-        return self._render("search.html", "", regions=regions, categories=categories)
+        return self._render("search.html", "", "search.html", regions=regions, categories=categories)
 
     def methodology_page(self) -> bytes:
-        return self._render("methodology.html", "")
+        return self._render("methodology.html", "", "methodology.html")
+
+    def unit_page(self, unit: UnitView, incidents: Sequence[IncidentView], chart: Chart | None) -> bytes:
+        return self._render("unit.html", "../", unit.url, unit=unit, incidents=incidents, chart=chart)
+
+    def units_index_page(self, units: Sequence[UnitView], kinds: Sequence[CatView], regions: Sequence[RegionView]) -> bytes:
+        return self._render("units.html", "../", UNITS_INDEX, units=units, kinds=kinds, regions=regions)
+
+    def chart(self, incidents: Sequence[Incident], chart_id: str, title: str) -> Chart | None:
+        """Incidents per month stacked by category, in the page language (None when empty)."""
+        cats = [(slug, label) for slug, label in self._cat_labels.items()]
+        return monthly_chart(incidents, cats, lang=self.options.lang, chart_id=chart_id, title=title)
 
     def feed(self, incidents: Sequence[Incident], views: Mapping[str, IncidentView]) -> bytes:
         """Atom feed of the most recently updated published incidents."""
@@ -301,6 +383,8 @@ def open_data_records(incidents: Sequence[Incident], views: Mapping[str, Inciden
                         "unit": o.unit, "insignia": o.insignia, "uniform": o.uniform,
                         "vehicles": [{"type": v.type, "plate": v.plate} for v in o.vehicles],
                         "officers": o.officers,
+                        # only published units are named by published incidents (unit_pages)
+                        **({"unit_slug": o.unit_slug} if o.unit_slug else {}),
                     }
                     for o in inc.observations
                 ],

@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 from ..catalog import Precision, TimeSpan
 from ..errors import UsageError
 
-LANGUAGES = ("en", "be")
+LANGUAGES = ("en", "be", "ru")
 """Interface languages with complete catalogs."""
 
 
@@ -45,6 +45,15 @@ CATEGORY_LABELS = {
     "ill-treatment-in-custody": N_("ill-treatment in custody"),
     "destruction-of-property": N_("destruction of property"),
     "obstruction-of-journalists": N_("obstruction of journalists"),
+    "other": N_("other"),
+}
+KIND_LABELS = {
+    "police": N_("police"),
+    "riot-police": N_("riot police"),
+    "special-forces": N_("special forces"),
+    "internal-troops": N_("internal troops"),
+    "investigative-body": N_("investigative body"),
+    "prison-service": N_("prison service"),
     "other": N_("other"),
 }
 ROLE_LABELS = {"primary": N_("primary footage"), "corroborating": N_("corroborating"), "context": N_("context")}

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from .review import Reviews
     from .tracing import Tracing
     from .dropbox import DropBox
+    from .units import Units
 
 __all__ = ["Workspace", "ArchiveHeader", "AddReport", "VerifyReport", "Progress"]
 
@@ -819,6 +820,12 @@ class Workspace:
         from .tracing import Tracing
 
         return Tracing(self)
+
+    @functools.cached_property
+    def units(self) -> Units:
+        from .units import Units
+
+        return Units(self)
 
     @functools.cached_property
     def review(self) -> Reviews:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,17 +106,23 @@ class Publishing:
         base_url: str = "",
         strict: bool = False,
         progress: Progress | None = None,
+        languages: tuple[str, ...] = (),
+        media_from: Path | None = None,
     ) -> BuildReport:
         """Build or update the public site in ``outdir``; logged (action ``publish``).
 
         Args:
             outdir: New or empty folder, or a site built before by witnessbox.
-            lang: Interface language (``en`` or ``be``).
+            lang: Interface language (``en``, ``be`` or ``ru``).
             title: Site title (default: the translated "Incident registry").
             base_url: Public URL of the site, for absolute links in the Atom feed.
             strict: Refuse to publish when any linked medium would be left out (by the gate, or
                 because it cannot be re-encoded).
             progress: Called with (stage, done, total).
+            languages: Set when this site is one of several built side by side under
+                ``../<lang>/`` (:meth:`publish_all`): every page links its translations.
+            media_from: A site built just before from the same gate (another language): its
+                re-encoded media are copied (checked by SHA-256) instead of encoded again.
 
         Raises:
             PublishError: ``strict`` and media would be left out, a published file would equal
@@ -127,10 +134,11 @@ class Publishing:
             raise PublishError(f"{len(gate.left_out)} linked media would be left out (first: {gate.left_out[0]})")
         if any(gate.media.values()):
             self._ws.unlock()  # unlock once here, not concurrently in the encoding threads
+        kinds = {k.slug: k.label for k in self._ws.units.kinds()}
         report = build_site(
             Path(outdir), gate, self._ws.incidents.regions(), self._ws.incidents.categories(),
-            originals=originals, options=SiteOptions(lang=lang, title=title, base_url=base_url), progress=progress,
-            strict=strict,
+            originals=originals, options=SiteOptions(lang=lang, title=title, base_url=base_url, languages=languages),
+            progress=progress, strict=strict, units=self._ws.units.list(), unit_kinds=kinds, media_from=media_from,
         )
         manifest_sha = hashlib.sha256((report.outdir / MANIFEST).read_bytes()).hexdigest()
         published = sorted({m.derivative.sha256 for ms in gate.media.values() for m in ms})
@@ -148,3 +156,60 @@ class Publishing:
         )
         return report
 
+    def publish_all(
+        self,
+        outdir: Path,
+        *,
+        title: str = "",
+        base_url: str = "",
+        strict: bool = False,
+        progress: Progress | None = None,
+    ) -> list[BuildReport]:
+        """Build the site in every interface language, under ``OUTDIR/<lang>/``, each logged.
+
+        ``OUTDIR/index.html`` lets a visitor choose a language. Each language tree is built and
+        committed like a single site (fail closed, atomic, incremental); all come from the same
+        gate, so a later language failing cannot publish anything an earlier one did not.
+
+        Raises:
+            PublishError: OUTDIR holds something other than witnessbox sites; or as :meth:`publish`.
+        """
+        from .._fsutil import atomic_write_bytes
+        from ..publish.builder import STATE_FILE
+        from ..publish.text import LANGUAGES
+
+        root = Path(outdir)
+        marker = root / ROOT_MARKER
+        if root.exists() and any(root.iterdir()) and not marker.is_file():
+            raise PublishError(f"{root} is not empty and was not built by witnessbox --all-languages: choose a new or empty folder")
+        for lang in LANGUAGES:
+            sub = root / lang
+            if sub.exists() and any(sub.iterdir()) and not (sub / STATE_FILE).is_file():
+                raise PublishError(f"{sub} is not a witnessbox site: choose a new or empty folder")
+        root.mkdir(parents=True, exist_ok=True)
+        order = tuple(sorted(LANGUAGES, key=("be", "ru", "en").index))
+        atomic_write_bytes(marker, (json.dumps({"format": "witnessbox-sites-1", "languages": list(order)}) + "\n").encode())
+        reports: list[BuildReport] = []
+        for lang in order:
+            reports.append(self.publish(
+                root / lang, lang=lang, title=title, base_url=f"{base_url.rstrip('/')}/{lang}/" if base_url else "",
+                strict=strict, progress=progress, languages=order, media_from=root / order[0] if reports else None,
+            ))
+        atomic_write_bytes(root / "index.html", _chooser(order))
+        return reports
+
+
+ROOT_MARKER = ".witnessbox-sites.json"
+
+
+def _chooser(langs: tuple[str, ...]) -> bytes:
+    """The language chooser at the root of a multi-language site (no script, no request)."""
+    from ..publish.site import LANGUAGE_NAMES
+
+    links = "\n".join(f'<li><a href="{lang}/index.html" hreflang="{lang}" lang="{lang}">{LANGUAGE_NAMES[lang]}</a></li>' for lang in langs)
+    return (
+        '<!DOCTYPE html>\n<html lang="be">\n<head>\n<meta charset="utf-8">\n'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; base-uri 'none'\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="referrer" content="no-referrer">\n'
+        f"<title>witnessbox</title>\n</head>\n<body>\n<ul>\n{links}\n</ul>\n</body>\n</html>\n"
+    ).encode("utf-8")

@@ -95,6 +95,35 @@
     run();
   }
 
+  function unitsFilter() {
+    var table = document.getElementById("units-table");
+    var text = document.getElementById("units-text");
+    var kind = document.getElementById("units-kind");
+    var region = document.getElementById("units-region");
+    var count = document.getElementById("units-count");
+    var form = document.getElementById("units-filter");
+    if (!table || !text || !kind || !region) { return; }
+    var rows = table.querySelectorAll("tr.unit-row");
+    function apply() {
+      var q = fold(text.value).trim(), k = kind.value, r = region.value, shown = 0;
+      for (var i = 0; i < rows.length; i++) {
+        var row = rows[i];
+        var ok = (!q || fold(row.getAttribute("data-text")).indexOf(q) !== -1) &&
+                 (!k || row.getAttribute("data-kind") === k) &&
+                 (!r || (" " + row.getAttribute("data-regions") + " ").indexOf(" " + r + " ") !== -1);
+        row.hidden = !ok;
+        if (ok) { shown++; }
+      }
+      fill(count, shown);
+    }
+    text.addEventListener("input", apply);
+    kind.addEventListener("change", apply);
+    region.addEventListener("change", apply);
+    form.addEventListener("submit", function (e) { e.preventDefault(); apply(); });
+    apply();
+  }
+
   regionFilter();
+  unitsFilter();
   search();
 }());
