@@ -111,3 +111,45 @@ class ExportError(WitnessboxError):
 
 class PassphraseRequiredError(PassphraseError):
     """This needs the archive passphrase: set WITNESSBOX_PASSPHRASE or run it in a terminal to be asked. {detail}"""
+
+
+class SignInError(WitnessboxError):
+    """The name, passphrase or code is wrong (or the account is disabled). {detail}"""
+
+    exit_code = 14
+    http_status = 401
+
+
+class AccountLockedError(SignInError):
+    """Too many failed sign-ins: this account is locked until {detail} (UTC) or until an admin unlocks it."""
+
+    http_status = 423
+
+
+class NotSignedInError(WitnessboxError):
+    """Please sign in. {detail}"""
+
+    exit_code = 14
+    http_status = 401
+
+
+class AccessDeniedError(WitnessboxError):
+    """You are not allowed to do this. {detail}"""
+
+    exit_code = 15
+    http_status = 403
+
+
+class CsrfError(AccessDeniedError):
+    """The form is stale or came from another site: reload the page and try again. {detail}"""
+
+
+class RateLimitedError(WitnessboxError):
+    """Too many attempts: wait {detail} seconds and try again."""
+
+    exit_code = 16
+    http_status = 429
+
+
+class WeakPassphraseError(InputError):
+    """The passphrase is too weak: {detail}"""
