@@ -45,8 +45,8 @@ class Scope:
     def of(cls, account: Account) -> Scope:
         return cls(account.name, account.role, frozenset(account.regions))
 
-    def allows(self, needed: Role) -> bool:
-        return self.role.allows(needed)
+    def allows(self, needed: Role | str) -> bool:
+        return self.role.allows(Role(needed))
 
     @property
     def sees_gps(self) -> bool:

@@ -1,0 +1,181 @@
+"""Incidents: the table with filters and folded search, the form, the incident page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..catalog import Incident, IncidentFilter, IncidentInput, Status, make_timespan
+from ..errors import InputError
+from ..publish.text import render_markdown
+from ..workspace import Workspace
+from ..workspace.access import Scope
+
+if TYPE_CHECKING:
+    from .app import Ctx
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    id: str
+    title: str
+    when: str
+    place: str
+    region: str
+    categories: str
+    status: str
+    items: int
+
+    @classmethod
+    def of(cls, i: Incident, regions: dict[str, str]) -> IncidentRow:
+        when = i.time.start.isoformat(sep=" ", timespec="minutes")
+        if i.time.end is not None:
+            when += " – " + i.time.end.isoformat(sep=" ", timespec="minutes")
+        return cls(i.id, i.title, when, i.place, regions.get(i.region, i.region), ", ".join(i.categories),
+                   i.status.value, len(i.links))
+
+
+@dataclass(frozen=True)
+class IncidentPage:
+    row: IncidentRow
+    description_html: Markup
+    sources: tuple[str, ...]
+    observations: tuple[str, ...]
+    links: tuple[tuple[str, str], ...]
+    statuses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    since: str = ""
+    until: str = ""
+    region: str = ""
+    category: str = ""
+    status: str = ""
+    text: str = ""
+
+    @classmethod
+    def from_query(cls, q: Any) -> TableQuery:
+        def get(k: str) -> str:
+            return str(q.get(k, ""))[:200].strip()
+
+        return cls(get("since"), get("until"), get("region"), get("category"), get("status"), get("q"))
+
+    def filter(self) -> IncidentFilter:
+        status = None
+        if self.status:
+            try:
+                status = Status(self.status)
+            except ValueError as e:
+                raise InputError(f"unknown status {self.status[:40]!r}") from e
+        return IncidentFilter(region=self.region, category=self.category, status=status, since=self.since,
+                              until=self.until)
+
+
+def _regions(ws: Workspace) -> dict[str, str]:
+    return {r.slug: r.name for r in ws.incidents.regions()}
+
+
+def _table(ws: Workspace, scope: Scope, q: TableQuery) -> tuple[list[IncidentRow], Any, Any]:
+    regions = _regions(ws)
+    rows = [IncidentRow.of(i, regions) for i in scope.incidents(ws, q.filter(), q.text)]
+    cats = [(c.slug, c.label) for c in ws.incidents.categories()]
+    return rows, scope.region_names(ws), cats
+
+
+async def incidents_table(request: Request, ctx: Ctx) -> Response:
+    q = TableQuery.from_query(request.query_params)
+    rows, regions, cats = await ctx.call(_table, ctx.scope, q)
+    return ctx.render("incidents.html", rows=rows, q=q, regions=regions, categories=cats,
+                      statuses=[s.value for s in Status])
+
+
+async def incident_form(request: Request, ctx: Ctx, *, error: str = "", values: dict[str, str] | None = None,
+                        status: int = 200) -> Response:
+    def choices(ws: Workspace) -> tuple[Any, Any]:
+        return ctx.scope.region_names(ws), [(c.slug, c.label) for c in ws.incidents.categories()]
+
+    regions, cats = await ctx.call(choices)
+    return ctx.render("incident_form.html", status=status, regions=regions, categories=cats, error=error,
+                      values=values or {})
+
+
+def _create(ws: Workspace, scope: Scope, form: dict[str, Any]) -> Incident:
+    region = form["region"]
+    if scope.regions and region not in scope.regions:
+        raise InputError("choose one of your regions")
+    inp = IncidentInput(
+        title=form["title"], time=make_timespan(form["start"], form["end"], form["precision"]),
+        place=form["place"], region=region, categories=tuple(form["categories"]),
+        description=form["description"],
+        sources=tuple(s.strip() for s in form["sources"].splitlines() if s.strip()),
+    )
+    return ws.incidents.add(inp)
+
+
+async def incident_create(request: Request, ctx: Ctx) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k, ""))[:20000] for k in ("title", "start", "end", "precision", "place", "region",
+                                                          "description", "sources")}
+    data: dict[str, Any] = dict(values)
+    data["categories"] = [str(c) for c in form.getlist("categories")][:50]
+    try:
+        inc = await ctx.call(_create, ctx.scope, data)
+    except InputError as e:
+        return await incident_form(request, ctx, error=e.message, values=values, status=400)
+    return ctx.redirect(f"/incidents/{inc.id}")
+
+
+def _page(ws: Workspace, scope: Scope, inc_id: str) -> IncidentPage:
+    inc = scope.incident(ws, inc_id)
+    allowed = scope.visible_items(ws)
+    names = {}
+    for link in inc.links:
+        if allowed is None or link.item in allowed:
+            names[link.item] = ws.item(link.item).name
+    obs = tuple("; ".join(x for x in (o.unit, o.insignia, o.uniform,
+                                       ", ".join(f"{v.type} {v.plate}".strip() for v in o.vehicles),
+                                       f"{o.officers}" if o.officers else "") if x) for o in inc.observations)
+    return IncidentPage(IncidentRow.of(inc, _regions(ws)), Markup(render_markdown(inc.description)),  # noqa: S704 - sanitised by render_markdown (nh3)
+                        inc.sources, obs,
+                        tuple((link.item, f"{names[link.item]} ({link.role.value})") for link in inc.links if link.item in names),
+                        tuple(s.value for s in Status))
+
+
+async def incident_page(request: Request, ctx: Ctx) -> Response:
+    page = await ctx.call(_page, ctx.scope, request.path_params["inc_id"])
+    return ctx.render("incident.html", page=page)
+
+
+async def incident_status(request: Request, ctx: Ctx) -> Response:
+    inc_id = request.path_params["inc_id"]
+    form = await request.form()
+    await ctx.call(lambda ws: ws.incidents.set_status(inc_id, str(form.get("status", ""))[:20]))
+    return ctx.redirect(f"/incidents/{inc_id}")
+
+
+async def incident_link(request: Request, ctx: Ctx) -> Response:
+    inc_id = request.path_params["inc_id"]
+    form = await request.form()
+    item = str(form.get("item", ""))[:64]
+    role = str(form.get("role", "primary"))[:20]
+    scope = ctx.scope
+
+    def link(ws: Workspace) -> None:
+        rec = ws.item(item)
+        # An unrestricted editor may link any item; a region-limited one only items they see,
+        # or an item linked nowhere yet (fresh intake).
+        allowed = scope.visible_items(ws)
+        if allowed is not None and rec.sha256 not in allowed and any(
+                any(lk.item == rec.sha256 for lk in i.links) for i in ws.incidents.list()):
+            from ..errors import NotFoundError
+
+            raise NotFoundError(f"no item with an id starting {item}")
+        ws.incidents.link(inc_id, rec.sha256, role)
+
+    await ctx.call(link)
+    return ctx.redirect(f"/incidents/{inc_id}")
