@@ -77,7 +77,7 @@ def _add_users(ws: Workspace) -> dict[str, User]:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("web") / "archive"
     ws = Workspace.init(root, ARCHIVE_PASS)
@@ -103,12 +103,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return World(root, users, a.id, b.id, by_name["minsk.txt"], by_name["homiel.txt"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app(world: World, clock: Clock) -> Iterator[object]:
     config = WebConfig(archive=world.root)
     probe = Workspace.open(world.root)
@@ -146,6 +146,6 @@ def csrf_of(client: TestClient, path: str = "/items") -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clients(app: object, world: World, clock: Clock) -> dict[str, TestClient]:
     return {name: sign_in(app, u, clock) for name, u in world.users.items()}

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..catalog import Incident, IncidentFilter
+from ..catalog import Incident, IncidentFilter, region_slug
 from ..errors import NotFoundError
 from ..ledger.records import ItemRecord
 from .accounts import Account, Role
@@ -54,7 +54,8 @@ class Scope:
         return self.role in (Role.ADMIN, Role.EDITOR)
 
     def sees_incident(self, inc: Incident) -> bool:
-        return not self.regions or inc.region in self.regions
+        # A loaded incident carries its region's name; accounts keep the stable slug.
+        return not self.regions or region_slug(inc.region) in self.regions
 
     def incidents(self, ws: Workspace, flt: IncidentFilter = IncidentFilter(), text: str = "") -> list[Incident]:
         """Incidents this user may see that match ``flt`` and the folded search ``text``.
