@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from .. import config
 from ..errors import NotFoundError, SignInError, WitnessboxError
 from ..workspace import Workspace
 from ..workspace.access import Scope
@@ -61,8 +62,12 @@ def _open_for(archive_root: object, signed: SignedIn) -> Workspace:
     ws = Workspace.open(Path(str(archive_root)), signed.archive_passphrase)
     try:
         ws.unlock()
-        ws.accounts.flush_pending_events()
-        ws.log_action("web.signin", [], {"user": signed.account.name, "recovery_code": signed.used_recovery_code})
+        # Failures noted while no key could sign: the tried name is in the details, the
+        # server is the actor (the person who tried is unknown).
+        with config.acting_as("web-server"):
+            ws.accounts.flush_pending_events()
+        with config.acting_as(signed.account.name):
+            ws.log_action("web.signin", [], {"user": signed.account.name, "recovery_code": signed.used_recovery_code})
     except BaseException:
         ws.close()
         raise
