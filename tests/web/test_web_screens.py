@@ -1,0 +1,202 @@
+"""The screens in-process: intake (and hostile uploads), items, incidents, custody, escaping."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import ARCHIVE_PASS, Clock, World, csrf_of, new_client, sign_in
+from PIL import Image
+from starlette.testclient import TestClient
+
+from witnessbox.workspace import Workspace
+
+XSS = '<img src=x onerror="alert(1)">'
+
+
+def upload(client: TestClient, files: list[tuple[str, bytes]], **fields: str) -> tuple[int, list[dict[str, object]]]:
+    token = csrf_of(client, "/intake")
+    r = client.post(f"/intake?csrf_token={token}", files=[("files", (n, io.BytesIO(b), "application/octet-stream")) for n, b in files],
+                    data=fields, headers={"Accept": "application/json"})
+    return r.status_code, (r.json()["results"] if r.status_code == 200 else [])
+
+
+def count_items(world: World) -> int:
+    with Workspace.open(world.root) as ws:
+        return len(ws.items())
+
+
+def staging_left(world: World) -> list[Path]:
+    return [p for p in (world.root / "tmp").iterdir() if "-web-" in p.name]
+
+
+def jpeg_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_intake_seals_like_add_and_reports_duplicates(clients: dict[str, TestClient], world: World) -> None:
+    ed = clients["ed"]
+    status, res = upload(ed, [("photo one.jpg", jpeg_bytes()), ("notes.txt", b"unique notes 1\n")], source="chat",
+                         place="Minsk")
+    assert status == 200 and [r["status"] for r in res] == ["added", "added"]
+    sha = str(res[0]["sha256"])
+    assert len(sha) == 64 and isinstance(res[0]["entry_seq"], int)
+    with Workspace.open(world.root) as ws:
+        rec = ws.item(sha)
+        assert rec.name == "photo one.jpg" and rec.source == "chat" and rec.place == "Minsk"
+        entry = ws.log(sha, exact=True)[-1]
+        assert entry.actor == "ed"
+    status, res = upload(ed, [("again.jpg", jpeg_bytes())])
+    assert res[0]["status"] == "duplicate" and res[0]["sha256"] == sha
+    assert not staging_left(world)
+
+
+def test_intake_form_without_javascript_renders_results(clients: dict[str, TestClient]) -> None:
+    ed = clients["ed"]
+    token = csrf_of(ed, "/intake")
+    r = ed.post(f"/intake?csrf_token={token}", files=[("files", ("plain.txt", io.BytesIO(b"no js here\n"), "text/plain"))])
+    assert r.status_code == 200 and 'id="results"' in r.text and "plain.txt" in r.text
+
+
+@pytest.mark.parametrize("name, data, sealed", [
+    ("empty.jpg", b"", False),
+    ("../../etc/passwd", b"dot dot name\n", True),
+    (XSS + ".txt", b"markup name\n", True),
+    ("ctl\x1b[31mred\x07.txt", b"control chars\n", True),
+    ("truncated.jpg", None, False),
+])
+def test_hostile_uploads(clients: dict[str, TestClient], world: World, name: str, data: bytes | None, sealed: bool) -> None:
+    if data is None:
+        data = jpeg_bytes()[:200]
+    before = count_items(world)
+    status, res = upload(clients["ed"], [(name, data)])
+    assert status == 200
+    assert (res[0]["status"] == "added") is sealed, res
+    assert count_items(world) == before + (1 if sealed else 0)
+    if sealed:
+        with Workspace.open(world.root) as ws:
+            stored = ws.item(str(res[0]["sha256"])).name
+        assert "/" not in stored and ".." not in stored.split("/") and all(c.isprintable() for c in stored)
+        page = clients["ed"].get(f"/items/{res[0]['sha256']}").text
+        assert XSS not in page and "<img src=x" not in page
+    assert not staging_left(world)
+
+
+def test_zip_bomb_is_not_unpacked(clients: dict[str, TestClient], world: World) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", b"\0" * (200 * 1024 * 1024))
+    status, res = upload(clients["ed"], [("bomb.zip", buf.getvalue())])
+    assert status == 200 and res[0]["status"] in ("added", "failed")
+    assert not staging_left(world)
+
+
+def test_upload_cut_off_midway_seals_nothing(app: object, clients: dict[str, TestClient], world: World) -> None:
+    ed = clients["ed"]
+    token = csrf_of(ed, "/intake")
+    before = count_items(world)
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"cut.bin\"\r\n"
+            b"Content-Type: application/octet-stream\r\n\r\n" + b"A" * 100_000)
+    r = ed.post(f"/intake?csrf_token={token}", content=body,
+                headers={"Content-Type": "multipart/form-data; boundary=XyZ", "Accept": "application/json"})
+    assert r.status_code == 400
+    assert count_items(world) == before and not staging_left(world)
+
+
+def test_viewer_cannot_upload(clients: dict[str, TestClient]) -> None:
+    r = clients["vi"].post("/intake", files=[("files", ("x.txt", io.BytesIO(b"x"), "text/plain"))])
+    assert r.status_code == 403
+
+
+def test_incident_create_escapes_and_search_folds(clients: dict[str, TestClient], world: World) -> None:
+    ed = clients["ed"]
+    token = csrf_of(ed, "/incidents/new")
+    with Workspace.open(world.root) as ws:
+        minsk = [r.slug for r in ws.incidents.regions() if r.name == "Мінск"][0]
+    r = ed.post("/incidents/new", data={"csrf_token": token, "title": f"Вобшук {XSS}", "start": "2026-04-01", "end": "",
+                                        "precision": "", "place": "Ўзда", "region": minsk,
+                                        "description": f"**bold** {XSS} <script>alert(2)</script>", "sources": "https://x.example/1"})
+    assert r.status_code == 303, r.text
+    page = ed.get(r.headers["location"]).text
+    assert "<strong>bold</strong>" in page
+    assert "<img src=x" not in page and "<script>alert" not in page
+    table = ed.get("/incidents", params={"q": "УЗДА"}).text  # Ў typed as У, upper case
+    assert "Вобшук" in table and XSS not in table
+    assert "Вобшук" not in ed.get("/incidents", params={"q": "nothing like it"}).text
+    assert "Вобшук" in ed.get("/incidents", params={"region": minsk, "status": "draft"}).text
+
+
+def test_region_limited_editor_cannot_create_elsewhere(clients: dict[str, TestClient], world: World) -> None:
+    homed = clients["homed"]
+    with Workspace.open(world.root) as ws:
+        minsk = [r.slug for r in ws.incidents.regions() if r.name == "Мінск"][0]
+    r = homed.post("/incidents/new", data={"csrf_token": csrf_of(homed), "title": "x", "start": "2026-04-01",
+                                           "end": "", "precision": "", "place": "", "region": minsk,
+                                           "description": "", "sources": ""})
+    assert r.status_code == 400
+
+
+def test_status_change_and_link(clients: dict[str, TestClient], world: World) -> None:
+    ed = clients["ed"]
+    status, res = upload(ed, [("linkme.txt", b"link me please\n")])
+    sha = str(res[0]["sha256"])
+    inc = world.homiel_incident
+    token = csrf_of(ed)
+    assert ed.post(f"/incidents/{inc}/link", data={"csrf_token": token, "item": sha[:16], "role": "context"}).status_code == 303
+    assert ed.post(f"/incidents/{inc}/status", data={"csrf_token": token, "status": "verified"}).status_code == 303
+    page = ed.get(f"/incidents/{inc}").text
+    assert "linkme.txt" in page
+    assert sha in clients["homvi"].get("/items").text  # linked to Homiel: now visible there
+    with Workspace.open(world.root) as ws:
+        assert any(e.action == "catalog.incident.status" and e.actor == "ed" for e in ws.log(inc, exact=True))
+
+
+def gps_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (53.0, 54.0, 7.5), 3: "E", 4: (27.0, 33.0, 1.25)}
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_gps_only_for_editors_and_original_download_logged(clients: dict[str, TestClient], world: World) -> None:
+    ed, vi, ada = clients["ed"], clients["vi"], clients["ada"]
+    _, res = upload(ed, [("gps.jpg", gps_jpeg())], incident=world.minsk_incident)
+    sha = str(res[0]["sha256"])
+    for who in (ed, ada):
+        page = who.get(f"/items/{sha}").text
+        assert 'id="sensitive"' in page and "53.90" in page
+    page = vi.get(f"/items/{sha}").text
+    assert "gps.jpg" in page and "53.90" not in page and 'id="sensitive-heading"' not in page
+    assert "/original" not in vi.get(f"/items/{world.minsk_item}").text
+    r = ed.get(f"/items/{world.minsk_item}/original")
+    assert r.status_code == 200 and r.content == b"minsk evidence\n"
+    with Workspace.open(world.root) as ws:
+        assert any(e.action == "web.download-original" and e.actor == "ed" for e in ws.log(world.minsk_item))
+
+
+def test_custody_log_proof_and_verify(clients: dict[str, TestClient]) -> None:
+    ada = clients["ada"]
+    page = ada.get("/custody").text
+    assert "web.signin" in page
+    proof = ada.get("/custody/3/proof")
+    assert proof.status_code == 200 and 'id="proof-ok"' in proof.text
+    r = ada.post("/custody/verify", data={"csrf_token": csrf_of(ada)})
+    assert r.status_code == 200 and 'id="verify-report" class="ok"' in r.text
+    assert ada.get("/custody/999999/proof").status_code == 404
+
+
+@pytest.mark.parametrize("lang, word", [("be", "Прадметы"), ("ru", "Материалы"), ("en", "Items")])
+def test_pages_in_each_language(clients: dict[str, TestClient], lang: str, word: str) -> None:
+    vi = clients["vi"]
+    vi.cookies.set("wb_lang", lang)
+    try:
+        page = vi.get("/items").text
+    finally:
+        vi.cookies.delete("wb_lang")
+    assert f'<html lang="{lang}">' in page and word in page
