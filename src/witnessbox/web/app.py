@@ -10,6 +10,7 @@ the headers to every response, errors and static files included.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -147,7 +148,7 @@ class Ctx:
             raise NotSignedInError()
         return await run_in_threadpool(self.session.run, fn, *args, **kwargs)
 
-    def render(self, template: str, status: int = 200, **view: Any) -> HTMLResponse:
+    def render(self, template: str, status: int = 200, **view: Any) -> Response:
         """A page; the template gets only the view values passed here, and page basics."""
         t = self.state.templates.get_template(template)
         self.state.templates.install_gettext_translations(self.tr, newstyle=True)  # type: ignore[attr-defined]
@@ -396,9 +397,17 @@ def create_app(config: WebConfig, *, sessions: SessionManager | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def sweep() -> None:
+            # Idle sessions lose their keys even if nobody comes back to trip the timeout.
+            while True:
+                await asyncio.sleep(30)
+                manager.sweep()
+
+        task = asyncio.create_task(sweep())
         try:
             yield
         finally:
+            task.cancel()
             # Stopping the server forgets every unlocked key.
             manager.end_all()
             public_ws.close()

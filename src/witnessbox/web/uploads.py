@@ -134,7 +134,7 @@ async def receive_upload(request: Request, archive_root: Path, *, max_file_size:
         if isinstance(value, bytearray):
             staging.fields[str(current.get("field", ""))] = value.decode("utf-8", "replace")
 
-    parser = MultipartParser(boundary, {  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, {
         "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
         "on_header_field": on_header_field, "on_header_value": on_header_value,
         "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,

@@ -375,10 +375,10 @@ class Accounts:
         wanted = [r for r in regions if r.strip()]
         if not wanted:
             return ()
-        known = {}
-        for r in self._ws.incidents.regions():
-            known[r.slug] = r.slug
-            known[r.name.casefold()] = r.slug
+        known: dict[str, str] = {}
+        for reg in self._ws.incidents.regions():
+            known[reg.slug] = reg.slug
+            known[reg.name.casefold()] = reg.slug
         out = []
         for r in wanted:
             slug = known.get(r) or known.get(r.strip().casefold())
