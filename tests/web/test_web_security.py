@@ -148,7 +148,8 @@ def test_no_csrf_token_is_refused(clients: dict[str, TestClient], world: World, 
 def test_foreign_origin_is_refused(clients: dict[str, TestClient], world: World, spec: RouteSpec) -> None:
     client = clients["ada"]
     token = csrf_of(client) if spec.csrf is Csrf.TOKEN else signin_token(new_client(client.app))
-    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}):
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+                    {"Origin": ORIGIN, "Sec-Fetch-Site": "same-site"}):
         r = call(client, spec, url_for(spec, world), data={"csrf_token": token, "action": "unlock"}, headers=headers)
         assert r.status_code == 403, (spec.name, headers)
 

@@ -193,18 +193,21 @@ def client_address(request: Request) -> str:
 
 
 def _origin_ok(request: Request, config: WebConfig) -> bool:
-    """The Origin (or, lacking it, the Referer's origin) must be this app's own."""
+    """The request comes from this app's own pages.
+
+    With ``Referrer-Policy: no-referrer`` browsers send ``Origin: null`` on form posts, so a
+    missing or null Origin is accepted only when the browser's Fetch Metadata says
+    ``Sec-Fetch-Site: same-origin``; any other Origin must equal the app's own.
+    """
     origin = request.headers.get("origin")
-    if origin is None:
-        ref = request.headers.get("referer")
-        if ref is None:
-            return False
-        parts = urlsplit(ref)
-        origin = f"{parts.scheme}://{parts.netloc}"
+    if origin is None or origin == "null":
+        return request.headers.get("sec-fetch-site") == "same-origin"
     expected = config.origin
     if expected is None:
         host = request.headers.get("host", "")
         expected = f"{request.url.scheme}://{host}"
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
+        return False
     return hmac.compare_digest(origin.encode(), expected.encode())
 
 

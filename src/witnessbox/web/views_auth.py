@@ -18,7 +18,7 @@ from ..workspace.accounts import SignedIn
 if TYPE_CHECKING:
     from .app import Ctx
 
-_ASSETS = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
+_ASSETS = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "icon.svg": "image/svg+xml"}
 
 
 async def healthz(request: Request, ctx: Ctx) -> Response:
