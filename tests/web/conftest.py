@@ -146,6 +146,28 @@ def csrf_of(client: TestClient, path: str = "/items") -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="session")
+_CLIENTS: dict[str, TestClient] = {}
+
+
+@pytest.fixture
 def clients(app: object, world: World, clock: Clock) -> dict[str, TestClient]:
-    return {name: sign_in(app, u, clock) for name, u in world.users.items()}
+    """A signed-in client per user, signed in again when a test ended its session (timeouts)."""
+    from witnessbox.errors import NotSignedInError
+
+    sessions = app.app.state.witnessbox.sessions  # type: ignore[attr-defined]
+    for name, u in world.users.items():
+        c = _CLIENTS.get(name)
+        try:
+            if c is None:
+                raise NotSignedInError()
+            sessions.get(c.cookies.get("wb_session"))
+        except NotSignedInError:
+            _CLIENTS[name] = sign_in(app, u, clock)
+    return dict(_CLIENTS)
+
+
+def reauth(client: TestClient, user: User, clock: Clock) -> None:
+    clock.tick()
+    r = client.post("/reauth", data={"csrf_token": csrf_of(client), "passphrase": USER_PASS, "code": user.code(clock),
+                                     "next": "/"})
+    assert r.status_code == 303, r.text

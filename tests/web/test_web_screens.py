@@ -200,3 +200,33 @@ def test_pages_in_each_language(clients: dict[str, TestClient], lang: str, word:
     finally:
         vi.cookies.delete("wb_lang")
     assert f'<html lang="{lang}">' in page and word in page
+
+
+def test_publish_preview_shows_only_published(clients: dict[str, TestClient], world: World) -> None:
+    page = clients["ed"].get("/publish")
+    assert page.status_code == 200 and 'id="publish-incidents"' in page.text
+    assert "Затрыманне" not in page.text.split('id="publish-incidents"')[1].split("</ul>")[0]
+
+
+def test_export_needs_reauth_and_stays_in_region(clients: dict[str, TestClient], world: World, clock: Clock) -> None:
+    import zipfile as zf
+
+    from conftest import reauth
+
+    ed, homed = clients["ed"], clients["homed"]
+    clock.tick(6 * 60)
+    r = ed.post("/export", data={"csrf_token": csrf_of(ed), "incidents": world.minsk_incident})
+    assert r.status_code == 403
+    reauth(ed, world.users["ed"], clock)
+    r = ed.post("/export", data={"csrf_token": csrf_of(ed), "incidents": world.minsk_incident, "recipient": "court"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    names = zf.ZipFile(io.BytesIO(r.content)).namelist()
+    assert any(n.endswith("bagit.txt") for n in names)
+    with Workspace.open(world.root) as ws:
+        assert any(e.action == "export" and e.actor == "ed" for e in ws.log())
+    assert not [p for p in (world.root / "tmp").iterdir() if "export" in p.name]
+    reauth(homed, world.users["homed"], clock)
+    r = homed.post("/export", data={"csrf_token": csrf_of(homed), "incidents": world.minsk_incident})
+    assert r.status_code == 404
+    r = homed.post("/export", data={"csrf_token": csrf_of(homed), "items": world.minsk_item})
+    assert r.status_code == 404

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..workspace.accounts import Role
-from . import views_auth, views_custody, views_incidents, views_intake, views_items, views_users
+from . import views_auth, views_custody, views_handover, views_incidents, views_intake, views_items, views_users
 
 if TYPE_CHECKING:
     from .app import Ctx
@@ -119,6 +119,10 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/custody", GET, views_custody.custody_log, V, scope="all-regions"),
     RouteSpec("/custody/{seq}/proof", GET, views_custody.custody_proof, V, scope="all-regions"),
     RouteSpec("/custody/verify", POST, views_custody.custody_verify, A, Csrf.TOKEN, scope="all-regions"),
+    # publish preview and export (export: after re-authentication)
+    RouteSpec("/publish", GET, views_handover.publish_preview, E, scope="all-regions"),
+    RouteSpec("/export", GET, views_handover.export_form, E, reauth=True),
+    RouteSpec("/export", POST, views_handover.export_download, E, Csrf.TOKEN, reauth=True),
     # users (admins, after re-authentication)
     RouteSpec("/users", GET, views_users.users_page, A, reauth=True),
     RouteSpec("/users", POST, views_users.user_add, A, Csrf.TOKEN, reauth=True),
