@@ -50,7 +50,7 @@ async def publish_preview(request: Request, ctx: Ctx) -> Response:
 
 
 async def export_form(request: Request, ctx: Ctx) -> Response:
-    incidents = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incidents(ws)])
+    incidents = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incident_table(ws)[1]])
     return ctx.render("export.html", incidents=incidents, error="")
 
 
@@ -85,7 +85,7 @@ async def export_download(request: Request, ctx: Ctx) -> Response:
     try:
         path = await ctx.call(_export, ctx.scope, incidents, items, recipient, testimonies)
     except InputError as e:
-        listed = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incidents(ws)])
+        listed = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incident_table(ws)[1]])
         return ctx.render("export.html", status=400, incidents=listed, error=e.message)
     f = open(path, "rb")  # noqa: SIM115 - closed when the body ends
 

@@ -80,18 +80,28 @@ def _regions(ws: Workspace) -> dict[str, str]:
     return {r.slug: r.name for r in ws.incidents.regions()}
 
 
-def _table(ws: Workspace, scope: Scope, q: TableQuery) -> tuple[list[IncidentRow], Any, Any]:
-    regions = _regions(ws)
-    rows = [IncidentRow.of(i, regions) for i in scope.incidents(ws, q.filter(), q.text)]
+PAGE_SIZE = 100
+
+
+def _table(ws: Workspace, scope: Scope, q: TableQuery, page: int) -> tuple[int, list[IncidentRow], Any, Any]:
+    total, found = scope.incident_table(ws, q.filter(), q.text, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    rows = [IncidentRow(i.id, i.title, (i.start.replace("T", " ")[:16] + (" – " + i.end.replace("T", " ")[:16] if i.end else "")),
+                        i.place, i.region, ", ".join(i.categories), i.status, i.links) for i in found]
     cats = [(c.slug, c.label) for c in ws.incidents.categories()]
-    return rows, scope.region_names(ws), cats
+    return total, rows, scope.region_names(ws), cats
 
 
 async def incidents_table(request: Request, ctx: Ctx) -> Response:
     q = TableQuery.from_query(request.query_params)
-    rows, regions, cats = await ctx.call(_table, ctx.scope, q)
-    return ctx.render("incidents.html", rows=rows, q=q, regions=regions, categories=cats,
-                      statuses=[s.value for s in Status])
+    try:
+        page = max(0, int(request.query_params.get("page", "0")))
+    except ValueError:
+        page = 0
+    total, rows, regions, cats = await ctx.call(_table, ctx.scope, q, page)
+    pages = max(1, -(-total // PAGE_SIZE))
+    params = {k: v for k, v in request.query_params.items() if k != "page"}
+    return ctx.render("incidents.html", rows=rows, q=q, regions=regions, categories=cats, total=total, page=page,
+                      pages=pages, params=params, statuses=[s.value for s in Status])
 
 
 async def incident_form(request: Request, ctx: Ctx, *, error: str = "", values: dict[str, str] | None = None,

@@ -18,7 +18,7 @@ MAX_FILE_SIZE = 8 * 1024**3
 
 
 async def intake_form(request: Request, ctx: Ctx) -> Response:
-    incidents = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incidents(ws)])
+    incidents = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incident_table(ws)[1]])
     return ctx.render("intake.html", results=None, incidents=incidents)
 
 
@@ -35,5 +35,5 @@ async def intake_upload(request: Request, ctx: Ctx) -> Response:
         staging.cleanup()
     if "application/json" in request.headers.get("accept", ""):
         return ctx.finish(JSONResponse({"results": [r.to_json() for r in results]}))
-    incidents = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incidents(ws)])
+    incidents = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incident_table(ws)[1]])
     return ctx.render("intake.html", results=results, incidents=incidents)
