@@ -230,3 +230,61 @@ def test_export_needs_reauth_and_stays_in_region(clients: dict[str, TestClient],
     assert r.status_code == 404
     r = homed.post("/export", data={"csrf_token": csrf_of(homed), "items": world.minsk_item})
     assert r.status_code == 404
+
+
+def test_observation_and_testimonies(clients: dict[str, TestClient], world: World) -> None:
+    ed, ada, homed = clients["ed"], clients["ada"], clients["homed"]
+    inc = world.minsk_incident
+    token = csrf_of(ed)
+    r = ed.post(f"/incidents/{inc}/observe", data={"csrf_token": token, "unit": "АМАП", "insignia": XSS,
+                                                  "vehicle_type": "bus", "vehicle_plate": "AB 1234-7", "officers": "12"})
+    assert r.status_code == 303
+    page = ed.get(f"/incidents/{inc}").text
+    assert "АМАП" in page and "AB 1234-7" in page and "<img src=x" not in page
+    assert "Затрыманне" in ed.get("/incidents", params={"q": "амап"}).text  # observations are searched too
+    r = ed.post(f"/incidents/{inc}/testimony", data={"csrf_token": token, "text": f"They came at night {XSS}",
+                                                    "language": "be", "given_on": "2026-03-03", "contact": "secret phone"})
+    assert r.status_code == 303
+    with Workspace.open(world.root, ARCHIVE_PASS) as ws:
+        tids = [t.id for t in ws.incidents.testimonies(inc)]
+    text = ed.get(f"/incidents/{inc}/testimonies/{tids[-1]}").text
+    assert "They came at night" in text and "<img src=x" not in text and "secret phone" not in text
+    assert "secret phone" in ada.get(f"/incidents/{inc}/testimonies/{tids[-1]}").text
+    with Workspace.open(world.root) as ws:
+        assert any(e.action == "catalog.testimony.read" and e.actor == "ed" for e in ws.log(inc, exact=True))
+    # a testimony is reached only through its own incident
+    assert ed.get(f"/incidents/{world.homiel_incident}/testimonies/{tids[-1]}").status_code == 404
+    assert homed.get(f"/incidents/{inc}/testimonies/{tids[-1]}").status_code == 404
+    assert clients["vi"].get(f"/incidents/{inc}/testimonies/{tids[-1]}").status_code == 403
+
+
+def test_markup_in_media_metadata_is_escaped(clients: dict[str, TestClient]) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = XSS  # Make
+    exif[0x0110] = "<script>alert(3)</script>"  # Model
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), (9, 9, 9)).save(buf, "JPEG", exif=exif)
+    _, res = upload(clients["ed"], [("meta.jpg", buf.getvalue())])
+    page = clients["ed"].get(f"/items/{res[0]['sha256']}").text
+    assert "<img src=x" not in page and "<script>alert(3)" not in page
+    assert "&lt;script&gt;alert(3)" in page or "alert(3)" not in page
+
+
+def test_rate_limit_per_address(app: object) -> None:
+    from conftest import signin_token
+
+    from witnessbox.web.app import AppState
+
+    state = app.app.state.witnessbox  # type: ignore[attr-defined]
+    lifted = state.per_address
+    state.per_address = AppState.__dataclass_fields__["per_address"].default_factory()  # type: ignore[misc]
+    codes = []
+    try:
+        for i in range(35):
+            c = new_client(app)
+            token = signin_token(c)
+            codes.append(c.post("/signin", data={"name": f"someone{i}", "passphrase": "x" * 20, "code": "123456",
+                                                 "csrf_token": token}).status_code)
+    finally:
+        state.per_address = lifted
+    assert codes[0] == 401 and codes[29] == 401 and codes[30:] == [429] * 5

@@ -115,6 +115,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/incidents/{inc_id}", GET, views_incidents.incident_page, V, scope="inc_id"),
     RouteSpec("/incidents/{inc_id}/status", POST, views_incidents.incident_status, E, Csrf.TOKEN, scope="inc_id"),
     RouteSpec("/incidents/{inc_id}/link", POST, views_incidents.incident_link, E, Csrf.TOKEN, scope="inc_id"),
+    RouteSpec("/incidents/{inc_id}/observe", POST, views_incidents.incident_observe, E, Csrf.TOKEN, scope="inc_id"),
+    RouteSpec("/incidents/{inc_id}/testimony", POST, views_incidents.incident_testimony, E, Csrf.TOKEN, scope="inc_id"),
+    RouteSpec("/incidents/{inc_id}/testimonies/{tid}", GET, views_incidents.testimony_page, E, scope="inc_id"),
     # custody log (whole-archive view: only for users not limited to regions)
     RouteSpec("/custody", GET, views_custody.custody_log, V, scope="all-regions"),
     RouteSpec("/custody/{seq}/proof", GET, views_custody.custody_proof, V, scope="all-regions"),

@@ -47,6 +47,7 @@ class IncidentPage:
     observations: tuple[str, ...]
     links: tuple[tuple[str, str], ...]
     statuses: tuple[str, ...]
+    testimonies: tuple[tuple[int, str, str], ...]  # id, language, given on (editors only)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ def _page(ws: Workspace, scope: Scope, inc_id: str) -> IncidentPage:
     return IncidentPage(IncidentRow.of(inc, _regions(ws)), Markup(render_markdown(inc.description)),  # noqa: S704 - sanitised by render_markdown (nh3)
                         inc.sources, obs,
                         tuple((link.item, f"{names[link.item]} ({link.role.value})") for link in inc.links if link.item in names),
-                        tuple(s.value for s in Status))
+                        tuple(s.value for s in Status),
+                        tuple((t.id, t.language, t.given_on) for t in ws.incidents.testimonies(inc.id))
+                        if scope.allows("editor") else ())
 
 
 async def incident_page(request: Request, ctx: Ctx) -> Response:
@@ -189,3 +192,55 @@ async def incident_link(request: Request, ctx: Ctx) -> Response:
 
     await ctx.call(link)
     return ctx.redirect(f"/incidents/{inc_id}")
+
+
+async def incident_observe(request: Request, ctx: Ctx) -> Response:
+    inc_id = request.path_params["inc_id"]
+    form = await request.form()
+
+    def field(k: str) -> str:
+        return str(form.get(k, ""))[:500].strip()
+
+    def observe(ws: Workspace) -> None:
+        from ..catalog import Observation, Vehicle
+
+        officers = field("officers")
+        try:
+            n = int(officers) if officers else None
+        except ValueError as e:
+            raise InputError("the number of officers is a whole number") from e
+        vehicles = (Vehicle(field("vehicle_type"), field("vehicle_plate")),) if field("vehicle_type") else ()
+        ws.incidents.observe(inc_id, Observation(field("unit"), field("insignia"), field("uniform"), vehicles, n))
+
+    await ctx.call(observe)
+    return ctx.redirect(f"/incidents/{inc_id}")
+
+
+async def incident_testimony(request: Request, ctx: Ctx) -> Response:
+    inc_id = request.path_params["inc_id"]
+    form = await request.form()
+    await ctx.call(lambda ws: ws.incidents.add_testimony(
+        inc_id, str(form.get("text", ""))[:1_000_001], language=str(form.get("language", ""))[:16].strip(),
+        given_on=str(form.get("given_on", ""))[:40].strip(), contact=str(form.get("contact", ""))[:500]))
+    return ctx.redirect(f"/incidents/{inc_id}")
+
+
+async def testimony_page(request: Request, ctx: Ctx) -> Response:
+    """One decrypted testimony (the reading is logged by the library); contacts: admins only."""
+    inc_id = request.path_params["inc_id"]
+    try:
+        tid = int(request.path_params["tid"])
+    except ValueError as e:
+        raise InputError("a testimony number is a whole number") from e
+    scope = ctx.scope
+
+    def read(ws: Workspace) -> Any:
+        inc = scope.incident(ws, inc_id)
+        if tid not in {t.id for t in ws.incidents.testimonies(inc.id)}:
+            from ..errors import NotFoundError
+
+            raise NotFoundError(f"no testimony {tid} in this incident")
+        return ws.incidents.read_testimony(tid)
+
+    t = await ctx.call(read)
+    return ctx.render("testimony.html", inc_id=inc_id, testimony=t, show_contact=scope.allows("admin"))
