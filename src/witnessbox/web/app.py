@@ -43,7 +43,7 @@ from ..errors import (
 )
 from ..workspace import Workspace
 from ..workspace.access import Scope as UserScope
-from .i18n import DEFAULT_LANG, LANGUAGES, translations
+from .i18n import DEFAULT_LANG, LANGUAGES, format_span, format_when, translations
 from .routes import ROUTES, SAFE_METHODS, Csrf, CsrfExemption, RouteSpec, check_table
 from .sessions import REAUTH_VALID, Session, SessionManager
 
@@ -375,6 +375,8 @@ def _templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
     )
+    env.filters["when"] = format_when
+    env.filters["when_span"] = format_span
     return env
 
 

@@ -11,6 +11,9 @@ import io
 from gettext import NullTranslations
 from importlib import resources
 
+from datetime import datetime
+
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -52,3 +55,24 @@ DYNAMIC_MESSAGES = (
     N_("Please sign in"), N_("Not allowed"), N_("Not found"), N_("Busy"), N_("Account locked"),
     N_("Too many attempts"), N_("Something went wrong"), N_("This did not work"),
 )
+
+
+def format_when(value: str, lang: str) -> str:
+    """An ISO 8601 date or time in the reader's language (the text unchanged if it is not one)."""
+    text = value.strip()
+    if not text:
+        return ""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    loc = lang if lang in LANGUAGES else DEFAULT_LANG
+    if len(text) <= 10:
+        return format_date(t.date(), format="medium", locale=loc)
+    return format_datetime(t, format="medium", locale=loc, tzinfo=t.tzinfo)
+
+
+def format_span(value: str, lang: str) -> str:
+    """``start`` or ``start/end`` in the reader's language."""
+    start, _, end = value.partition("/")
+    return format_when(start, lang) + (" – " + format_when(end, lang) if end else "")

@@ -32,9 +32,10 @@ class IncidentRow:
 
     @classmethod
     def of(cls, i: Incident, regions: dict[str, str]) -> IncidentRow:
-        when = i.time.start.isoformat(sep=" ", timespec="minutes")
+        # "start" or "start/end" (ISO 8601 interval); templates format it in the reader's language
+        when = i.time.start.isoformat(timespec="minutes")
         if i.time.end is not None:
-            when += " – " + i.time.end.isoformat(sep=" ", timespec="minutes")
+            when += "/" + i.time.end.isoformat(timespec="minutes")
         return cls(i.id, i.title, when, i.place, regions.get(i.region, i.region), ", ".join(i.categories),
                    i.status.value, len(i.links))
 
@@ -86,7 +87,7 @@ PAGE_SIZE = 100
 
 def _table(ws: Workspace, scope: Scope, q: TableQuery, page: int) -> tuple[int, list[IncidentRow], Any, Any]:
     total, found = scope.incident_table(ws, q.filter(), q.text, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
-    rows = [IncidentRow(i.id, i.title, (i.start.replace("T", " ")[:16] + (" – " + i.end.replace("T", " ")[:16] if i.end else "")),
+    rows = [IncidentRow(i.id, i.title, i.start + ("/" + i.end if i.end else ""),
                         i.place, i.region, ", ".join(i.categories), i.status, i.links) for i in found]
     cats = [(c.slug, c.label) for c in ws.incidents.categories()]
     return total, rows, scope.region_names(ws), cats
