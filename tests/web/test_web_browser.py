@@ -126,7 +126,7 @@ def test_main_flows(browser: Any, served: tuple[str, dict[str, Any], Path], lang
     page.fill("input[name=start]", "2026-03-01")
     page.fill("input[name=place]", "Кастрычніцкая")
     page.fill("textarea[name=description]", "**Bold** text")
-    page.click("#incident-form button[type=submit]")
+    page.click("#incident-form button[type=submit]:not([name])")
     page.wait_for_selector(".description strong")
     page.goto(f"{url}/incidents")
     page.fill("#incident-search", f"ЕЛКИ {lang}")

@@ -288,3 +288,27 @@ def test_rate_limit_per_address(app: object) -> None:
     finally:
         state.per_address = lifted
     assert codes[0] == 401 and codes[29] == 401 and codes[30:] == [429] * 5
+
+
+def test_edit_incident_with_preview(clients: dict[str, TestClient], world: World) -> None:
+    ed, homed = clients["ed"], clients["homed"]
+    inc = world.homiel_incident
+    form = ed.get(f"/incidents/{inc}/edit")
+    assert form.status_code == 200 and "Homiel search" in form.text
+    token = csrf_of(ed)
+    with Workspace.open(world.root) as ws:
+        homiel = [r.slug for r in ws.incidents.regions() if r.name == "Homiel"][0]
+    data = {"csrf_token": token, "title": "Homiel search, edited", "start": "2026-03-02", "end": "", "precision": "day",
+            "place": "Savetskaja", "region": homiel, "description": f"_seen_ {XSS}", "sources": "a\nb"}
+    prev = ed.post(f"/incidents/{inc}/edit", data={**data, "preview": "1"})
+    assert prev.status_code == 200 and "<em>seen</em>" in prev.text and "<img src=x" not in prev.text
+    with Workspace.open(world.root) as ws:
+        assert ws.incidents.get(inc).title == "Homiel search"  # a preview changes nothing
+    assert ed.post(f"/incidents/{inc}/edit", data=data).status_code == 303
+    with Workspace.open(world.root) as ws:
+        got = ws.incidents.get(inc)
+        assert got.title == "Homiel search, edited" and got.sources == ("a", "b")
+        assert any(e.action == "catalog.incident.edit" and e.actor == "ed" for e in ws.log(inc, exact=True))
+    minsk = [r for r in Workspace.open(world.root).incidents.regions() if r.name == "Мінск"][0].slug
+    r = homed.post(f"/incidents/{inc}/edit", data={**data, "csrf_token": csrf_of(homed), "region": minsk})
+    assert r.status_code == 400  # a region-limited editor cannot move it out of their regions

@@ -113,6 +113,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/incidents/new", GET, views_incidents.incident_form, E),
     RouteSpec("/incidents/new", POST, views_incidents.incident_create, E, Csrf.TOKEN),
     RouteSpec("/incidents/{inc_id}", GET, views_incidents.incident_page, V, scope="inc_id"),
+    RouteSpec("/incidents/{inc_id}/edit", GET, views_incidents.incident_edit_form, E, scope="inc_id"),
+    RouteSpec("/incidents/{inc_id}/edit", POST, views_incidents.incident_edit, E, Csrf.TOKEN, scope="inc_id"),
     RouteSpec("/incidents/{inc_id}/status", POST, views_incidents.incident_status, E, Csrf.TOKEN, scope="inc_id"),
     RouteSpec("/incidents/{inc_id}/link", POST, views_incidents.incident_link, E, Csrf.TOKEN, scope="inc_id"),
     RouteSpec("/incidents/{inc_id}/observe", POST, views_incidents.incident_observe, E, Csrf.TOKEN, scope="inc_id"),

@@ -9,7 +9,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..catalog import Incident, IncidentFilter, IncidentInput, Status, make_timespan
+from ..catalog import Incident, IncidentFilter, IncidentInput, Status, make_timespan, region_slug
 from ..errors import InputError
 from ..publish.text import render_markdown
 from ..workspace import Workspace
@@ -106,14 +106,68 @@ async def incidents_table(request: Request, ctx: Ctx) -> Response:
                       pages=pages, params=params, statuses=[s.value for s in Status])
 
 
-async def incident_form(request: Request, ctx: Ctx, *, error: str = "", values: dict[str, str] | None = None,
-                        status: int = 200) -> Response:
+_FIELDS = ("title", "start", "end", "precision", "place", "region", "description", "sources")
+
+
+async def incident_form(request: Request, ctx: Ctx, *, error: str = "", values: dict[str, Any] | None = None,
+                        status: int = 200, action: str = "/incidents/new", preview: Markup | None = None) -> Response:
     def choices(ws: Workspace) -> tuple[Any, Any]:
         return ctx.scope.region_names(ws), [(c.slug, c.label) for c in ws.incidents.categories()]
 
     regions, cats = await ctx.call(choices)
     return ctx.render("incident_form.html", status=status, regions=regions, categories=cats, error=error,
-                      values=values or {})
+                      values=values or {}, action=action, preview=preview)
+
+
+def _form_values(form: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {k: str(form.get(k, ""))[:20000] for k in _FIELDS}
+    values["categories"] = [str(c)[:80] for c in form.getlist("categories")][:50]
+    return values
+
+
+def _preview(values: dict[str, Any]) -> Markup:
+    return Markup(render_markdown(values["description"]))  # noqa: S704 - sanitised by render_markdown (nh3)
+
+
+async def incident_edit_form(request: Request, ctx: Ctx) -> Response:
+    inc_id = request.path_params["inc_id"]
+
+    def load(ws: Workspace) -> dict[str, Any]:
+        from ..catalog.models import format_time_text
+
+        inc = ctx.scope.incident(ws, inc_id)
+        t = inc.time
+        return {"title": inc.title, "start": format_time_text(t.start, t.precision),
+                "end": format_time_text(t.end, t.precision) if t.end else "", "precision": t.precision.value,
+                "place": inc.place, "region": region_slug(inc.region), "description": inc.description,
+                "sources": "\n".join(inc.sources), "categories": list(inc.categories)}
+
+    values = await ctx.call(load)
+    return await incident_form(request, ctx, values=values, action=f"/incidents/{inc_id}/edit")
+
+
+async def incident_edit(request: Request, ctx: Ctx) -> Response:
+    inc_id = request.path_params["inc_id"]
+    form = await request.form()
+    values = _form_values(form)
+    action = f"/incidents/{inc_id}/edit"
+    if form.get("preview") is not None:
+        return await incident_form(request, ctx, values=values, action=action, preview=_preview(values))
+    scope = ctx.scope
+
+    def edit(ws: Workspace) -> None:
+        if scope.regions and values["region"] not in scope.regions:
+            raise InputError("choose one of your regions")
+        ws.incidents.edit(inc_id, title=values["title"], start=values["start"], end=values["end"],
+                          precision=values["precision"] or None, place=values["place"], region=values["region"],
+                          categories=values["categories"], description=values["description"],
+                          sources=[x.strip() for x in values["sources"].splitlines() if x.strip()])
+
+    try:
+        await ctx.call(edit)
+    except InputError as e:
+        return await incident_form(request, ctx, error=e.message, values=values, action=action, status=400)
+    return ctx.redirect(f"/incidents/{inc_id}")
 
 
 def _create(ws: Workspace, scope: Scope, form: dict[str, Any]) -> Incident:
@@ -131,12 +185,11 @@ def _create(ws: Workspace, scope: Scope, form: dict[str, Any]) -> Incident:
 
 async def incident_create(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
-    values = {k: str(form.get(k, ""))[:20000] for k in ("title", "start", "end", "precision", "place", "region",
-                                                          "description", "sources")}
-    data: dict[str, Any] = dict(values)
-    data["categories"] = [str(c) for c in form.getlist("categories")][:50]
+    values = _form_values(form)
+    if form.get("preview") is not None:
+        return await incident_form(request, ctx, values=values, preview=_preview(values))
     try:
-        inc = await ctx.call(_create, ctx.scope, data)
+        inc = await ctx.call(_create, ctx.scope, values)
     except InputError as e:
         return await incident_form(request, ctx, error=e.message, values=values, status=400)
     return ctx.redirect(f"/incidents/{inc.id}")
