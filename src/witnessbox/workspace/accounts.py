@@ -253,7 +253,7 @@ class Accounts:
 
     # -- storage ------------------------------------------------------------------------------
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
         new = not self.path.exists()
         if new:
             # Created with 0600 before SQLite writes a byte: it holds wrapped keys.
@@ -264,7 +264,8 @@ class Accounts:
             c.execute("PRAGMA journal_mode=WAL")
             if not self._migrated:
                 self._migrate(c)
-            c.execute("BEGIN IMMEDIATE")
+            # Reads (every request checks the session epoch) take no write lock.
+            c.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield c
             except BaseException:
@@ -303,7 +304,7 @@ class Accounts:
     # -- reading ------------------------------------------------------------------------------
     def list(self) -> builtins.list[Account]:
         """Every account, by name."""
-        with self._db() as c:
+        with self._db(write=False) as c:
             return [self._account(r) for r in c.execute(f"SELECT {self._COLS} FROM users ORDER BY name")]
 
     def get(self, name: str) -> Account:
@@ -312,12 +313,12 @@ class Accounts:
         Raises:
             NotFoundError: No such user.
         """
-        with self._db() as c:
+        with self._db(write=False) as c:
             return self._row(c, name)
 
     def session_epoch(self, name: str) -> int:
         """Changes whenever the user's sessions must end (sign out everywhere, disable, role)."""
-        with self._db() as c:
+        with self._db(write=False) as c:
             r = c.execute("SELECT session_epoch FROM users WHERE name=?", (name,)).fetchone()
             return -1 if r is None else int(r[0])
 
@@ -481,7 +482,7 @@ class Accounts:
         t = time.time() if now is None else now
         moment = datetime.fromtimestamp(t, UTC)
         name = name.strip().lower()[:64]
-        with self._db() as c:
+        with self._db(write=False) as c:
             row = c.execute("SELECT salt, cost, verifier, wrapped, totp_secret, totp_last_step, disabled, failures,"
                             " locked_until FROM users WHERE name=?", (name,)).fetchone()
         if row is None:
@@ -546,7 +547,7 @@ class Accounts:
 
     def remaining_recovery_codes(self, name: str) -> int:
         """How many unused recovery codes the user has left."""
-        with self._db() as c:
+        with self._db(write=False) as c:
             return int(c.execute("SELECT count(*) FROM recovery_codes WHERE name=? AND used_at IS NULL",
                                  (name,)).fetchone()[0])
 
@@ -556,7 +557,7 @@ class Accounts:
         Raises:
             PassphraseError: The workspace has no key (nothing is removed then).
         """
-        with self._db() as c:
+        with self._db(write=False) as c:
             rows = [PendingEvent(*r) for r in c.execute("SELECT id, time, name, reason, address FROM pending_events ORDER BY id")]
         if not rows:
             return 0
