@@ -28,24 +28,63 @@ def cli(*args: str, env: dict[str, str] | None = None, check: bool = True) -> su
     return r
 
 
-@contextmanager
-def serving(archive: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _listens(pid: int, port: int) -> bool:
+    """True when process ``pid`` owns the socket listening on 127.0.0.1:``port`` (Linux /proc):
+    another program on this shared machine may have grabbed the port we picked."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        local, state, inode = parts[1], parts[3], parts[9]
+        if state == "0A" and int(local.split(":")[1], 16) == port:
+            inodes.add(inode)
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+def _start(archive: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
+    """Start a server on a free port; None when the port was taken meanwhile (try another)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "witnessbox", "serve", "--port", str(port), "--archive", str(archive)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            return None
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                if r.read() == b"ok" and _listens(proc.pid, port):
+                    return url, proc
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            raise AssertionError(f"server did not start: {out}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def serving(archive: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    started = None
+    for _ in range(5):
+        started = _start(archive)
+        if started is not None:
+            break
+    if started is None:
+        raise AssertionError("witnessbox serve could not start on a free port (5 tries)")
+    url, proc = started
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(f"server did not start: {out}") from None
-                time.sleep(0.2)
         yield url, proc
     finally:
         if proc.poll() is None:

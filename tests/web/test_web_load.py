@@ -70,7 +70,7 @@ def test_twenty_concurrent_uploads(tmp_path: Path) -> None:
         token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/signin").text).group(1)  # type: ignore[union-attr]
         r = c.post("/signin", data={"name": "ed", "passphrase": USER_PASS, "csrf_token": token,
                                     "code": pyotp.parse_uri(user["totp_uri"]).now()}, follow_redirects=False)
-        assert r.status_code == 303
+        assert r.status_code == 303, r.text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/intake").text).group(1)  # type: ignore[union-attr]
         base = _rss_kib(proc.pid)
         peak = [base]
