@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 DEFAULT_ARCHIVE = Path("witnessbox-archive")
@@ -25,8 +28,27 @@ def passphrase_from_env() -> str | None:
     return os.environ.get(ENV_PASSPHRASE)
 
 
+# The web app serves several signed-in people from one process: each request acts as its
+# own user (a context variable follows the request into its worker thread).
+_ACTING_AS: ContextVar[str | None] = ContextVar("witnessbox_acting_as", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(name: str) -> Iterator[None]:
+    """Within this block (and this thread or task) :func:`actor` is ``name``."""
+    token = _ACTING_AS.set(name)
+    try:
+        yield
+    finally:
+        _ACTING_AS.reset(token)
+
+
 def actor() -> str:
-    """Who acts, for the custody log: ``$WITNESSBOX_ACTOR`` or the login name."""
+    """Who acts, for the custody log: the web user acting now, else ``$WITNESSBOX_ACTOR``,
+    else the login name."""
+    acting = _ACTING_AS.get()
+    if acting:
+        return acting
     env = os.environ.get(ENV_ACTOR)
     if env:
         return env

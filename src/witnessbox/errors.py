@@ -118,6 +118,8 @@ class ReviewError(WitnessboxError):
 
     exit_code = 17
     http_status = 409
+
+
 class SizeLimitError(InputError):
     """Too large: {detail}"""
 
@@ -131,8 +133,47 @@ class RateLimitError(WitnessboxError):
     http_status = 429
 
 
+class SignInError(WitnessboxError):
+    """The name, passphrase or code is wrong (or the account is disabled). {detail}"""
+
+    exit_code = 14
+    http_status = 401
+
+
+class AccountLockedError(SignInError):
+    """Too many failed sign-ins: this account is locked until {detail} (UTC) or until an admin unlocks it."""
+
+    http_status = 423
+
+
+class NotSignedInError(WitnessboxError):
+    """Please sign in. {detail}"""
+
+    exit_code = 14
+    http_status = 401
+
+
+class AccessDeniedError(WitnessboxError):
+    """You are not allowed to do this. {detail}"""
+
+    exit_code = 15
+    http_status = 403
+
+
+class CsrfError(AccessDeniedError):
+    """The form is stale or came from another site: reload the page and try again. {detail}"""
+
+
+class RateLimitedError(RateLimitError):
+    """Too many attempts: wait {detail} seconds and try again."""
+
+
 class DropBoxError(WitnessboxError):
     """Drop box submission refused, nothing was imported: {detail}"""
 
     exit_code = 18
     http_status = 422
+
+
+class WeakPassphraseError(InputError):
+    """The passphrase is too weak: {detail}"""

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import WitnessboxError
-from . import archive, demo, dropbox, export, incidents, publish, redact, review, trace, units
+from . import archive, demo, dropbox, export, incidents, publish, redact, review, trace, units, web
 
 app = typer.Typer(
     name="witnessbox",
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (archive, redact, incidents, publish, export, trace, demo, units, review, dropbox):
+for _module in (archive, redact, incidents, publish, export, trace, demo, units, review, dropbox, web):
     _module.register(app)
 
 

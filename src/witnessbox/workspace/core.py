@@ -65,6 +65,7 @@ from ..ledger.verify import verify_signature
 from ._reports import AddReport, Progress, VerifyReport
 
 if TYPE_CHECKING:
+    from .accounts import Accounts
     from .exports import Exports
     from .incidents import Incidents
     from .publishing import Publishing
@@ -838,3 +839,9 @@ class Workspace:
         from .dropbox import DropBox
 
         return DropBox(self)
+
+    @functools.cached_property
+    def accounts(self) -> Accounts:
+        from .accounts import Accounts
+
+        return Accounts(self)

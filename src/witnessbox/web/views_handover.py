@@ -1,0 +1,102 @@
+"""Publish preview (what the public site would contain, and what is left out and why) and
+export (an evidence package, after re-authentication, downloaded and then removed)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..errors import InputError
+from ..workspace import Workspace
+from ..workspace.access import Scope
+
+if TYPE_CHECKING:
+    from .app import Ctx
+
+
+@dataclass(frozen=True)
+class PreviewIncident:
+    id: str
+    title: str
+    media: tuple[tuple[str, str, str], ...]  # derivative sha256, media type, role
+
+
+@dataclass(frozen=True)
+class Preview:
+    incidents: tuple[PreviewIncident, ...]
+    left_out: tuple[tuple[str, str, str], ...]  # incident, item, reason
+
+
+def _preview(ws: Workspace) -> Preview:
+    gate, _originals = ws.publishing.gate()
+    incs = tuple(PreviewIncident(i.id, i.title, tuple((m.derivative.sha256, m.derivative.media_type, m.role.value)
+                                                      for m in gate.media.get(i.id, ())))
+                 for i in gate.incidents)
+    return Preview(incs, tuple((lo.incident_id, lo.item, lo.reason) for lo in gate.left_out))
+
+
+async def publish_preview(request: Request, ctx: Ctx) -> Response:
+    preview = await ctx.call(_preview)
+    return ctx.render("publish.html", preview=preview)
+
+
+async def export_form(request: Request, ctx: Ctx) -> Response:
+    incidents = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incident_table(ws)[1]])
+    return ctx.render("export.html", incidents=incidents, error="")
+
+
+def _export(ws: Workspace, scope: Scope, incidents: list[str], items: list[str], recipient: str,
+            testimonies: bool) -> Path:
+    """Write the package as one zip in a staging folder (the caller streams it, then removes it)."""
+    selectors = []
+    for inc in incidents:
+        selectors.append(scope.incident(ws, inc).id)
+    for item in items:
+        selectors.append(scope.item(ws, item).sha256)
+    if not selectors:
+        raise InputError("choose at least one incident or item")
+    staging = ws.root / "tmp" / f"plain-{os.getpid()}-web-export-{secrets.token_hex(8)}"
+    staging.mkdir(mode=0o700)
+    out = staging / "evidence-package.zip"
+    try:
+        ws.exports.export(selectors, out, zip_output=True, recipient=recipient or None,
+                          include_testimonies=testimonies)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+async def export_download(request: Request, ctx: Ctx) -> Response:
+    form = await request.form()
+    incidents = [str(x)[:100] for x in form.getlist("incidents")][:500]
+    items = [s.strip() for s in str(form.get("items", ""))[:20000].split() if s.strip()][:500]
+    recipient = str(form.get("recipient", ""))[:200].strip()
+    testimonies = form.get("testimonies") == "on"
+    try:
+        path = await ctx.call(_export, ctx.scope, incidents, items, recipient, testimonies)
+    except InputError as e:
+        listed = await ctx.call(lambda ws: [(i.id, i.title) for i in ctx.scope.incident_table(ws)[1]])
+        return ctx.render("export.html", status=400, incidents=listed, error=e.message)
+    f = open(path, "rb")  # noqa: SIM115 - closed when the body ends
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            while chunk := await run_in_threadpool(f.read, 1 << 20):
+                yield chunk
+        finally:
+            f.close()
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+    return StreamingResponse(body(), media_type="application/zip",
+                             headers={"content-disposition": 'attachment; filename="evidence-package.zip"',
+                                      "content-length": str(path.stat().st_size)})
