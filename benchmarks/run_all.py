@@ -15,6 +15,7 @@ ORDER = [
     "seal_throughput.py",
     "redaction_photos.py",
     "redaction_video.py",
+    "review_suggestions.py",
     "trace_suite.py",
     "trace_latency.py",
     "trace_throughput.py",

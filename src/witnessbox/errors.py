@@ -153,3 +153,8 @@ class RateLimitedError(WitnessboxError):
 
 class WeakPassphraseError(InputError):
     """The passphrase is too weak: {detail}"""
+class ReviewError(WitnessboxError):
+    """Review: {detail}"""
+
+    exit_code = 17
+    http_status = 409

@@ -50,7 +50,8 @@ def test_failure_exit_code_and_nothing_written(tmp_path: Path, capsys: pytest.Ca
     code, out, err = _run(["redact", str(good), str(bad), "-o", str(tmp_path / "out")], capsys)
     assert code == 11
     assert "bad.jpg" in err and "1 of 2" in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png", "good.png.regions.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "good.png", "good.png.regions.json", "good.png.suggestions.json"]
 
 
 def test_unsupported_file_lists_supported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

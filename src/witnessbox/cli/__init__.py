@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import WitnessboxError
-from . import archive, demo, export, incidents, publish, redact, trace, web
+from . import archive, demo, export, incidents, publish, redact, review, trace, web
 
 app = typer.Typer(
     name="witnessbox",
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (archive, redact, incidents, publish, export, trace, demo, web):
+for _module in (archive, redact, incidents, publish, export, trace, demo, review, web):
     _module.register(app)
 
 

@@ -69,7 +69,8 @@ def register(app: typer.Typer) -> None:
             print(json.dumps({
                 "redacted": [
                     {"source": str(r.source), "output": str(r.output), "regions_file": str(r.regions_file),
-                     "kind": r.kind.value, "frames": r.frames, "regions": r.regions, "source_sha256": r.source_sha256}
+                     "kind": r.kind.value, "frames": r.frames, "regions": r.regions, "source_sha256": r.source_sha256,
+                     "suggestions_file": str(r.suggestions_file) if r.suggestions_file else None}
                     for r in report.done
                 ],
                 "failed": [{"source": str(f.source), "error": f.error} for f in report.failed],

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -55,11 +55,19 @@ class VideoInfo:
     audio_codec: str | None
 
 
-def _open(path: Path) -> Any:
+VideoSource = Path | BinaryIO
+"""A video file, or a seekable stream of one (a decrypted original that never touches the disk
+as a named file). A stream is read by one decoder at a time and rewound for each."""
+
+
+def _open(path: VideoSource) -> Any:
     import av
 
     try:
-        return av.open(str(path), "r")
+        if isinstance(path, Path | str):
+            return av.open(str(path), "r")
+        path.seek(0)
+        return av.open(path, "r")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable video ({e}); nothing was written") from e
 
@@ -72,7 +80,7 @@ def _rotation_of(stream: Any, first: Any | None) -> int:
     return rot % 360
 
 
-def probe_video(path: Path, *, max_pixels: int = MAX_VIDEO_PIXELS) -> VideoInfo:
+def probe_video(path: VideoSource, *, max_pixels: int = MAX_VIDEO_PIXELS) -> VideoInfo:
     """Read a video's displayed size, frame count, rate, rotation and audio codec.
 
     Decodes the first frame to learn the rotation (PyAV exposes it per frame).
@@ -125,7 +133,7 @@ def _upright(arr: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
 
-def iter_frames(path: Path, info: VideoInfo, *, prefetch: int = 8) -> Iterator[np.ndarray]:
+def iter_frames(path: VideoSource, info: VideoInfo, *, prefetch: int = 8) -> Iterator[np.ndarray]:
     """Yield every frame as upright ``H x W x 3`` RGB, decoded in a background thread.
 
     The decoder runs ahead by up to ``prefetch`` frames, so decoding overlaps detection or
@@ -187,6 +195,195 @@ def iter_frames(path: Path, info: VideoInfo, *, prefetch: int = 8) -> Iterator[n
         raise InputError(
             f"{path}: truncated or corrupt video: decoded {n} of {info.frames} frames; nothing was written"
         )
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    """Where each frame of a video is, for exact random access (built from packets, no decoding).
+
+    Attributes:
+        pts: Presentation timestamp of frame ``i`` (decoded frames come out in this order).
+        keyframes: Timestamps of the keyframes (where decoding can start), sorted.
+    """
+
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+
+    @classmethod
+    def build(cls, path: VideoSource) -> FrameIndex | None:
+        """Read the packets' timestamps; None when they cannot say where frames are (missing or
+        repeated timestamps): then frames are found by decoding from the start."""
+        with _open(path) as c:
+            if not c.streams.video:
+                return None
+            vs = c.streams.video[0]
+            pts: list[int] = []
+            keys: list[int] = []
+            for pkt in c.demux(vs):
+                if pkt.size == 0:
+                    continue  # the demuxer's end marker
+                if pkt.pts is None:
+                    return None
+                pts.append(int(pkt.pts))
+                if pkt.is_keyframe:
+                    keys.append(int(pkt.pts))
+        if not pts or not keys or len(set(pts)) != len(pts):
+            return None
+        return cls(tuple(sorted(pts)), tuple(sorted(keys)))
+
+
+def read_frame(
+    path: VideoSource, index: int, info: VideoInfo | None = None, *, frame_index: FrameIndex | None = None, frames: int = 0
+) -> np.ndarray:
+    """Frame number ``index`` (from 0, in decode order: the numbering of regions files) as
+    upright ``H x W x 3`` RGB.
+
+    Exact by index. Without ``frame_index``, frames are counted while decoding from the start.
+    With one, decoding starts at the keyframe before the frame and stops at the frame whose
+    timestamp is the ``index``-th; it is used only when it has exactly ``frames`` entries (the
+    frame count the regions file was made with, so no packet without a picture can shift the
+    numbering), and any surprise while decoding (a frame without a timestamp, the wanted one
+    missing) falls back to counting from the start. Never a seek to a time alone: a seek lands
+    on a keyframe near the time, which would show another frame than the regions describe.
+
+    Raises:
+        InputError: ``index`` is past the last frame, or the video cannot be decoded.
+    """
+    if index < 0:
+        raise InputError(f"frame {index}: frame numbers start at 0")
+    info = info or probe_video(path)
+    fi = frame_index
+    if fi is not None and frames and len(fi.pts) == frames and index < frames:
+        got = _seek_frame(path, info, fi, index)
+        if got is not None:
+            return got
+    for i, fr in enumerate(iter_frames(path, info)):
+        if i == index:
+            return fr
+    raise InputError(f"{path}: no frame {index} (the video has fewer frames)")
+
+
+class FrameReader:
+    """Frames of one video by index, for stepping through it (the review screen's player).
+
+    Exact like :func:`read_frame`, and fast for what a player does: a step forward continues the
+    decoder where it stopped (no new seek while no keyframe lies between), and the last
+    ``keep`` frames decoded are kept, so a step back within them costs nothing. Close it (or use
+    it as a context manager) to release the file.
+
+    Args:
+        path: The video.
+        info: Its :func:`probe_video` result.
+        frames: The frame count the regions file describes (the index is trusted only when it
+            counts the same).
+        keep: Decoded frames kept for steps back.
+    """
+
+    def __init__(self, path: VideoSource, info: VideoInfo, frames: int, *, keep: int = 16) -> None:
+        self._path, self._info, self._frames, self._keep = path, info, frames, keep
+        fi = FrameIndex.build(path)
+        self._fi = fi if fi is not None and len(fi.pts) == frames else None
+        self._at = {p: i for i, p in enumerate(self._fi.pts)} if self._fi else {}
+        self._cache: dict[int, np.ndarray] = {}
+        self._container: Any = None
+        self._decoder: Iterator[Any] | None = None
+        self._last = -1  # index of the last frame the open decoder produced
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container, self._decoder, self._last = None, None, -1
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` as upright RGB.
+
+        Raises:
+            InputError: No such frame, or the video cannot be decoded.
+        """
+        if not 0 <= index < self._frames:
+            raise InputError(f"no frame {index}: the video has frames 0..{self._frames - 1}")
+        if index in self._cache:
+            return self._cache[index]
+        fi = self._fi
+        if fi is None:
+            return self._remember(index, read_frame(self._path, index, self._info))
+        got = self._forward(index) if self._decoder is not None and self._last < index and not any(
+            fi.pts[self._last] < k <= fi.pts[index] for k in fi.keyframes) else None
+        if got is None:
+            self._seek(index)
+            got = self._forward(index)
+        if got is None:  # a surprise from the decoder: count from the start, exactly
+            self.close()
+            return self._remember(index, read_frame(self._path, index, self._info))
+        return got
+
+    def _remember(self, index: int, arr: np.ndarray) -> np.ndarray:
+        self._cache[index] = arr
+        while len(self._cache) > self._keep:
+            del self._cache[next(iter(self._cache))]
+        return arr
+
+    def _seek(self, index: int) -> None:
+        import av
+
+        assert self._fi is not None
+        self.close()
+        want = self._fi.pts[index]
+        start = max((k for k in self._fi.keyframes if k <= want), default=self._fi.keyframes[0])
+        try:
+            c = _open(self._path)
+            vs = c.streams.video[0]
+            vs.codec_context.options = dict(_STRICT_DECODE)
+            c.seek(start, stream=vs, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            return
+        self._container, self._decoder = c, iter(c.decode(vs))
+
+    def _forward(self, index: int) -> np.ndarray | None:
+        import av
+
+        assert self._fi is not None
+        want = self._fi.pts[index]
+        if self._decoder is None:
+            return None
+        try:
+            for fr in self._decoder:
+                at = self._at.get(fr.pts) if fr.pts is not None else None
+                if at is None or fr.pts > want:
+                    return None
+                self._last = at
+                arr = self._remember(at, _upright(fr.to_ndarray(format="rgb24"), self._info.rotation))
+                if at == index:
+                    return arr
+        except av.error.FFmpegError:
+            return None
+        return None
+
+
+def _seek_frame(path: VideoSource, info: VideoInfo, fi: FrameIndex, index: int) -> np.ndarray | None:
+    import av
+
+    want = fi.pts[index]
+    start = max((k for k in fi.keyframes if k <= want), default=fi.keyframes[0])
+    try:
+        with _open(path) as c:
+            vs = c.streams.video[0]
+            vs.codec_context.options = dict(_STRICT_DECODE)
+            c.seek(start, stream=vs, backward=True, any_frame=False)
+            for fr in c.decode(vs):
+                if fr.pts is None or fr.pts > want:
+                    return None
+                if fr.pts == want:
+                    return _upright(fr.to_ndarray(format="rgb24"), info.rotation)
+    except av.error.FFmpegError:
+        return None
+    return None
 
 
 class VideoWriter:

@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -75,6 +75,15 @@ class FrameDetector(Protocol):
         Raises:
             RedactionError: The detector could not run on this frame.
         """
+        ...
+
+
+@runtime_checkable
+class CandidateFrameDetector(FrameDetector, Protocol):
+    """A frame detector that can also say which boxes it saw under its threshold."""
+
+    def detect_all(self, rgb: np.ndarray, index: int) -> tuple[list[Detection], list[Detection]]:
+        """``(faces, weaker boxes)``; the faces are exactly what ``__call__`` returns."""
         ...
 
 
@@ -202,8 +211,11 @@ class CenterFace:
             raise RedactionError(f"cannot load the face detector: {e}") from e
         self.provider = self._sess.get_providers()[0]  # type: ignore[attr-defined]
 
-    def raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (``N x 4``) and scores (``N``) before NMS, in ``rgb``'s pixel grid."""
+    def raw(self, rgb: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (``N x 4``) and scores (``N``) before NMS, in ``rgb``'s pixel grid.
+
+        ``threshold`` overrides the instance's for this call (the review suggestions look below it).
+        """
         h, w = rgb.shape[:2]
         hp, wp = -(-h // _ALIGN) * _ALIGN, -(-w // _ALIGN) * _ALIGN
         # Pad (not stretch) to the 32-pixel grid: stretching distorts small faces.
@@ -214,7 +226,7 @@ class CenterFace:
         except Exception as e:
             raise RedactionError(f"face detector failed on a {w}x{h} picture: {e}") from e
         hm = heat[0, 0]
-        ys, xs = np.nonzero(hm > self.threshold)
+        ys, xs = np.nonzero(hm > (self.threshold if threshold is None else threshold))
         if ys.size == 0:
             return np.empty((0, 4), np.float32), np.empty((0,), np.float32)
         sh = np.exp(scale[0, 0, ys, xs]) * _STRIDE
@@ -297,6 +309,29 @@ class MultiScaleDetector:
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
         """Faces in ``rgb`` from every pass, fused (see :class:`Detector`)."""
+        boxes, scores, groups, per_scale = self._passes(rgb, self.base.threshold)
+        dets = fuse(boxes, scores, groups, per_scale, self.merge_iou)
+        return [d for d in dets if d.score >= self.threshold]
+
+    def detect_all(self, rgb: np.ndarray, floor: float) -> tuple[list[Detection], list[Detection]]:
+        """The faces (exactly what :meth:`__call__` returns) and the weaker ones it does not keep.
+
+        The passes run once with the raw threshold lowered to ``floor``; the faces are fused
+        from the boxes above the normal raw threshold only (the same boxes in the same order, so
+        the same result), the weak ones from all boxes (fused score under ``threshold``, at
+        least ``floor``). The weak ones are what the review screen lists as suggestions.
+        """
+        low = min(floor, self.base.threshold)
+        boxes, scores, groups, per_scale = self._passes(rgb, low)
+        main = scores > self.base.threshold
+        dets = fuse(boxes[main], scores[main], groups[main], per_scale, self.merge_iou)
+        kept = [d for d in dets if d.score >= self.threshold]
+        weak = [d for d in fuse(boxes, scores, groups, per_scale, self.merge_iou) if floor <= d.score < self.threshold]
+        return kept, weak
+
+    def _passes(
+        self, rgb: np.ndarray, raw_threshold: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
         h, w = rgb.shape[:2]
         boxes: list[np.ndarray] = []
         scores: list[np.ndarray] = []
@@ -310,18 +345,17 @@ class MultiScaleDetector:
             img = resized[s]
             sx, sy = img.shape[1] / w, img.shape[0] / h
             if mirrored:
-                b, sc = self.base.raw(np.ascontiguousarray(img[:, ::-1]))
+                b, sc = self.base.raw(np.ascontiguousarray(img[:, ::-1]), raw_threshold)
                 fw = img.shape[1]
                 b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
             else:
-                b, sc = self.base.raw(img)
+                b, sc = self.base.raw(img, raw_threshold)
             boxes.append(b / np.array([sx, sy, sx, sy], np.float32))
             scores.append(sc)
             # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
             groups.append(np.full(sc.shape[0], scales.index(s) * 2 + int(mirrored), np.int64))
         per_scale = {scales.index(s): sum(1 for t, _ in plan if t == s) for s in scales}
-        dets = fuse(np.concatenate(boxes), np.concatenate(scores), np.concatenate(groups), per_scale, self.merge_iou)
-        return [d for d in dets if d.score >= self.threshold]
+        return np.concatenate(boxes), np.concatenate(scores), np.concatenate(groups), per_scale
 
 
 def fuse(
@@ -458,18 +492,29 @@ class VideoFrameDetector:
         Raises:
             RedactionError: The detector could not run on this frame.
         """
+        return self.detect_all(rgb, index)[0]
+
+    def detect_all(self, rgb: np.ndarray, index: int) -> tuple[list[Detection], list[Detection]]:
+        """The faces (what :meth:`__call__` returns) and the weaker boxes the network saw but
+        that stay under the thresholds (at least the base network's own threshold): the review
+        screen's suggestions. Costs nothing extra: the network already returns them.
+
+        Raises:
+            RedactionError: The detector could not run on this frame.
+        """
         h, w = rgb.shape[:2]
         s = min(self.max_upscale, self.long_side / max(w, h))
         img = _resized(rgb, s)
         found = self.base(img) if index % 2 == 0 else detect_mirrored(self.base, img)
         sx, sy = img.shape[1] / w, img.shape[0] / h
         out = [_unscale(d, sx, sy) for d in found if d.score >= self.threshold]
+        weak = [_unscale(d, sx, sy) for d in found if d.score < self.threshold]
         z = self.zoom
         if z is None or index % z.every:
-            return out
+            return out, weak
         small = [d for d in found if d.score >= z.candidate and d.box[2] - d.box[0] < z.small]
         if not small:
-            return out
+            return out, weak
         # The rectangle around all the candidates, in frame pixels: one look, however many.
         x0 = max(0, math.floor((min(d.box[0] for d in small) - z.pad) / sx))
         y0 = max(0, math.floor((min(d.box[1] for d in small) - z.pad) / sy))
@@ -477,13 +522,15 @@ class VideoFrameDetector:
         y1 = min(h, math.ceil((max(d.box[3] for d in small) + z.pad) / sy))
         crop = _resized(np.ascontiguousarray(rgb[y0:y1, x0:x1]), min(s * z.zoom, z.max_scale))
         cx, cy = crop.shape[1] / (x1 - x0), crop.shape[0] / (y1 - y0)
-        closer = [_unscale(d, cx, cy, x0, y0) for d in self.base(crop) if d.score >= z.threshold]
+        looked = [_unscale(d, cx, cy, x0, y0) for d in self.base(crop)]
+        closer = [d for d in looked if d.score >= z.threshold]
+        weak += [d for d in looked if d.score < z.threshold]
         if not closer:
-            return out
+            return out, weak
         both = out + closer
         keep = nms(np.array([d.box for d in both], np.float32), np.array([d.score for d in both], np.float32),
                    self.base.nms_iou)
-        return [both[i] for i in keep]
+        return [both[i] for i in keep], weak
 
 
 def _resized(rgb: np.ndarray, s: float) -> np.ndarray:

@@ -9,11 +9,12 @@ from pixels, see :mod:`witnessbox.media.images` and :mod:`witnessbox.media.video
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..media.formats import MediaKind, is_supported, media_kind, output_name
 from ..media.images import encode_image, load_image
 from ..media.video import MAX_VIDEO_PIXELS, VideoInfo, VideoWriter, iter_frames, probe_video
 from .detector import (
+    CandidateFrameDetector,
     CenterFace,
     Detection,
     Detector,
@@ -38,7 +40,8 @@ from .detector import (
 )
 from .regions import MediaInfo, Method, Region, RegionsFile, read_regions, regions_path, sorted_regions
 from .render import Fill, render
-from .tracking import EdgeCover, Margin, TrackPolicy, link, track_regions
+from .suggestions import SuggestionsFile, photo_suggestions, regions_digest, suggestions_path, video_suggestions
+from .tracking import EdgeCover, Margin, Track, TrackPolicy, link, track_regions
 
 
 class ProgressHook(Protocol):
@@ -71,6 +74,9 @@ class RedactOptions:
         keep_audio: Keep a video's sound (dropped by default: voices identify people).
         max_pixels: Refuse photos above this many pixels (videos: also at most
             :data:`~witnessbox.media.video.MAX_VIDEO_PIXELS` per frame).
+        suggest_floor: Photos: the lowest fused score listed as a review suggestion (videos
+            list what the network returns, down to its own threshold). Never changes what is
+            hidden; recorded in the suggestions file, not in the regions file.
     """
 
     fill: Fill = Fill.SOLID
@@ -86,6 +92,7 @@ class RedactOptions:
     track: TrackPolicy = field(default_factory=TrackPolicy)
     keep_audio: bool = False
     max_pixels: int = 100_000_000
+    suggest_floor: float = 0.05
 
     def params(self, kind: MediaKind) -> dict[str, float | int | str | bool]:
         """The parameters recorded in a regions file's ``method.params``."""
@@ -136,6 +143,7 @@ class FileResult:
     frames: int
     regions: int
     source_sha256: str
+    suggestions_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -155,17 +163,27 @@ class RedactReport:
     skipped: tuple[Path, ...]
 
 
+_EPS = 1e-9  # far below a hundredth of a pixel: only absorbs the binary error of 2-decimal values
+
+
 def _outward(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     # Regions files keep 2 decimals; round outwards so the file never promises less than drawn.
+    # The epsilon makes it idempotent: 0.29 * 100 is 28.999999999999996 in binary, and without
+    # it every re-render of a reviewed file (already at 2 decimals) would move boxes by 0.01.
     return (
-        math.floor(box[0] * 100) / 100,
-        math.floor(box[1] * 100) / 100,
-        math.ceil(box[2] * 100) / 100,
-        math.ceil(box[3] * 100) / 100,
+        math.floor(box[0] * 100 + _EPS) / 100,
+        math.floor(box[1] * 100 + _EPS) / 100,
+        math.ceil(box[2] * 100 - _EPS) / 100,
+        math.ceil(box[3] * 100 - _EPS) / 100,
     )
 
 
-def _finish(regions: Sequence[Region]) -> tuple[Region, ...]:
+def finish_regions(regions: Iterable[Region]) -> tuple[Region, ...]:
+    """Regions as witnessbox writes them: boxes rounded outwards to 2 decimals, in file order."""
+    return _finish(regions)
+
+
+def _finish(regions: Iterable[Region]) -> tuple[Region, ...]:
     return sorted_regions(Region(r.frame, r.shape, _outward(r.box), r.score, r.source) for r in regions)
 
 
@@ -224,6 +242,7 @@ class Redactor:
         regions: RegionsFile | Path | None = None,
         progress: ProgressHook = _no_progress,
         name: str | None = None,
+        suggestions: SuggestionsFile | None = None,
     ) -> FileResult:
         """Redact ``source`` into ``output`` and write ``output``'s regions file beside it.
 
@@ -234,6 +253,8 @@ class Redactor:
             output: Destination (its folder must exist); a video should end in ``.mp4``.
             regions: Re-render from this (reviewed) regions file instead of detecting.
             progress: Told about frames done (videos).
+            suggestions: With ``regions``: the suggestions file to write beside it (a review
+                keeps its suggestions). Without detection, no other is written.
 
         Raises:
             UnsupportedMediaError: Unsupported format (the message lists the supported ones).
@@ -249,6 +270,7 @@ class Redactor:
             raise UsageError(f"{output}: output would overwrite its own source; choose another output folder")
         sha = sha256_file(source)
         side = regions_path(output)
+        hints = suggestions_path(output)
         try:
             if given is not None and given.source_sha256 != sha:
                 # Same size is not enough: regions reviewed for another photo would leave this
@@ -257,25 +279,39 @@ class Redactor:
                     f"regions file is for source sha256 {given.source_sha256[:12] or '(none)'}..., but "
                     f"{source} has {sha[:12]}...: it belongs to another file"
                 )
+            # An old suggestions file beside a new regions file would point at the wrong regions.
+            _remove(hints)
             if kind is MediaKind.IMAGE:
-                return self._photo_file(source, output, side, sha, given)
-            return self._video_file(source, output, side, sha, given, progress)
+                res = self._photo_file(source, output, side, sha, given, hints, suggestions)
+            else:
+                res = self._video_file(source, output, side, sha, given, progress, hints, suggestions)
+            return res
         except WitnessboxError:
-            _discard(output, side)
+            _discard(output, side, hints)
             raise
         except MemoryError as e:
-            _discard(output, side)
+            _discard(output, side, hints)
             raise InputError(f"{source}: too large to redact in memory; nothing was written") from e
         except Exception as e:
             # Fail closed on anything unexpected: no output, and say what broke.
-            _discard(output, side)
+            _discard(output, side, hints)
             raise RedactionError(f"{source}: {type(e).__name__}: {e}") from e
 
     def _photo_file(
-        self, source: Path, output: Path, side: Path, sha: str, given: RegionsFile | None
+        self,
+        source: Path,
+        output: Path,
+        side: Path,
+        sha: str,
+        given: RegionsFile | None,
+        hints: Path,
+        suggestions: SuggestionsFile | None,
     ) -> FileResult:
         img = load_image(source, max_pixels=self.options.max_pixels)
         n = len(img.frames)
+        o = self.options
+        kept: list[list[Detection]] = []
+        weak: list[list[Detection]] = []
         if given is not None:
             _check_fits(given, img.width, img.height, n, source)
             regs = _finish(given.regions)
@@ -284,23 +320,33 @@ class Redactor:
             det = self.photo_detector()
             found: list[Region] = []
             for i, fr in enumerate(img.frames):
-                for d in det(np.ascontiguousarray(fr[..., :3])):
-                    found.append(Region(i, "ellipse", self.options.margin.apply(d.box), d.score, "detector"))
+                rgb = np.ascontiguousarray(fr[..., :3])
+                # A detector that can also say what it saw under the threshold feeds the review
+                # suggestions; the faces it returns are exactly those of a plain call.
+                k, wk = det.detect_all(rgb, o.suggest_floor) if isinstance(det, MultiScaleDetector) else (det(rgb), [])
+                kept.append(k)
+                weak.append(wk)
+                for d in k:
+                    found.append(Region(i, "ellipse", o.margin.apply(d.box), d.score, "detector"))
             regs = _finish(found)
             detector_name = det.name
         doc = RegionsFile(
             media=MediaInfo(img.width, img.height, n),
             source_sha256=sha,
             regions=regs,
-            method=Method(self.options.fill.value, detector_name, self.options.params(MediaKind.IMAGE)),
+            method=Method(o.fill.value, detector_name, o.params(MediaKind.IMAGE)),
         )
+        if given is None:
+            params = {"floor": o.suggest_floor, "threshold": o.threshold}
+            suggestions = photo_suggestions(doc, kept, weak, o.margin, _finish, params)
         by_frame = doc.by_frame()
-        frames = [render(fr, by_frame.get(i, []), self.options.fill) for i, fr in enumerate(img.frames)]
+        frames = [render(fr, by_frame.get(i, []), o.fill) for i, fr in enumerate(img.frames)]
         buf = io.BytesIO()
         encode_image(img, frames, buf, output.suffix)
         doc.write(side)
+        written = _write_suggestions(hints, doc, suggestions)
         _write_bytes(output, buf.getvalue())
-        return FileResult(source, output, side, MediaKind.IMAGE, n, len(regs), sha)
+        return FileResult(source, output, side, MediaKind.IMAGE, n, len(regs), sha, written)
 
     def _video_file(
         self,
@@ -310,8 +356,12 @@ class Redactor:
         sha: str,
         given: RegionsFile | None,
         progress: ProgressHook,
+        hints: Path,
+        suggestions: SuggestionsFile | None,
     ) -> FileResult:
         info = probe_video(source, max_pixels=min(self.options.max_pixels, MAX_VIDEO_PIXELS))
+        tracks: list[Track] = []
+        weak: list[list[Detection]] = []
         label = source.name
         if given is not None:
             n = given.media.frames
@@ -324,7 +374,13 @@ class Redactor:
             total = info.frames or None
             # Pass 1: detect every frame (decoding runs ahead in its own thread).
             for fr in iter_frames(source, info):
-                dets.append(det(fr, len(dets)))
+                if isinstance(det, CandidateFrameDetector):
+                    # The faces are exactly those of a plain call; the weak boxes come for free.
+                    k, wk = det.detect_all(fr, len(dets))
+                else:
+                    k, wk = det(fr, len(dets)), []
+                dets.append(k)
+                weak.append(wk)
                 progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
             n = len(dets)
             tracks = link(dets, self.options.track)
@@ -339,7 +395,13 @@ class Redactor:
             regions=regs,
             method=Method(self.options.fill.value, detector_name, self.options.params(MediaKind.VIDEO)),
         )
+        if given is None:
+            o = self.options
+            params = {"floor": o.video_zoom.candidate if o.video_zoom else o.video_threshold,
+                      "threshold": o.video_threshold}
+            suggestions = video_suggestions(doc, tracks, weak, o.video_margin, o.track, o.video_edges, _finish, params)
         doc.write(side)
+        sugg_file = _write_suggestions(hints, doc, suggestions)
         by_frame = doc.by_frame()
         audio = source if self.options.keep_audio and info.audio_codec else None
         with atomic_write(output, "wb") as f:
@@ -347,7 +409,7 @@ class Redactor:
         if written != n:
             _remove(output)
             raise InputError(f"{source}: decoded {written} frames the second time, {n} the first; nothing was written")
-        return FileResult(source, output, side, MediaKind.VIDEO, n, len(regs), sha)
+        return FileResult(source, output, side, MediaKind.VIDEO, n, len(regs), sha, sugg_file)
 
     def _encode(
         self,
@@ -511,12 +573,25 @@ def _write_bytes(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _discard(output: Path, side: Path) -> None:
+def _write_suggestions(path: Path, doc: RegionsFile, suggestions: SuggestionsFile | None) -> Path | None:
+    if suggestions is None:
+        return None
+    if suggestions.source_sha256 != doc.source_sha256:
+        raise InputError("suggestions file is for another source; nothing was written")
+    # It must name the regions file written beside it, which re-rendering may have re-rounded.
+    fixed = dataclasses.replace(suggestions, regions_sha256=regions_digest(doc), media=doc.media)
+    fixed.write(path)
+    return path
+
+
+def _discard(output: Path, side: Path, hints: Path | None = None) -> None:
     # A failed run leaves no output for this source at all, not even one from an earlier run:
     # an old copy beside a missing or new regions file would not be what the file describes,
     # and "nothing was written" must mean that there is nothing there to publish.
     _remove(output)
     _remove(side)
+    if hints is not None:
+        _remove(hints)
 
 
 def _remove(path: Path) -> None:

@@ -172,40 +172,53 @@ def track_regions(
     pol = policy or TrackPolicy()
     out: list[Region] = []
     for t in tracks:
-        # A track that starts or ends within keep_hits frames of the video's first or last frame
-        # may have been cut short by the video itself: its persistence cannot be judged, keep it.
-        cut = t.frames[0] < pol.keep_hits or t.frames[-1] >= n_frames - pol.keep_hits
-        if max(t.scores) < pol.keep_score and len(t.frames) < pol.keep_hits and not cut:
+        if is_kept(t, n_frames, pol):
+            out += track_cover(t, n_frames, margin, pol)
+    return out
+
+
+def is_kept(track: Track, n_frames: int, policy: TrackPolicy) -> bool:
+    """Whether :func:`track_regions` hides ``track`` (a dropped one becomes a review suggestion)."""
+    pol, t = policy, track
+    # A track that starts or ends within keep_hits frames of the video's first or last frame
+    # may have been cut short by the video itself: its persistence cannot be judged, keep it.
+    cut = t.frames[0] < pol.keep_hits or t.frames[-1] >= n_frames - pol.keep_hits
+    return not (max(t.scores) < pol.keep_score and len(t.frames) < pol.keep_hits and not cut)
+
+
+def track_cover(track: Track, n_frames: int, margin: Margin, policy: TrackPolicy) -> list[Region]:
+    """The regions that hide one track in every frame of its life, plus the margins in time."""
+    pol, t = policy, track
+    out: list[Region] = []
+    first, last = t.frames[0], t.frames[-1]
+    seen = dict(zip(t.frames, range(len(t.frames)), strict=True))
+    j = 0  # index of the last sighting at or before f
+    for f in range(max(0, first - pol.before), min(n_frames, last + pol.after + 1)):
+        if f in seen:
+            i = seen[f]
+            j = i
+            box = t.boxes[i]
+            k = i - 1
+            while k >= 0 and f - t.frames[k] <= pol.smooth:
+                box = _union(box, t.boxes[k])
+                k -= 1
+            k = i + 1
+            while k < len(t.frames) and t.frames[k] - f <= pol.smooth:
+                box = _union(box, t.boxes[k])
+                k += 1
+            out.append(Region(f, "ellipse", margin.apply(box), t.scores[i], "detector"))
             continue
-        first, last = t.frames[0], t.frames[-1]
-        seen = dict(zip(t.frames, range(len(t.frames)), strict=True))
-        j = 0  # index of the last sighting at or before f
-        for f in range(max(0, first - pol.before), min(n_frames, last + pol.after + 1)):
-            if f in seen:
-                i = seen[f]
-                j = i
-                box = t.boxes[i]
-                k = i - 1
-                while k >= 0 and f - t.frames[k] <= pol.smooth:
-                    box = _union(box, t.boxes[k])
-                    k -= 1
-                k = i + 1
-                while k < len(t.frames) and t.frames[k] - f <= pol.smooth:
-                    box = _union(box, t.boxes[k])
-                    k += 1
-                out.append(Region(f, "ellipse", margin.apply(box), t.scores[i], "detector"))
-                continue
-            if f < first:
-                box = _grow(t.boxes[0], min(pol.max_growth, pol.growth * (first - f)))
-            elif f > last:
-                box = _grow(t.boxes[-1], min(pol.max_growth, pol.growth * (f - last)))
-            else:
-                while j + 1 < len(t.frames) and t.frames[j + 1] < f:
-                    j += 1
-                fa, fb = t.frames[j], t.frames[j + 1]
-                dist = min(f - fa, fb - f)
-                box = _grow(_lerp(t.boxes[j], t.boxes[j + 1], (f - fa) / (fb - fa)), min(pol.max_growth, pol.growth * dist))
-            out.append(Region(f, "ellipse", margin.apply(box), 0.0, "track"))
+        if f < first:
+            box = _grow(t.boxes[0], min(pol.max_growth, pol.growth * (first - f)))
+        elif f > last:
+            box = _grow(t.boxes[-1], min(pol.max_growth, pol.growth * (f - last)))
+        else:
+            while j + 1 < len(t.frames) and t.frames[j + 1] < f:
+                j += 1
+            fa, fb = t.frames[j], t.frames[j + 1]
+            dist = min(f - fa, fb - f)
+            box = _grow(_lerp(t.boxes[j], t.boxes[j + 1], (f - fa) / (fb - fa)), min(pol.max_growth, pol.growth * dist))
+        out.append(Region(f, "ellipse", margin.apply(box), 0.0, "track"))
     return out
 
 

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from .incidents import Incidents
     from .publishing import Publishing
     from .redaction import Redaction
+    from .review import Reviews
     from .tracing import Tracing
 
 __all__ = ["Workspace", "ArchiveHeader", "AddReport", "VerifyReport", "Progress"]
@@ -619,13 +620,16 @@ class Workspace:
         return extract_item(self, self.resolve(sha256), Path(out_path), overwrite=overwrite)
 
     # -- custody log -------------------------------------------------------------------------------
-    def log_action(self, action: str, objects: Iterable[str], details: Mapping[str, Any] | None = None) -> LogEntry:
+    def log_action(
+        self, action: str, objects: Iterable[str], details: Mapping[str, Any] | None = None, *, actor: str | None = None
+    ) -> LogEntry:
         """Append an entry to the custody log (checkpointed at the end of the transaction).
 
         Args:
             action: A short verb, e.g. ``redact``, ``approve``, ``export``, ``publish``.
             objects: sha256 ids (or other hex ids) the action read or changed.
             details: JSON-serializable facts (no personal data).
+            actor: Who acted (a reviewer signed in to the web app); default ``config.actor()``.
 
         Raises:
             UsageError: ``action`` is empty or reserved, or ``details`` is not JSON-serializable.
@@ -639,16 +643,18 @@ class Workspace:
         for o in objs:
             if not isinstance(o, str) or not 0 < len(o) <= 200 or any(c.isspace() or not c.isprintable() for c in o):
                 raise UsageError(f"custody log object {o!r} is not an id (a sha256 or another short token)")
-        return self._append(action, objs, dict(details or {}))
+        if actor is not None and (not actor.strip() or not actor.isprintable() or len(actor) > 200):
+            raise UsageError("custody log actor must be a short printable name")
+        return self._append(action, objs, dict(details or {}), actor=actor)
 
-    def _append(self, action: str, objects: list[str], details: dict[str, Any]) -> LogEntry:
+    def _append(self, action: str, objects: list[str], details: dict[str, Any], *, actor: str | None = None) -> LogEntry:
         self._signing_key()  # a wrong passphrase must fail before the entry is written
         try:
             canonical_bytes(details)
         except ValueError as e:
             raise UsageError(f"custody log details are not valid JSON: {e}") from e
         with self.transaction():
-            entry, _ = self.log_store.append(action, config.actor(), objects, details)
+            entry, _ = self.log_store.append(action, actor or config.actor(), objects, details)
         return entry
 
     def log(self, obj: str | None = None, *, exact: bool = False) -> list[LogEntry]:
@@ -819,3 +825,9 @@ class Workspace:
         from .accounts import Accounts
 
         return Accounts(self)
+
+    @functools.cached_property
+    def review(self) -> Reviews:
+        from .review import Reviews
+
+        return Reviews(self)

@@ -90,6 +90,9 @@ class Publishing:
             for r in records
         }
         approvals = {k: a.at for k, a in self._catalog.approvals().items()}
+        # An archive that requires two reviewers counts only copies approved by two different
+        # ones (ws.review); any failure to tell propagates, so nothing is published by default.
+        approvals = self._ws.review.publishable(approvals)
         result = select(self._ws.incidents.list(), items, approvals, allowed_kinds=PUBLISHABLE_KINDS)
         return result, frozenset(r.sha256 for r in records if r.parent is None)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import mimetypes
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..media.credentials import SUPPORTED_TYPES
 from ..media.formats import media_kind, output_name
 from ..redact.pipeline import ProgressHook, Redactor, RedactOptions, _no_progress
-from ..redact.regions import regions_path
+from ..redact.regions import RegionsFile, regions_path
+from ..redact.suggestions import SuggestionsFile
 
 if TYPE_CHECKING:
     from ..ledger.records import ItemRecord
@@ -55,23 +57,53 @@ class Redaction:
             RedactionError: Detection or rendering failed (nothing sealed).
             PassphraseError: Wrong or missing passphrase.
         """
+        return self.redact_reviewed(id_prefix, options=options, regions=regions, progress=progress)
+
+    def redact_reviewed(
+        self,
+        id_prefix: str,
+        *,
+        options: RedactOptions | None = None,
+        regions: Path | RegionsFile | None = None,
+        suggestions: SuggestionsFile | None = None,
+        sidecars: Mapping[str, bytes] | None = None,
+        actor: str | None = None,
+        redactor: Redactor | None = None,
+        progress: ProgressHook = _no_progress,
+    ) -> ItemRecord:
+        """:meth:`redact_item` with what a review adds (``ws.review`` saves through this).
+
+        Args:
+            suggestions: Written beside the re-rendered regions file (a review keeps them).
+            sidecars: More files sealed beside the copy (the review record), by name.
+            actor: Who is logged as having redacted (the reviewer).
+            redactor: Use this redactor (tests give one with a scripted detector).
+        """
         ws = self._ws
         sha = ws.resolve(id_prefix)
         rec = ws.item(sha)
         media_kind(Path(rec.name))
-        opts = options or RedactOptions()
-        redactor = Redactor(opts, workers=1)
+        opts = options or (redactor.options if redactor is not None else RedactOptions())
+        redactor = redactor or Redactor(opts, workers=1)
         tmp_root = ws.root / "tmp"
         tmp_root.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="redact-", dir=tmp_root) as td:
             out = Path(td) / output_name(Path(rec.name))
             with ws.plaintext_path(sha) as src:
-                res = redactor.redact_file(src, out, regions=regions, progress=progress, name=rec.name)
+                res = redactor.redact_file(src, out, regions=regions, progress=progress, name=rec.name,
+                                           suggestions=suggestions)
             side = regions_path(out)
+            seal = {side.name: side}
+            if res.suggestions_file is not None:
+                seal[res.suggestions_file.name] = res.suggestions_file
+            for name, data in (sidecars or {}).items():
+                extra = Path(td) / name
+                extra.write_bytes(data)
+                seal[name] = extra
             method = f"witnessbox-redact fill={opts.fill.value}" + (" regions=reviewed" if regions else "")
             sealed, credentials = self._with_content_credentials(out, sha, method, res.regions)
             with ws.transaction():
-                derived = ws.add_derivative(sha, sealed, kind="redacted", method=method, sidecars={side.name: side})
+                derived = ws.add_derivative(sha, sealed, kind="redacted", method=method, sidecars=seal)
                 ws.log_action(
                     "redact",
                     [sha, derived.sha256],
@@ -83,6 +115,7 @@ class Redaction:
                         "reviewed": regions is not None,
                         "content_credentials": credentials,
                     },
+                    actor=actor,
                 )
         return derived
 

@@ -1,0 +1,664 @@
+"""Use case: a person reviews a redacted copy before anything is published (``ws.review``).
+
+The browser review screen (issue 12) is a thin shell over this module; scripts use
+``witnessbox review``. A review is opened on a redacted derivative; it shows its regions as
+tracks (:mod:`witnessbox.redact.review`) and the pipeline's suggestions
+(:mod:`witnessbox.redact.suggestions`), takes edits with undo and redo, records which frames
+were shown to which reviewer, saves (re-render through the redaction pipeline, no detection, a
+new sealed derivative of the same original; the previous one stays) and approves.
+
+On disk: the unsaved part of a review (its operation log and the frames shown) is kept in
+``reviews/<derivative sha256>.json`` in the archive, written atomically after every change, so
+a review survives a restart of the web app. Decisions that were saved travel with the copy as
+a sealed sidecar ``NAME.review.json``. Formats: docs/review.md.
+
+Logged: opening a review (``review.open``: it shows the original; who, when, which item),
+saving (``redact`` and ``review.save`` with the reviewer as actor, the rejections and their
+reasons), approving (``approve`` and ``review.approve``) and the archive setting for two
+reviewers (``review.settings``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._fsutil import atomic_write_text, sha256_file
+from ..catalog import Approval, Catalog, Change
+from ..errors import InputError, IntegrityError, NotFoundError, ReviewError, UsageError
+from ..media.formats import MediaKind, media_kind, output_name
+from ..redact.pipeline import ProgressHook, RedactOptions, _no_progress, finish_regions
+from ..redact.regions import Region, RegionsFile, parse_regions
+from ..redact.render import Fill
+from ..redact.review import (
+    AddRegion,
+    Decide,
+    DeleteFrame,
+    DeleteTrack,
+    DismissSuggestion,
+    Extend,
+    HideSuggestion,
+    History,
+    MakeStatic,
+    Merge,
+    Op,
+    ReviewState,
+    ReviewTrack,
+    SetKey,
+    Split,
+    check_box,
+    frames_to_ranges,
+    op_from_json,
+    ranges_to_frames,
+    record_of,
+    state_from_files,
+)
+from ..redact.suggestions import Suggestion, SuggestionsFile, TrackRef, parse_suggestions
+
+if TYPE_CHECKING:
+    from ..ledger.records import ItemRecord
+    from ..media.video import FrameIndex
+    from .core import Workspace
+
+RECORD_SUFFIX = ".review.json"
+RECORD_FORMAT = "witnessbox-review"
+DRAFT_FORMAT = "witnessbox-review-draft"
+SETTINGS_OBJECT = "review-settings"
+"""The custody log object that ``review.settings`` entries name (the archive's review settings)."""
+
+
+@dataclass(frozen=True)
+class ReviewStatus:
+    """What stands between a redacted copy and its approval, for one reviewer.
+
+    Attributes:
+        derivative: sha256 of the redacted copy under review.
+        original: sha256 of its original.
+        kind: ``photo`` or ``video``.
+        frames: Frame count.
+        reviewer: Whose frames shown are counted.
+        tracks: Number of tracks.
+        undecided_tracks: Ids of tracks neither accepted nor rejected.
+        suggestions: Number of suggestions.
+        undecided_suggestions: Ids of suggestions neither hidden nor dismissed.
+        frames_not_shown: Frames never shown to the reviewer.
+        first_not_shown: The first of them (None when all were shown).
+        unsaved: Edits that change what is hidden are not saved yet.
+        approvals: Reviewers who approved this copy.
+        approvals_required: Distinct reviewers the archive requires (1 or 2).
+    """
+
+    derivative: str
+    original: str
+    kind: str
+    frames: int
+    reviewer: str
+    tracks: int
+    undecided_tracks: tuple[str, ...]
+    suggestions: int
+    undecided_suggestions: tuple[str, ...]
+    frames_not_shown: int
+    first_not_shown: int | None
+    unsaved: bool
+    approvals: tuple[str, ...]
+    approvals_required: int
+
+    @property
+    def ready(self) -> bool:
+        """Whether this reviewer may approve now."""
+        return not (self.undecided_tracks or self.undecided_suggestions or self.frames_not_shown or self.unsaved)
+
+    def blockers(self) -> list[str]:
+        """Why approval is refused, one line each (empty when ready)."""
+        out = []
+        if self.unsaved:
+            out.append("there are unsaved edits: save first")
+        if self.undecided_tracks:
+            out.append(f"{len(self.undecided_tracks)} track(s) undecided (first: {self.undecided_tracks[0]})")
+        if self.undecided_suggestions:
+            out.append(f"{len(self.undecided_suggestions)} suggestion(s) undecided "
+                       f"(first: {self.undecided_suggestions[0]})")
+        if self.frames_not_shown:
+            out.append(f"{self.frames_not_shown} frame(s) never shown to {self.reviewer} "
+                       f"(first: {self.first_not_shown})")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["ready"] = self.ready
+        d["undecided_tracks"] = list(self.undecided_tracks)
+        d["undecided_suggestions"] = list(self.undecided_suggestions)
+        d["approvals"] = list(self.approvals)
+        return d
+
+
+def _check_reviewer(reviewer: str) -> str:
+    if not reviewer or not reviewer.strip() or not reviewer.isprintable() or len(reviewer) > 200:
+        raise UsageError("a reviewer is a short printable login name")
+    return reviewer.strip()
+
+
+class Reviews:
+    """The review use cases of one open archive (``ws.review``)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def latest(self, item: str) -> ItemRecord:
+        """The redacted copy to review for ``item``: itself when it is one, else the newest
+        redacted derivative of the original.
+
+        Raises:
+            NotFoundError: No such item, or the original has no redacted copy yet.
+        """
+        rec = self._ws.item(item)
+        if rec.parent is not None:
+            return rec
+        kids = [c for c in self._ws.children(rec.sha256) if c.derivation is not None and c.derivation.kind == "redacted"]
+        if not kids:
+            raise NotFoundError(f"{rec.sha256[:16]} has no redacted copy: run `witnessbox redact {rec.sha256[:12]}` first")
+        return max(kids, key=lambda c: (c.received_at, c.sha256))
+
+    def open(self, item: str, reviewer: str, *, log: bool = True) -> Review:
+        """Open the review of a redacted copy (or of an original's newest one).
+
+        Logged as ``review.open`` (the review shows the original): who, when, which item.
+
+        Raises:
+            NotFoundError: No such item or no redacted copy.
+            InputError: The copy has no regions file, or its regions or suggestions name
+                another original.
+            IntegrityError: A sidecar does not match its sealed hash.
+        """
+        reviewer = _check_reviewer(reviewer)
+        rec = self.latest(item)
+        state, record = self._load(rec)
+        draft = self._read_draft(rec.sha256)
+        hist = History(state)
+        shown: dict[str, set[int]] = {k: ranges_to_frames(v) for k, v in record.get("shown", {}).items()}
+        if draft is not None:
+            for d in draft.get("ops", []):
+                hist.do(op_from_json(d))
+            hist.cursor = min(int(draft.get("cursor", len(hist.ops))), len(hist.ops))
+            for who, ranges in draft.get("shown", {}).items():
+                shown.setdefault(who, set()).update(ranges_to_frames(ranges))
+        review = Review(self, rec, reviewer, hist, shown, record)
+        if log:
+            assert rec.parent is not None
+            self._ws.log_action("review.open", [rec.parent, rec.sha256], {"frames": state.media.frames},
+                                actor=reviewer)
+        return review
+
+    def status(self, item: str, reviewer: str) -> ReviewStatus:
+        """The review status of a redacted copy for ``reviewer`` (not logged: shows no pixels)."""
+        return self.open(item, reviewer, log=False).status()
+
+    def _sidecar(self, rec: ItemRecord, name: str) -> Path | None:
+        p = self._ws.sidecars(rec.sha256).get(name)
+        if p is None:
+            return None
+        want = rec.sidecars.get(name)
+        if want is None or sha256_file(p) != want:
+            raise IntegrityError(f"sidecar {name} of {rec.sha256[:16]} does not match its sealed hash; run `witnessbox verify`")
+        return p
+
+    def _load(self, rec: ItemRecord) -> tuple[ReviewState, dict[str, Any]]:
+        if rec.parent is None or rec.derivation is None or rec.derivation.kind != "redacted":
+            raise InputError(f"{rec.sha256[:16]} is not a redacted copy: open the review of its redacted derivative")
+        name = rec.name
+        rp = self._sidecar(rec, name + ".regions.json")
+        if rp is None:
+            raise InputError(f"{rec.sha256[:16]} has no regions file: redact the original with witnessbox to review it")
+        regions = parse_regions(json.loads(rp.read_text(encoding="utf-8")), where=rp.name)
+        if regions.source_sha256 != rec.parent:
+            # A regions file of another original would leave this one's faces visible.
+            raise InputError(f"the regions file of {rec.sha256[:16]} belongs to another original "
+                             f"({regions.source_sha256[:12] or '(none)'}...): refused")
+        sp = self._sidecar(rec, name + ".suggestions.json")
+        sugg = parse_suggestions(json.loads(sp.read_text(encoding="utf-8")), where=sp.name) if sp else None
+        kp = self._sidecar(rec, name + RECORD_SUFFIX)
+        record: dict[str, Any] = {}
+        if kp is not None:
+            record = json.loads(kp.read_text(encoding="utf-8"))
+            if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+                raise InputError(f"{kp.name} is not a review record (see docs/review.md)")
+        return state_from_files(regions, sugg, record), record
+
+    # -- drafts --------------------------------------------------------------------------------
+
+    def _draft_path(self, sha: str) -> Path:
+        return self._ws.root / "reviews" / f"{sha}.json"
+
+    def _read_draft(self, sha: str) -> dict[str, Any] | None:
+        p = self._draft_path(sha)
+        if not p.is_file():
+            return None
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f"review draft {p} is unreadable ({e}); remove it to start the review again") from e
+        if not isinstance(d, dict) or d.get("format") != DRAFT_FORMAT or d.get("derivative") != sha:
+            raise InputError(f"review draft {p} is not a review draft of {sha[:16]}; remove it to start again")
+        return d
+
+    def _write_draft(self, review: Review) -> None:
+        p = self._draft_path(review.derivative.sha256)
+        p.parent.mkdir(exist_ok=True)
+        doc = {
+            "format": DRAFT_FORMAT,
+            "version": 1,
+            "derivative": review.derivative.sha256,
+            "ops": [op.to_json() for op in review._hist.ops],
+            "cursor": review._hist.cursor,
+            "shown": {k: frames_to_ranges(v) for k, v in sorted(review._shown.items())},
+        }
+        atomic_write_text(p, json.dumps(doc, indent=1) + "\n")
+
+    # -- approvals -----------------------------------------------------------------------------
+
+    def approvals_required(self) -> int:
+        """Distinct reviewers whose approval a copy needs before ``publish`` takes it (1 or 2)."""
+        entries = self._ws.log(SETTINGS_OBJECT, exact=True)
+        n = 1
+        for e in entries:
+            if e.action == "review.settings":
+                n = int(e.details.get("approvals_required", 1))
+        return n
+
+    def set_approvals_required(self, n: int, *, actor: str | None = None) -> None:
+        """Require ``n`` (1 or 2) approvals by different reviewers; logged (``review.settings``)."""
+        if n not in (1, 2):
+            raise UsageError("approvals required must be 1 or 2")
+        self._ws.log_action("review.settings", [SETTINGS_OBJECT], {"approvals_required": n}, actor=actor)
+
+    def approvers(self, derivative: str) -> tuple[str, ...]:
+        """Reviewers whose approval of ``derivative`` stands (since its last revocation), in order."""
+        sha = self._ws.resolve(derivative)
+        who: list[str] = []
+        for e in self._ws.log(sha, exact=True):
+            if not e.objects or e.objects[0] != sha:
+                continue
+            if e.action == "approve.revoke":
+                who = []
+            elif e.action == "approve" and e.actor not in who:
+                who.append(e.actor)
+        return tuple(who)
+
+    def publishable(self, approvals: Mapping[str, str]) -> dict[str, str]:
+        """The approvals that count for publication under the archive's setting (fail closed:
+        with two required, a copy approved by one reviewer only is left out)."""
+        need = self.approvals_required()
+        if need <= 1:
+            return dict(approvals)
+        return {sha: at for sha, at in approvals.items() if len(self.approvers(sha)) >= need}
+
+
+class Review:
+    """One open review of a redacted copy, for one reviewer (from :meth:`Reviews.open`)."""
+
+    def __init__(
+        self,
+        reviews: Reviews,
+        derivative: ItemRecord,
+        reviewer: str,
+        hist: History,
+        shown: dict[str, set[int]],
+        record: Mapping[str, Any],
+    ) -> None:
+        self._reviews = reviews
+        self._ws = reviews._ws
+        self.derivative = derivative
+        self.reviewer = reviewer
+        self._hist = hist
+        self._shown = shown
+        self._saved = dict(record)
+        assert derivative.parent is not None
+        self.original: str = derivative.parent
+        self._frame_index: FrameIndex | None = None
+        self._index_built = False
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ReviewState:
+        return self._hist.state
+
+    @property
+    def kind(self) -> str:
+        return "photo" if media_kind(Path(self.derivative.name)) is MediaKind.IMAGE else "video"
+
+    @property
+    def frames(self) -> int:
+        return self.state.media.frames
+
+    def tracks(self) -> list[ReviewTrack]:
+        """Every track (rejected ones included), by first frame."""
+        return sorted(self.state.tracks.values(), key=lambda t: (t.start, t.id))
+
+    def track(self, track_id: str) -> ReviewTrack:
+        return self.state.track(track_id)
+
+    def suggestions(self) -> list[Suggestion]:
+        return list(self.state.suggestions.values())
+
+    def regions(self) -> tuple[Region, ...]:
+        """What saving now would hide, exactly as the regions file will list it."""
+        return finish_regions(self.state.regions())
+
+    def regions_file(self) -> RegionsFile:
+        """The regions file saving now would write (the fixed format of docs/regions.md)."""
+        base = self._base_regions()
+        return dataclasses.replace(base, regions=self.regions())
+
+    def _base_regions(self) -> RegionsFile:
+        p = self._reviews._sidecar(self.derivative, self.derivative.name + ".regions.json")
+        assert p is not None
+        return parse_regions(json.loads(p.read_text(encoding="utf-8")), where=p.name)
+
+    @contextlib.contextmanager
+    def original_path(self) -> Iterator[Path]:
+        """The original's plaintext as a temporary file, removed on exit (the screen decodes it)."""
+        with self._ws.plaintext_path(self.original) as p:
+            yield p
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` of the original (exact by index), ``H x W x 3`` RGB, decoded in memory."""
+        from ..media.images import load_image
+        from ..media.video import FrameIndex, read_frame
+
+        if self.kind == "photo":
+            with self.original_path() as p:
+                img = load_image(p)
+            if not 0 <= index < len(img.frames):
+                raise InputError(f"no frame {index}")
+            return np.ascontiguousarray(img.frames[index][..., :3])
+        # Videos are decoded from the decrypted stream (in memory, or an anonymous file that
+        # is unlinked at once): no named plaintext file exists at any time.
+        with self._ws.open_original(self.original) as f:
+            if not self._index_built:
+                # Packets only (fast); trusted only when it counts the frames the regions count.
+                self._frame_index = FrameIndex.build(f)
+                self._index_built = True
+            return read_frame(f, index, frame_index=self._frame_index, frames=self.frames)
+
+    @contextlib.contextmanager
+    def frame_reader(self) -> Iterator[Callable[[int], np.ndarray]]:
+        """``read(index)`` for stepping through the original's frames (a player): exact by
+        index, a step forward continues decoding, recent frames are kept. Decoded from the
+        decrypted stream, which exists only inside the ``with`` block (in memory, or an
+        anonymous file unlinked at once)."""
+        from ..media.images import load_image
+        from ..media.video import FrameReader, probe_video
+
+        if self.kind == "photo":
+            with self.original_path() as p:
+                img = load_image(p)
+
+            def photo(index: int) -> np.ndarray:
+                if not 0 <= index < len(img.frames):
+                    raise InputError(f"no frame {index}")
+                return np.ascontiguousarray(img.frames[index][..., :3])
+
+            yield photo
+            return
+        with self._ws.open_original(self.original) as f, FrameReader(f, probe_video(f), self.frames) as reader:
+            yield reader.read
+
+    def preview(self, index: int) -> np.ndarray:
+        """Frame ``index`` rendered with what saving now would hide, with the copy's fill (the
+        toggle to the redacted view; the saved copy is rendered by the same function)."""
+        from ..redact.render import render
+
+        base = self._base_regions()
+        fill = Fill.parse(base.method.fill) if base.method.fill in {f.value for f in Fill} else Fill.SOLID
+        regs = [r for r in self.regions() if r.frame == index]
+        return render(self.frame(index), regs, fill)
+
+    # -- what was shown ------------------------------------------------------------------------
+
+    def show(self, frames: Iterable[int]) -> None:
+        """Record that these frames were displayed to the reviewer (playback counts)."""
+        n = self.frames
+        fs = {int(f) for f in frames}
+        bad = [f for f in fs if not 0 <= f < n]
+        if bad:
+            raise InputError(f"frame {bad[0]} is not in 0..{n - 1}")
+        self._shown.setdefault(self.reviewer, set()).update(fs)
+        self._reviews._write_draft(self)
+
+    def shown(self, reviewer: str | None = None) -> set[int]:
+        return set(self._shown.get(reviewer or self.reviewer, set()))
+
+    # -- edits ---------------------------------------------------------------------------------
+
+    def _do(self, op: Op) -> ReviewState:
+        st = self._hist.do(op)
+        self._reviews._write_draft(self)
+        return st
+
+    def add_region(self, frame: int, box: Iterable[float], shape: str = "box") -> str:
+        """Draw a box or an ellipse at ``frame``; returns the new track's id (accepted)."""
+        tid = self.state.new_id("m")
+        self._do(AddRegion(tid, frame, shape, check_box(box)))
+        return tid
+
+    def set_key(self, track: str, frame: int, box: Iterable[float], shape: str | None = None) -> None:
+        """Move or resize a track's shape at ``frame`` (a new key, interpolated towards the others)."""
+        self._do(SetKey(track, frame, check_box(box), shape))
+
+    def extend(self, track: str, frame: int) -> None:
+        """Extend a track forwards or backwards to ``frame``."""
+        self._do(Extend(track, frame))
+
+    def delete_frame(self, track: str, frame: int, reason: str = "") -> None:
+        """Remove a track's shape on one frame (a detector track needs a reason)."""
+        self._do(DeleteFrame(track, frame, reason))
+
+    def delete_track(self, track: str, reason: str = "") -> None:
+        """Delete a drawn track, or reject a detector track (reason needed)."""
+        self._do(DeleteTrack(track, reason))
+
+    def split(self, track: str, frame: int) -> str:
+        """Split a track before ``frame``; returns the id of the part from ``frame`` on."""
+        new = self.state.new_id(f"{track}.")
+        self._do(Split(track, frame, new))
+        return new
+
+    def merge(self, track: str, other: str) -> None:
+        """Merge ``other`` into ``track`` (the frames between them are interpolated)."""
+        self._do(Merge(track, other))
+
+    def make_static(self, track: str, frame: int) -> None:
+        """Hide the track's shape at ``frame`` in every frame of the clip."""
+        self._do(MakeStatic(track, frame))
+
+    def accept(self, track: str) -> None:
+        self._do(Decide(track, "accepted"))
+
+    def reject(self, track: str, reason: str = "") -> None:
+        """Leave a track unhidden (a detector track needs a written reason; it is logged)."""
+        self._do(Decide(track, "rejected", reason))
+
+    def hide_suggestion(self, suggestion: str) -> str:
+        """Hide what a suggestion points at; returns the new track's id."""
+        tid = self.state.new_id("s")
+        self._do(HideSuggestion(suggestion, tid))
+        return tid
+
+    def dismiss_suggestion(self, suggestion: str, reason: str = "") -> None:
+        self._do(DismissSuggestion(suggestion, reason))
+
+    def undo(self) -> None:
+        self._hist.undo()
+        self._reviews._write_draft(self)
+
+    def redo(self) -> None:
+        self._hist.redo()
+        self._reviews._write_draft(self)
+
+    @property
+    def can_undo(self) -> bool:
+        return self._hist.cursor > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._hist.cursor < len(self._hist.ops)
+
+    # -- status, save, approve -----------------------------------------------------------------
+
+    def unsaved(self) -> bool:
+        """Whether what is hidden now differs from the copy under review."""
+        # Compared as multisets: regions with the same frame and box may come in either order.
+        def key(r: Region) -> tuple[object, ...]:
+            return (r.frame, r.box, r.shape, r.score, r.source)
+
+        return sorted(self.regions(), key=key) != sorted(self._base_regions().regions, key=key)
+
+    def status(self) -> ReviewStatus:
+        st = self.state
+        missing = sorted(set(range(self.frames)) - self.shown())
+        return ReviewStatus(
+            derivative=self.derivative.sha256,
+            original=self.original,
+            kind=self.kind,
+            frames=self.frames,
+            reviewer=self.reviewer,
+            tracks=len(st.tracks),
+            undecided_tracks=tuple(t.id for t in self.tracks() if t.decision is None),
+            suggestions=len(st.suggestions),
+            undecided_suggestions=tuple(st.undecided_suggestions()),
+            frames_not_shown=len(missing),
+            first_not_shown=missing[0] if missing else None,
+            unsaved=self.unsaved(),
+            approvals=self._reviews.approvers(self.derivative.sha256),
+            approvals_required=self._reviews.approvals_required(),
+        )
+
+    def _suggestions_file(self, regions: RegionsFile) -> SuggestionsFile:
+        st = self.state
+        refs: list[TrackRef] = []
+        index: dict[Region, list[int]] = {}
+        for i, r in enumerate(regions.regions):
+            index.setdefault(r, []).append(i)
+        for t in sorted(st.tracks.values(), key=lambda t: t.id):
+            if not t.hidden:
+                continue
+            ix: list[int] = []
+            for r in finish_regions(t.regions()):
+                if index.get(r):
+                    ix.append(index[r].pop(0))
+            if ix:
+                refs.append(TrackRef(t.id, tuple(sorted(ix)), t.sightings, t.best_score))
+        params: dict[str, float | int | str | bool] = {}
+        p = self._reviews._sidecar(self.derivative, self.derivative.name + ".suggestions.json")
+        if p is not None:
+            params = dict(parse_suggestions(json.loads(p.read_text(encoding="utf-8"))).params)
+        return SuggestionsFile(regions.media, regions.source_sha256, "", tuple(refs), tuple(st.suggestions.values()),
+                               params)
+
+    def _record_doc(self) -> dict[str, Any]:
+        rec = record_of(self.state)
+        reviewers = sorted({*self._saved.get("reviewers", []), self.reviewer})
+        return {
+            "format": RECORD_FORMAT,
+            "version": 1,
+            "previous": self.derivative.sha256,
+            "reviewers": reviewers,
+            **rec,
+            "shown": {k: frames_to_ranges(v) for k, v in sorted(self._shown.items())},
+        }
+
+    def save(self, *, progress: ProgressHook = _no_progress) -> ItemRecord:
+        """Write the regions file, re-render through the redaction pipeline (no detection), seal
+        the new copy with the original as parent and log it with the reviewer as actor. The
+        copy under review stays in the archive; this review continues on the new one.
+
+        Raises:
+            InputError: The regions do not fit the original.
+            RedactionError: Rendering failed (nothing sealed).
+        """
+        ws = self._ws
+        base = self._base_regions()
+        doc = self.regions_file()
+        fill = Fill.parse(base.method.fill) if base.method.fill in {f.value for f in Fill} else Fill.SOLID
+        record = self._record_doc()
+        name = output_name(Path(ws.item(self.original).name)) + RECORD_SUFFIX
+        data = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+        new = ws.redaction.redact_reviewed(
+            self.original, options=RedactOptions(fill=fill), regions=doc, suggestions=self._suggestions_file(doc),
+            sidecars={name: data}, actor=self.reviewer, progress=progress,
+        )
+        st = self.state
+        rejected = [{"track": t.id, "reason": t.reason} for t in self.tracks() if t.decision == "rejected"]
+        emptied = [{"track": t.id, "frames": frames_to_ranges(t.removed), "reason": t.reason}
+                   for t in self.tracks() if t.removed and t.origin == "detector" and t.decision != "rejected"]
+        ws.log_action(
+            "review.save",
+            [self.original, self.derivative.sha256, new.sha256],
+            {
+                "regions": len(doc.regions),
+                "tracks": len(st.tracks),
+                "drawn": sum(1 for t in st.tracks.values() if t.origin != "detector"),
+                "rejected": rejected,
+                "frames_emptied": emptied,
+                "suggestions_hidden": sum(1 for v in st.suggestion_decisions.values() if v == "hidden"),
+                "suggestions_dismissed": sum(1 for v in st.suggestion_decisions.values() if v == "dismissed"),
+            },
+            actor=self.reviewer,
+        )
+        # Continue on the new copy: its files carry the state; frames shown carry over.
+        reopened = self._reviews.open(new.sha256, self.reviewer, log=False)
+        reopened._shown = {k: set(v) for k, v in self._shown.items()}
+        self._reviews._write_draft(reopened)
+        old = self._reviews._draft_path(self.derivative.sha256)
+        with contextlib.suppress(OSError):
+            old.unlink()
+        self.derivative, self._hist, self._saved = reopened.derivative, reopened._hist, reopened._saved
+        return new
+
+    def approve(self) -> Approval:
+        """Approve the copy under review for publication, as this reviewer.
+
+        Refused until every track and suggestion is decided, every frame was shown to this
+        reviewer and nothing is unsaved. Logged (``approve`` with the reviewer as actor, which
+        is what ``publish`` reads, and ``review.approve`` with the decisions).
+
+        Raises:
+            ReviewError: Not ready (the message says what is missing).
+        """
+        status = self.status()
+        if not status.ready:
+            raise ReviewError("approval refused: " + "; ".join(status.blockers()))
+        ws = self._ws
+        sha = self.derivative.sha256
+
+        def _log(change: Change) -> None:
+            ws.log_action(change.action, change.objects, dict(change.details), actor=self.reviewer)
+
+        with ws.transaction():
+            approval = Catalog(ws.engine).approve(sha, self.reviewer, _log)
+            st = self.state
+            ws.log_action(
+                "review.approve",
+                [self.original, sha],
+                {
+                    "tracks_accepted": sum(1 for t in st.tracks.values() if t.decision == "accepted"),
+                    "tracks_rejected": sum(1 for t in st.tracks.values() if t.decision == "rejected"),
+                    "suggestions": len(st.suggestions),
+                    "frames_shown": len(self.shown()),
+                },
+                actor=self.reviewer,
+            )
+        return approval
+
+
+__all__ = ["RECORD_SUFFIX", "SETTINGS_OBJECT", "Review", "ReviewStatus", "Reviews"]

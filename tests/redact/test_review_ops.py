@@ -1,0 +1,190 @@
+"""The review as pure data (witnessbox.redact.review): interpolation, edits, undo and redo, the
+operation log's stored form, loading from a regions and a suggestions file."""
+
+from __future__ import annotations
+
+import pytest
+
+from witnessbox.errors import InputError, UsageError
+from witnessbox.redact.regions import MediaInfo, Method, Region, RegionsFile
+from witnessbox.redact.review import (
+    AddRegion,
+    Decide,
+    DeleteFrame,
+    DeleteTrack,
+    DismissSuggestion,
+    Extend,
+    HideSuggestion,
+    History,
+    MakeStatic,
+    Merge,
+    ReviewState,
+    SetKey,
+    Split,
+    frames_to_ranges,
+    op_from_json,
+    ranges_to_frames,
+    record_of,
+    state_from_files,
+)
+from witnessbox.redact.suggestions import Suggestion, SuggestionsFile, TrackRef, regions_digest
+
+MEDIA = MediaInfo(100, 80, 20, 25.0)
+
+
+def _regions() -> RegionsFile:
+    regs = tuple(Region(f, "ellipse", (10.0 + f, 10.0, 30.0 + f, 30.0), 0.8, "detector") for f in range(0, 5))
+    return RegionsFile(MEDIA, "ab" * 32, regs, Method("solid", "scripted"))
+
+
+def _state() -> ReviewState:
+    regions = _regions()
+    sugg = SuggestionsFile(
+        MEDIA, regions.source_sha256, regions_digest(regions), (TrackRef("t1", (0, 1, 2, 3, 4), (0, 1, 2, 3, 4), 0.8),),
+        (Suggestion("s1", "below_threshold", 8, 9, 0.07, None,
+                    (Region(8, "ellipse", (50, 50, 60, 60), 1.0, "manual"),
+                     Region(9, "ellipse", (52, 50, 62, 60), 1.0, "manual"))),),
+    )
+    return state_from_files(regions, sugg)
+
+
+def test_loading_makes_tracks_from_the_index() -> None:
+    s = _state()
+    assert list(s.tracks) == ["t1"] and s.tracks["t1"].origin == "detector"
+    assert sorted(s.regions(), key=lambda r: r.frame) == list(_regions().regions)
+    assert s.undecided_tracks() == ["t1"] and s.undecided_suggestions() == ["s1"]
+
+
+def test_loading_refuses_a_suggestions_file_of_other_regions() -> None:
+    regions = _regions()
+    other = SuggestionsFile(MEDIA, regions.source_sha256, "00" * 32, (), ())
+    with pytest.raises(InputError, match="does not match"):
+        state_from_files(regions, other)
+    with pytest.raises(InputError, match="another original"):
+        state_from_files(regions, SuggestionsFile(MEDIA, "cd" * 32, regions_digest(regions), (), ()))
+
+
+def test_regions_nobody_claims_are_kept_as_tracks() -> None:
+    s = state_from_files(_regions(), None)
+    assert len(s.tracks) == 5 and len(s.regions()) == 5
+
+
+def test_keys_interpolate_linearly_and_hold_outside() -> None:
+    h = History(_state())
+    h.do(AddRegion("m1", 10, "box", (0, 0, 10, 10)))
+    h.do(SetKey("m1", 14, (40, 0, 50, 10)))
+    t = h.state.tracks["m1"]
+    assert t.regions_at(12)[0].box == (20, 0, 30, 10)
+    assert t.regions_at(12)[0].source == "manual" and t.regions_at(9) == ()
+    h.do(Extend("m1", 18))
+    assert h.state.tracks["m1"].regions_at(17)[0].box == (40, 0, 50, 10)
+    h.do(Extend("m1", 8))
+    assert h.state.tracks["m1"].regions_at(8)[0].box == (0, 0, 10, 10)
+    with pytest.raises(InputError):
+        h.do(Extend("m1", 12))  # already inside
+
+
+def test_undo_redo_and_a_new_edit_drops_the_redo_tail() -> None:
+    h = History(_state())
+    h.do(AddRegion("m1", 1, "box", (0, 0, 5, 5)))
+    h.do(AddRegion("m2", 2, "box", (0, 0, 5, 5)))
+    h.undo()
+    assert "m2" not in h.state.tracks
+    h.redo()
+    assert "m2" in h.state.tracks
+    h.undo()
+    h.do(AddRegion("m3", 3, "ellipse", (0, 0, 5, 5)))
+    assert set(h.state.tracks) == {"t1", "m1", "m3"}
+    with pytest.raises(UsageError):
+        h.redo()
+    h.undo(), h.undo()
+    with pytest.raises(UsageError):
+        h.undo()
+
+
+def test_a_refused_edit_changes_nothing() -> None:
+    h = History(_state())
+    with pytest.raises(UsageError, match="reason"):
+        h.do(Decide("t1", "rejected"))
+    with pytest.raises(InputError):
+        h.do(AddRegion("m1", 20, "box", (0, 0, 5, 5)))  # frame out of range
+    with pytest.raises(InputError):
+        h.do(AddRegion("m1", 0, "star", (0, 0, 5, 5)))
+    assert h.ops == [] and h.state == h.base
+
+
+def test_split_merge_bridges_the_gap() -> None:
+    h = History(_state())
+    h.do(Split("t1", 3, "t1.1"))
+    a, b = h.state.tracks["t1"], h.state.tracks["t1.1"]
+    assert (a.start, a.end, b.start, b.end) == (0, 2, 3, 4)
+    h.do(DeleteFrame("t1.1", 3, "turned away"))
+    h.do(AddRegion("m1", 10, "ellipse", (20, 10, 40, 30)))
+    h.do(Merge("t1.1", "m1"))
+    m = h.state.tracks["t1.1"]
+    assert (m.start, m.end) == (3, 10) and "m1" not in h.state.tracks
+    assert m.regions_at(3) == ()  # the emptied frame stays empty
+    assert m.regions_at(7)[0].box == pytest.approx((14 + 6 * 3 / 6, 10, 34 + 6 * 3 / 6, 30))  # between 4 and 10
+    assert m.decision is None  # a detector part and a drawn part: decide again
+
+
+def test_deleting_and_rejecting() -> None:
+    h = History(_state())
+    h.do(AddRegion("m1", 1, "box", (0, 0, 5, 5)))
+    h.do(DeleteTrack("m1"))
+    assert "m1" not in h.state.tracks
+    with pytest.raises(UsageError):
+        h.do(DeleteTrack("t1"))
+    h.do(DeleteTrack("t1", "a drawing on a wall"))
+    assert h.state.tracks["t1"].decision == "rejected" and h.state.regions() == []
+    assert record_of(h.state)["tracks"]["t1"]["reason"] == "a drawing on a wall"
+    assert len(record_of(h.state)["tracks"]["t1"]["regions"]) == 5  # kept visible for the next review
+
+
+def test_suggestions_hide_and_dismiss() -> None:
+    h = History(_state())
+    h.do(HideSuggestion("s1", "s1"))
+    t = h.state.tracks["s1"]
+    assert t.origin == "suggestion" and t.decision == "accepted" and [r.frame for r in t.regions()] == [8, 9]
+    with pytest.raises(InputError, match="decided already"):
+        h.do(DismissSuggestion("s1"))
+    h.do(DeleteTrack("s1"))  # deleting the track makes the suggestion undecided again
+    assert h.state.undecided_suggestions() == ["s1"]
+    h.do(DismissSuggestion("s1", "a reflection"))
+    assert record_of(h.state)["suggestions"] == {"s1": {"decision": "dismissed", "reason": "a reflection"}}
+
+
+def test_make_static_covers_the_whole_clip() -> None:
+    h = History(_state())
+    h.do(MakeStatic("t1", 2))
+    t = h.state.tracks["t1"]
+    assert (t.start, t.end, t.static) == (0, 19, True)
+    assert {r.box for r in t.regions()} == {(12.0, 10.0, 32.0, 30.0)} and len(t.regions()) == 20
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        AddRegion("m1", 3, "box", (1, 2, 3, 4)), SetKey("t1", 2, (1, 2, 3, 4), "box"), Extend("t1", 9),
+        DeleteFrame("t1", 2, "why"), DeleteTrack("t1", "why"), Decide("t1", "accepted"), Split("t1", 2, "t1.1"),
+        Merge("t1", "m1"), MakeStatic("t1", 0), HideSuggestion("s1", "s1"), DismissSuggestion("s1", ""),
+    ],
+)
+def test_operations_round_trip_as_json(op: object) -> None:
+    d = op.to_json()  # type: ignore[attr-defined]
+    assert op_from_json(d) == op
+    with pytest.raises(InputError):
+        op_from_json({**d, "op": "format_disk"})
+
+
+def test_frame_ranges() -> None:
+    assert frames_to_ranges([5, 1, 2, 3, 7, 8]) == [[1, 3], [5, 5], [7, 8]]
+    assert ranges_to_frames([[1, 3], [5, 5]]) == {1, 2, 3, 5}
+
+
+def test_extend_past_an_emptied_end_holds_the_last_shape() -> None:
+    h = History(_state())
+    h.do(DeleteFrame("t1", 4, "out of the picture"))
+    h.do(Extend("t1", 8))
+    t = h.state.tracks["t1"]
+    assert t.regions_at(4) == () and t.regions_at(8)[0].box == (13.0, 10.0, 33.0, 30.0)
