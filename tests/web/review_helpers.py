@@ -91,6 +91,8 @@ class ReviewWorld:
     numbered: str
     incident: str
     users: dict[str, tuple[str, tuple[str, ...], str, tuple[str, ...]]]  # name -> role, regions, totp secret, codes
+    numbered_copy: str = ""
+    forged: str = ""
 
 
 def build(base: Path) -> ReviewWorld:
@@ -108,7 +110,8 @@ def build(base: Path) -> ReviewWorld:
         photo, video, numbered = added["street.png"], added["scene.mp4"], added["numbered.mp4"]
         ws.redaction.redact_reviewed(photo, redactor=Redactor(detector=PhotoScript(), workers=1))
         ws.redaction.redact_reviewed(video, redactor=Redactor(video_detector=ScriptedDetector(scene_script()), workers=1))
-        ws.redaction.redact_reviewed(numbered, redactor=Redactor(video_detector=ScriptedDetector({}), workers=1))
+        numbered_copy = ws.redaction.redact_reviewed(
+            numbered, redactor=Redactor(video_detector=ScriptedDetector({}), workers=1)).sha256
         inc = ws.incidents.add(IncidentInput(title="Detention", time=make_timespan("2020-08-10"), place="",
                                              region=slugs["Minsk"], categories=("other",)))
         for sha in (photo, video, numbered):
@@ -118,7 +121,7 @@ def build(base: Path) -> ReviewWorld:
         for name, role, regions in USERS:
             e = ws.accounts.add(name, USER_PASS, role, regions, archive_passphrase=ARCHIVE_PASS)
             users[name] = (role, regions, parse_totp_uri_secret(e.totp_uri), tuple(e.recovery_codes))
-    return ReviewWorld(root, photo, video, numbered, inc.id, users)
+    return ReviewWorld(root, photo, video, numbered, inc.id, users, numbered_copy)
 
 
 def publish(root: Path, incident: str, out: Path) -> dict[str, Path]:
