@@ -27,6 +27,7 @@ function init(root) {
   const NS = 'http://www.w3.org/2000/svg';
 
   let drawn = -1;            // the frame on the canvas
+  let want = 0;              // the frame last asked for (keys step from it, not from drawn)
   let view = 'original';     // or 'redacted' (as saving now would render it)
   let tool = 'box';
   let sel = null;            // {type: 'track' | 'suggestion', id}
@@ -54,7 +55,22 @@ function init(root) {
     m.classList.toggle('bad', !!bad);
   }
 
-  async function op(body) {
+  // Edits run one after the other, each computed when its turn comes (a key held down must
+  // move the region from where the previous edit left it, not from a stale copy).
+  let opChain = Promise.resolve();
+  function op(body, after) {
+    const p = opChain.then(async () => {
+      const b = typeof body === 'function' ? body() : body;
+      if (!b) return false;
+      const ok = await doOp(b);
+      if (ok && after) after();
+      return ok;
+    });
+    opChain = p.catch(() => false);
+    return p;
+  }
+
+  async function doOp(body) {
     let r;
     try {
       r = await post('/op', body);
@@ -116,6 +132,7 @@ function init(root) {
   // Ask for frame n; resolves once the newest asked-for frame is on the canvas.
   function goto(n) {
     pending = Math.max(0, Math.min(N - 1, n | 0));
+    want = pending;
     if (!pumping) pumping = pump().finally(() => { pumping = null; });
     return pumping;
   }
@@ -446,12 +463,15 @@ function init(root) {
     return sel && sel.type === 'track' ? tracks.find((t) => t.id === sel.id) : null;
   }
 
-  async function addRegion(box, shape) {
-    const before = new Set(S.tracks.map((t) => t.id));
-    if (await op({ op: 'add_region', frame: Math.max(drawn, 0), box, shape })) {
+  function addRegion(box, shape) {
+    let before = null;
+    return op(() => {
+      before = new Set(S.tracks.map((t) => t.id));
+      return { op: 'add_region', frame: Math.max(drawn, 0), box, shape };
+    }, () => {
       const added = S.tracks.find((t) => !before.has(t.id));
       if (added) select({ type: 'track', id: added.id }, false);
-    }
+    });
   }
 
   function reject(s) {
@@ -471,12 +491,14 @@ function init(root) {
   }
 
   function nudge(dx0, dy0, dx1, dy1) {
-    const t = selTrack();
-    if (!t) { say('select a region first (t, u or a click)', true); return; }
-    const rs = regionsAt(t, drawn);
-    if (!rs.length) { say('the selected track has no region on this frame', true); return; }
-    const b = rs[0].box;
-    op({ op: 'set_key', track: t.id, frame: drawn, box: [b[0] + dx0, b[1] + dy0, b[2] + dx1, b[3] + dy1] });
+    op(() => {
+      const t = selTrack();
+      if (!t) { say('select a region first (t, u or a click)', true); return null; }
+      const rs = regionsAt(t, drawn);
+      if (!rs.length) { say('the selected track has no region on this frame', true); return null; }
+      const b = rs[0].box;
+      return { op: 'set_key', track: t.id, frame: drawn, box: [b[0] + dx0, b[1] + dy0, b[2] + dx1, b[3] + dy1] };
+    });
   }
 
   function nextTrack(dir) {
@@ -617,8 +639,8 @@ function init(root) {
     else if ((e.ctrlKey || e.metaKey) && k === 'y') op({ op: 'redo' });
     else if (e.ctrlKey || e.metaKey || e.altKey) handled = false;
     else if (k === ' ') { if (video) play(); }
-    else if (k === 'ArrowRight') { playing = false; goto(drawn + (e.shiftKey ? 10 : 1)); }
-    else if (k === 'ArrowLeft') { playing = false; goto(drawn - (e.shiftKey ? 10 : 1)); }
+    else if (k === 'ArrowRight') { playing = false; goto(want + (e.shiftKey ? 10 : 1)); }
+    else if (k === 'ArrowLeft') { playing = false; goto(want - (e.shiftKey ? 10 : 1)); }
     else if (k === 'g') nextAttention();
     else if (k === 'f') nextUnshown();
     else if (k === 'n' || k === 'N') {
@@ -637,9 +659,19 @@ function init(root) {
     else if (k === 't') nextTrack(1);
     else if (k === 'T') nextTrack(-1);
     else if (k === 'u') nextUndecided();
-    else if (k === 'a' && sel) op(sel.type === 'track' ? { op: 'accept', track: sel.id } : { op: 'hide_suggestion', suggestion: sel.id });
+    else if (k === 'a' && sel) {
+      let was = null;
+      op(() => {
+        was = sel;
+        return sel ? (sel.type === 'track' ? { op: 'accept', track: sel.id } : { op: 'hide_suggestion', suggestion: sel.id }) : null;
+      }, () => {
+        // A hidden suggestion becomes a track: select it (to extend or move it next).
+        const g = was && was.type === 'suggestion' ? S.suggestions.find((x) => x.id === was.id) : null;
+        if (g && g.hidden_as) select({ type: 'track', id: g.hidden_as }, false);
+      });
+    }
     else if (k === 'r' && sel) reject(sel);
-    else if (k === 'e' && sel && sel.type === 'track') op({ op: 'extend', track: sel.id, frame: drawn });
+    else if (k === 'e' && sel && sel.type === 'track') op(() => (sel ? { op: 'extend', track: sel.id, frame: drawn } : null));
     else if ((k === 'Delete' || k === 'Backspace') && sel && sel.type === 'track') {
       const reason = $('rv-reason').value.trim();
       if (e.shiftKey || !video) op({ op: 'delete_track', track: sel.id, reason });
@@ -665,10 +697,10 @@ function init(root) {
   on('rv-help-btn', () => toggleHelp());
   on('rv-help-close', () => toggleHelp(false));
   on('rv-play', play);
-  on('rv-back10', () => goto(drawn - 10));
-  on('rv-back1', () => goto(drawn - 1));
-  on('rv-fwd1', () => goto(drawn + 1));
-  on('rv-fwd10', () => goto(drawn + 10));
+  on('rv-back10', () => goto(want - 10));
+  on('rv-back1', () => goto(want - 1));
+  on('rv-fwd1', () => goto(want + 1));
+  on('rv-fwd10', () => goto(want + 10));
   on('rv-next-gap', nextAttention);
   on('rv-next-unshown', nextUnshown);
   if ($('rv-seek')) $('rv-seek').addEventListener('input', (e) => goto(Number(e.target.value)));
