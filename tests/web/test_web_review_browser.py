@@ -350,6 +350,7 @@ def test_photo_and_video_reviews_end_to_end(browser: Any, served: tuple[str, Rev
     # -- published: the faces drawn in the browser are hidden, the rejected posters are not -----------
     media = publish(w.root, w.incident, base / "site")
     photo = np.asarray(Image.open(media[".jpg"] if ".jpg" in media else media[".png"]).convert("RGB"))
+    Image.fromarray(photo).save(ARTIFACTS / "review-published-photo.png")
     assert mean(photo, MISSED) < 80, "the face drawn with the mouse is hidden in the published photo"
     assert mean(photo, FACE) < 80
     assert mean(photo, POSTER) > 180, "the rejected false positive stays visible"

@@ -561,7 +561,7 @@ function init(root) {
   svg.addEventListener('pointerdown', (e) => {
     if (drawn < 0 || view === 'redacted' || e.button !== 0) return;
     e.preventDefault();
-    svg.focus();
+    svg.focus({ preventScroll: true });
     const [x, y] = svgPoint(e);
     const target = e.target;
     svg.setPointerCapture(e.pointerId);
@@ -620,10 +620,10 @@ function init(root) {
     if (e.key === 'Enter') {
       e.preventDefault();
       if (pendingReject) { const s = pendingReject; pendingReject = null; reject(s); }
-      svg.focus();
+      svg.focus({ preventScroll: true });
     } else if (e.key === 'Escape') {
       pendingReject = null;
-      svg.focus();
+      svg.focus({ preventScroll: true });
     }
   });
 
@@ -707,5 +707,5 @@ function init(root) {
 
   renderAll();
   root.dataset.ready = '1';
-  goto(0).then(() => { root.dataset.loaded = '1'; svg.focus(); });
+  goto(0).then(() => { root.dataset.loaded = '1'; svg.focus({ preventScroll: true }); });
 }
