@@ -195,7 +195,7 @@ async def _body(request: Request) -> tuple[dict[str, Any], bool]:
 def _int(d: Mapping[str, Any], k: str, default: int | None = None) -> int:
     v = d.get(k, default)
     try:
-        return int(v)  # type: ignore[arg-type]
+        return int(v)
     except (TypeError, ValueError):
         raise UsageError(f"{k} must be a whole number") from None
 
