@@ -35,6 +35,7 @@ function init(root) {
   let pending = null;
   let pumping = null;
   let pendingReject = null;
+  let mergeFrom = null;
   const shown = new Set(S.shown);
   let tracks = [];           // S.tracks with lookup helpers
   let attention = [];        // frames worth a look (gaps, low scores, suggestions), sorted
@@ -676,6 +677,13 @@ function init(root) {
       const reason = $('rv-reason').value.trim();
       if (e.shiftKey || !video) op({ op: 'delete_track', track: sel.id, reason });
       else op({ op: 'delete_frame', track: sel.id, frame: drawn, reason });
+    }
+    else if (k === 'p' && sel && sel.type === 'track') op(() => (sel ? { op: 'split', track: sel.id, frame: drawn } : null));
+    else if (k === 'm' && sel && sel.type === 'track') op(() => (sel ? { op: 'make_static', track: sel.id, frame: drawn } : null));
+    else if (k === 'M' && sel && sel.type === 'track') {
+      // First M marks a track, a second M on another track merges it into the marked one.
+      if (!mergeFrom || mergeFrom === sel.id) { mergeFrom = sel.id; say('merge: select the other track and press M'); }
+      else { const a = mergeFrom; mergeFrom = null; op({ op: 'merge', track: a, other: sel.id }); }
     }
     else if (k === 'z') op({ op: 'undo' });
     else if (k === 'y') op({ op: 'redo' });
