@@ -302,6 +302,7 @@ def _frame(ws: Workspace, session: Session, scope: Scope, item_id: str, n: int, 
 
 async def review_frame(request: Request, ctx: Ctx) -> Response:
     """Frame ``n`` of the original (recorded as shown) or as saving now would render it."""
+    _sweep()
     item_id = request.path_params["item_id"]
     d, _ = await _body(request)
     try:
