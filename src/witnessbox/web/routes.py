@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from ..workspace.accounts import Role
 from . import views_auth, views_custody, views_handover, views_incidents, views_intake, views_items, views_users
+from . import views_review
 
 if TYPE_CHECKING:
     from .app import Ctx
@@ -105,6 +106,14 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/items", GET, views_items.items_table, V),
     RouteSpec("/items/{item_id}", GET, views_items.item_page, V, scope="item_id"),
     RouteSpec("/items/{item_id}/original", GET, views_items.download_original, E, scope="item_id"),
+    # redaction review (issue 12): reviewers (editors and admins include it), scoped by item;
+    # the frame route is a POST because a served frame is recorded as shown
+    RouteSpec("/static/review/{name}", GET, views_review.review_static, None),
+    RouteSpec("/items/{item_id}/review", GET, views_review.review_page, R, scope="item_id"),
+    RouteSpec("/items/{item_id}/review/frame", POST, views_review.review_frame, R, Csrf.TOKEN, scope="item_id"),
+    RouteSpec("/items/{item_id}/review/op", POST, views_review.review_op, R, Csrf.TOKEN, scope="item_id"),
+    RouteSpec("/items/{item_id}/review/save", POST, views_review.review_save, R, Csrf.TOKEN, scope="item_id"),
+    RouteSpec("/items/{item_id}/review/approve", POST, views_review.review_approve, R, Csrf.TOKEN, scope="item_id"),
     # intake
     RouteSpec("/intake", GET, views_intake.intake_form, E),
     RouteSpec("/intake", POST, views_intake.intake_upload, E, Csrf.TOKEN),

@@ -1,0 +1,719 @@
+// The redaction review screen (templates/review.html): draws the original with its regions,
+// edits them through the server's review (POST .../review/op, answered with the new state),
+// plays frames by index (POST .../review/frame: the server records each frame it serves as
+// shown). Plain ES module, no inline code: the page's CSP allows only 'self' scripts.
+//
+// Frame exactness: a frame's regions are drawn only for the frame that is on the canvas
+// (`drawn`), never for the one requested; one frame request at a time, and every frame
+// fetched is drawn (a frame the server recorded as shown was really on screen).
+
+const root = document.getElementById('review');
+if (root) init(root);
+
+function init(root) {
+  const base = root.dataset.base;
+  const csrf = root.dataset.csrf;
+  let S = JSON.parse(root.dataset.state);
+  const W = S.media.width, H = S.media.height, N = S.media.frames;
+  const fps = Math.min(Math.max(S.media.fps || 25, 1), 60);
+  const video = S.kind === 'video';
+  const $ = (id) => document.getElementById(id);
+  for (const id of ['rv-toolbar', 'rv-player', 'rv-stage', 'rv-legend', 'rv-timeline']) {
+    if ($(id)) $(id).hidden = false;
+  }
+  const canvas = $('rv-canvas');
+  const g2 = canvas.getContext('2d');
+  const svg = $('rv-overlay');
+  const NS = 'http://www.w3.org/2000/svg';
+
+  let drawn = -1;            // the frame on the canvas
+  let want = 0;              // the frame last asked for (keys step from it, not from drawn)
+  let view = 'original';     // or 'redacted' (as saving now would render it)
+  let tool = 'box';
+  let sel = null;            // {type: 'track' | 'suggestion', id}
+  let playing = false;
+  let pending = null;
+  let pumping = null;
+  let pendingReject = null;
+  let mergeFrom = null;
+  const shown = new Set(S.shown);
+  let tracks = [];           // S.tracks with lookup helpers
+  let attention = [];        // frames worth a look (gaps, low scores, suggestions), sorted
+
+  // -- server -----------------------------------------------------------------------------------
+
+  function post(path, body) {
+    return fetch(base + path, {
+      method: 'POST', credentials: 'same-origin', cache: 'no-store',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify(body),
+    });
+  }
+
+  function say(text, bad) {
+    const m = $('rv-msg');
+    m.textContent = text || '';
+    m.classList.toggle('bad', !!bad);
+  }
+
+  // Edits run one after the other, each computed when its turn comes (a key held down must
+  // move the region from where the previous edit left it, not from a stale copy).
+  let opChain = Promise.resolve();
+  function op(body, after) {
+    const p = opChain.then(async () => {
+      const b = typeof body === 'function' ? body() : body;
+      if (!b) return false;
+      const ok = await doOp(b);
+      if (ok && after) after();
+      return ok;
+    });
+    opChain = p.catch(() => false);
+    return p;
+  }
+
+  async function doOp(body) {
+    let r;
+    try {
+      r = await post('/op', body);
+    } catch (e) {
+      say('the server did not answer: ' + e, true);
+      return false;
+    }
+    let d = null;
+    try { d = await r.json(); } catch (e) { d = null; }
+    if (!r.ok || !d || d.error) {
+      say((d && d.error) || ('refused (' + r.status + ')'), true);
+      return false;
+    }
+    S = d;
+    for (const f of S.shown) shown.add(f);
+    say('');
+    renderAll();
+    return true;
+  }
+
+  // -- frames -----------------------------------------------------------------------------------
+
+  async function fetchDraw(n) {
+    let r;
+    try {
+      r = await post('/frame', { n, view });
+    } catch (e) {
+      say('the server did not answer: ' + e, true);
+      return;
+    }
+    if (!r.ok) {
+      let msg = 'frame refused (' + r.status + ')';
+      try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+      say(msg, true);
+      return;
+    }
+    const bmp = await createImageBitmap(await r.blob());
+    g2.drawImage(bmp, 0, 0, W, H);
+    bmp.close();
+    drawn = n;
+    canvas.dataset.frame = String(n);
+    canvas.dataset.view = view;
+    if (view === 'original') shown.add(n);
+    if ($('rv-frame-no')) $('rv-frame-no').textContent = String(n);
+    if ($('rv-seek')) $('rv-seek').value = String(n);
+    if ($('rv-shown-count')) $('rv-shown-count').textContent = 'shown ' + shown.size + ' / ' + N;
+    renderOverlay();
+    renderCursor();
+  }
+
+  async function pump() {
+    while (pending !== null) {
+      const n = pending;
+      pending = null;
+      await fetchDraw(n);
+    }
+  }
+
+  // Ask for frame n; resolves once the newest asked-for frame is on the canvas.
+  function goto(n) {
+    pending = Math.max(0, Math.min(N - 1, n | 0));
+    want = pending;
+    if (!pumping) pumping = pump().finally(() => { pumping = null; });
+    return pumping;
+  }
+
+  async function play() {
+    if (playing) { playing = false; return; }
+    playing = true;
+    $('rv-play').textContent = 'Pause';
+    if (drawn >= N - 1) await goto(0);
+    while (playing && drawn < N - 1) {
+      const t0 = performance.now();
+      await goto(drawn + 1);
+      const wait = 1000 / fps - (performance.now() - t0);
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+    }
+    playing = false;
+    $('rv-play').textContent = 'Play';
+  }
+
+  // -- tracks -----------------------------------------------------------------------------------
+
+  function prepare() {
+    tracks = S.tracks.map((t) => {
+      const kf = Object.keys(t.keys).map(Number).sort((a, b) => a - b);
+      return { ...t, kf, kfFull: kf.filter((k) => t.keys[k].length), removedSet: new Set(t.removed),
+        sightSet: new Set(t.sightings) };
+    });
+  }
+
+  const reg = (r) => ({ shape: r[0], box: [r[1], r[2], r[3], r[4]], source: r[5], score: r[6] });
+
+  // Mirrors ReviewTrack.regions_at (src/witnessbox/redact/review.py).
+  function regionsAt(t, f) {
+    if (f < t.start || f > t.end || t.removedSet.has(f)) return [];
+    const k = t.keys[f];
+    if (k && k.length) return k.map(reg);
+    let before = null, after = null;
+    for (const x of t.kfFull) {
+      if (x < f) before = x;
+      else if (x > f) { after = x; break; }
+    }
+    if (before === null && after === null) return [];
+    const source = t.origin === 'detector' ? 'track' : 'manual';
+    const score = source === 'track' ? 0 : 1;
+    if (before !== null && after !== null) {
+      const a = reg(t.keys[before][0]), b = reg(t.keys[after][0]);
+      const s = (f - before) / (after - before);
+      return [{ shape: a.shape, box: a.box.map((v, i) => v + (b.box[i] - v) * s), source, score }];
+    }
+    const r = reg(t.keys[before !== null ? before : after][0]);
+    return [{ shape: r.shape, box: r.box, source, score }];
+  }
+
+  // Mirrors ReviewTrack.frame_kind, for a whole track at once (long videos: one pass).
+  function kinds(t) {
+    const out = [];
+    let i = 0;
+    const ks = t.kf;
+    for (let f = t.start; f <= t.end; f++) {
+      while (i < ks.length && ks[i] < f) i++;
+      let kind;
+      if (t.removedSet.has(f)) kind = 'empty';
+      else if (ks[i] === f) {
+        const first = t.keys[f][0];
+        kind = t.sightSet.has(f) && first && first[5] === 'detector' ? 'sighting' : 'key';
+        if (first && first[5] === 'detector' && first[6] < S.low_score) kind = 'low';
+      } else if (i > 0 && i < ks.length) kind = 'interpolated';
+      else kind = 'held';
+      out.push(kind);
+    }
+    return out;
+  }
+
+  // -- drawing ----------------------------------------------------------------------------------
+
+  function shapeEl(r, cls, data) {
+    const [x0, y0, x1, y1] = r.box;
+    let el;
+    if (r.shape === 'ellipse') {
+      el = document.createElementNS(NS, 'ellipse');
+      el.setAttribute('cx', (x0 + x1) / 2); el.setAttribute('cy', (y0 + y1) / 2);
+      el.setAttribute('rx', Math.abs(x1 - x0) / 2); el.setAttribute('ry', Math.abs(y1 - y0) / 2);
+    } else {
+      el = document.createElementNS(NS, 'rect');
+      el.setAttribute('x', Math.min(x0, x1)); el.setAttribute('y', Math.min(y0, y1));
+      el.setAttribute('width', Math.abs(x1 - x0)); el.setAttribute('height', Math.abs(y1 - y0));
+    }
+    el.setAttribute('class', cls);
+    for (const [k, v] of Object.entries(data)) el.dataset[k] = v;
+    return el;
+  }
+
+  function setBox(el, box) {
+    const [x0, y0, x1, y1] = box;
+    if (el.tagName === 'ellipse') {
+      el.setAttribute('cx', (x0 + x1) / 2); el.setAttribute('cy', (y0 + y1) / 2);
+      el.setAttribute('rx', Math.abs(x1 - x0) / 2); el.setAttribute('ry', Math.abs(y1 - y0) / 2);
+    } else {
+      el.setAttribute('x', Math.min(x0, x1)); el.setAttribute('y', Math.min(y0, y1));
+      el.setAttribute('width', Math.abs(x1 - x0)); el.setAttribute('height', Math.abs(y1 - y0));
+    }
+  }
+
+  const hsize = () => Math.max(4, Math.round(Math.min(W, H) / 60));
+
+  function renderOverlay() {
+    svg.replaceChildren();
+    if (drawn < 0 || view === 'redacted') return;
+    const frag = document.createDocumentFragment();
+    let selEl = null, selBox = null;
+    for (const t of tracks) {
+      for (const r of regionsAt(t, drawn)) {
+        const isSel = sel && sel.type === 'track' && sel.id === t.id;
+        const cls = 'rg ' + r.source + (t.decision === 'rejected' ? ' rejected' : '') + (isSel ? ' selected' : '');
+        const el = shapeEl(r, cls, { track: t.id });
+        frag.appendChild(el);
+        if (isSel && !selEl) { selEl = el; selBox = r.box; }
+      }
+    }
+    for (const s of S.suggestions) {
+      if (s.decision) continue;
+      for (const r of s.regions) {
+        if (r[0] !== drawn) continue;
+        const isSel = sel && sel.type === 'suggestion' && sel.id === s.id;
+        frag.appendChild(shapeEl(reg(r.slice(1)), 'rg suggestion' + (isSel ? ' selected' : ''), { suggestion: s.id }));
+      }
+    }
+    svg.appendChild(frag);
+    if (selEl) {
+      const h = document.createElementNS(NS, 'rect');
+      const hs = hsize();
+      h.setAttribute('class', 'handle');
+      h.setAttribute('x', selBox[2] - hs / 2); h.setAttribute('y', selBox[3] - hs / 2);
+      h.setAttribute('width', hs); h.setAttribute('height', hs);
+      h.dataset.handle = sel.id;
+      svg.appendChild(h);
+    }
+  }
+
+  function runs(arr, start) {
+    const out = [];
+    let i = 0;
+    while (i < arr.length) {
+      let j = i;
+      while (j + 1 < arr.length && arr[j + 1] === arr[i]) j++;
+      out.push([arr[i], start + i, start + j]);
+      i = j + 1;
+    }
+    return out;
+  }
+
+  function rect(parent, cls, x0, x1, y = 0, h = 1) {
+    const r = document.createElementNS(NS, 'rect');
+    r.setAttribute('class', cls);
+    r.setAttribute('x', x0); r.setAttribute('width', Math.max(x1 - x0, N / 1500));
+    r.setAttribute('y', y); r.setAttribute('height', h);
+    parent.appendChild(r);
+    return r;
+  }
+
+  function timelineSvg() {
+    const s = document.createElementNS(NS, 'svg');
+    s.setAttribute('viewBox', `0 0 ${N} 1`);
+    s.setAttribute('preserveAspectRatio', 'none');
+    return s;
+  }
+
+  function renderTimeline() {
+    const box = $('rv-timeline');
+    if (!box) return;
+    box.replaceChildren();
+    const att = new Set();
+    const shownRow = document.createElement('div');
+    shownRow.className = 'row';
+    const lab0 = document.createElement('span');
+    lab0.className = 'lab';
+    lab0.textContent = 'shown';
+    const s0 = timelineSvg();
+    s0.id = 'rv-shown-line';
+    shownRow.append(lab0, s0);
+    box.appendChild(shownRow);
+    for (const t of tracks) {
+      const row = document.createElement('div');
+      row.className = 'row' + (sel && sel.type === 'track' && sel.id === t.id ? ' selected' : '');
+      row.dataset.track = t.id;
+      const lab = document.createElement('span');
+      lab.className = 'lab';
+      lab.textContent = t.id + (t.decision ? ' ' + (t.decision === 'accepted' ? '✓' : '✗') : ' ?');
+      const s = timelineSvg();
+      const ks = kinds(t);
+      ks.forEach((k, i) => {
+        if (k === 'interpolated' || k === 'empty' || k === 'low') att.add(t.start + i);
+      });
+      for (const [k, a, b] of runs(ks, t.start)) rect(s, 'k-' + k, a, b + 1);
+      for (const k of t.kf) if (t.keys[k].length && t.keys[k][0][5] === 'manual') rect(s, 'k-keymark', k, k + 0.3);
+      for (const g of S.suggestions) {
+        if (g.kind === 'gap' && g.track === t.id) rect(s, 'k-gap', g.first, g.last + 1, 0.6, 0.4);
+      }
+      row.append(lab, s);
+      row.addEventListener('click', (e) => {
+        sel = { type: 'track', id: t.id };
+        const bb = s.getBoundingClientRect();
+        const f = Math.floor(((e.clientX - bb.left) / bb.width) * N);
+        renderAll();
+        goto(Number.isFinite(f) ? f : t.start);
+      });
+      box.appendChild(row);
+    }
+    for (const g of S.suggestions) {
+      if (!g.decision) for (let f = g.first; f <= g.last; f++) att.add(f);
+    }
+    attention = [...att].sort((a, b) => a - b);
+    renderCursor();
+  }
+
+  function renderCursor() {
+    const box = $('rv-timeline');
+    if (!box) return;
+    const line = $('rv-shown-line');
+    if (line) {
+      line.replaceChildren();
+      const arr = [...shown].sort((a, b) => a - b);
+      let i = 0;
+      while (i < arr.length) {
+        let j = i;
+        while (j + 1 < arr.length && arr[j + 1] === arr[j] + 1) j++;
+        rect(line, 'shown', arr[i], arr[j] + 1);
+        i = j + 1;
+      }
+    }
+    for (const old of box.querySelectorAll('.cursor')) old.remove();
+    if (drawn < 0) return;
+    for (const s of box.querySelectorAll('svg')) rect(s, 'cursor', drawn, drawn + Math.max(0.3, N / 600));
+  }
+
+  function cell(tr, text) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function button(label, fn) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = label;
+    b.addEventListener('click', (e) => { e.stopPropagation(); fn(); });
+    return b;
+  }
+
+  function renderLists() {
+    const tb = $('rv-tracks').tBodies[0];
+    tb.replaceChildren();
+    for (const t of tracks) {
+      const tr = document.createElement('tr');
+      tr.dataset.track = t.id;
+      tr.className = (t.decision ? '' : 'undecided') + (sel && sel.type === 'track' && sel.id === t.id ? ' selected' : '');
+      cell(tr, t.id);
+      cell(tr, t.origin);
+      cell(tr, video ? t.start + '–' + t.end : '');
+      cell(tr, String(t.best_score));
+      cell(tr, (t.decision || 'undecided') + (t.reason ? ': ' + t.reason : ''));
+      const td = cell(tr, '');
+      td.append(button('Hide (accept)', () => op({ op: 'accept', track: t.id })),
+        button('Leave visible (reject)', () => reject({ type: 'track', id: t.id })));
+      tr.addEventListener('click', () => select({ type: 'track', id: t.id }, true));
+      tb.appendChild(tr);
+    }
+    const sb = $('rv-suggestions').tBodies[0];
+    sb.replaceChildren();
+    for (const s of S.suggestions) {
+      const tr = document.createElement('tr');
+      tr.dataset.suggestion = s.id;
+      tr.className = (s.decision ? '' : 'undecided') + (sel && sel.type === 'suggestion' && sel.id === s.id ? ' selected' : '');
+      cell(tr, s.id);
+      cell(tr, s.kind);
+      cell(tr, s.first + '–' + s.last);
+      cell(tr, String(s.score));
+      cell(tr, (s.decision || 'undecided') + (s.reason ? ': ' + s.reason : ''));
+      const td = cell(tr, '');
+      td.append(button('Hide', () => op({ op: 'hide_suggestion', suggestion: s.id })),
+        button('Dismiss', () => reject({ type: 'suggestion', id: s.id })));
+      tr.addEventListener('click', () => select({ type: 'suggestion', id: s.id }, true));
+      sb.appendChild(tr);
+    }
+    const bl = $('rv-blockers');
+    bl.replaceChildren();
+    const blockers = S.status.blockers;
+    for (const b of blockers) {
+      const li = document.createElement('li');
+      li.textContent = b;
+      bl.appendChild(li);
+    }
+    if (!blockers.length) {
+      const li = document.createElement('li');
+      li.className = 'ok';
+      li.textContent = 'Ready to approve';
+      bl.appendChild(li);
+    }
+    $('rv-undo').disabled = !S.can_undo;
+    $('rv-redo').disabled = !S.can_redo;
+  }
+
+  function renderAll() {
+    prepare();
+    if (sel && sel.type === 'track' && !tracks.some((t) => t.id === sel.id)) sel = null;
+    renderLists();
+    renderTimeline();
+    renderOverlay();
+  }
+
+  function select(s, seek) {
+    sel = s;
+    renderAll();
+    if (seek && video) {
+      const first = s.type === 'track' ? tracks.find((t) => t.id === s.id)?.start
+        : S.suggestions.find((g) => g.id === s.id)?.first;
+      if (first !== undefined && first !== null) {
+        const t = s.type === 'track' ? tracks.find((x) => x.id === s.id) : null;
+        if (!t || drawn < t.start || drawn > t.end) goto(first);
+      }
+    }
+  }
+
+  // -- edits ------------------------------------------------------------------------------------
+
+  function selTrack() {
+    return sel && sel.type === 'track' ? tracks.find((t) => t.id === sel.id) : null;
+  }
+
+  function addRegion(box, shape) {
+    let before = null;
+    return op(() => {
+      before = new Set(S.tracks.map((t) => t.id));
+      return { op: 'add_region', frame: Math.max(drawn, 0), box, shape };
+    }, () => {
+      const added = S.tracks.find((t) => !before.has(t.id));
+      if (added) select({ type: 'track', id: added.id }, false);
+    });
+  }
+
+  function reject(s) {
+    const reason = $('rv-reason').value.trim();
+    if (s.type === 'suggestion') {
+      op({ op: 'dismiss_suggestion', suggestion: s.id, reason }).then((ok) => { if (ok) $('rv-reason').value = ''; });
+      return;
+    }
+    const t = tracks.find((x) => x.id === s.id);
+    if (!reason && t && t.origin === 'detector') {
+      pendingReject = s;
+      say('Write why this face may stay visible, then press Enter', true);
+      $('rv-reason').focus();
+      return;
+    }
+    op({ op: 'reject', track: s.id, reason }).then((ok) => { if (ok) $('rv-reason').value = ''; });
+  }
+
+  function nudge(dx0, dy0, dx1, dy1) {
+    op(() => {
+      const t = selTrack();
+      if (!t) { say('select a region first (t, u or a click)', true); return null; }
+      const rs = regionsAt(t, drawn);
+      if (!rs.length) { say('the selected track has no region on this frame', true); return null; }
+      const b = rs[0].box;
+      return { op: 'set_key', track: t.id, frame: drawn, box: [b[0] + dx0, b[1] + dy0, b[2] + dx1, b[3] + dy1] };
+    });
+  }
+
+  function nextTrack(dir) {
+    if (!tracks.length) return;
+    let i = sel && sel.type === 'track' ? tracks.findIndex((t) => t.id === sel.id) : -1;
+    i = (i + dir + tracks.length) % tracks.length;
+    select({ type: 'track', id: tracks[i].id }, true);
+  }
+
+  function nextUndecided() {
+    const t = tracks.find((x) => !x.decision);
+    if (t) { select({ type: 'track', id: t.id }, true); return; }
+    const s = S.suggestions.find((x) => !x.decision);
+    if (s) { select({ type: 'suggestion', id: s.id }, true); return; }
+    say('everything is decided');
+  }
+
+  function nextAttention() {
+    const f = attention.find((x) => x > drawn);
+    if (f === undefined) { say('no gap or low score after this frame'); return; }
+    goto(f);
+  }
+
+  function nextUnshown() {
+    for (let k = 1; k <= N; k++) {
+      const f = (drawn + k) % N;
+      if (!shown.has(f)) { goto(f); return; }
+    }
+    say('every frame was shown');
+  }
+
+  function toggleView() {
+    view = view === 'original' ? 'redacted' : 'original';
+    $('rv-view').textContent = view === 'original' ? 'Show redacted copy' : 'Show original';
+    goto(Math.max(drawn, 0));
+  }
+
+  function setTool(t) {
+    tool = t;
+    $('rv-tool-box').setAttribute('aria-pressed', String(t === 'box'));
+    $('rv-tool-ellipse').setAttribute('aria-pressed', String(t === 'ellipse'));
+  }
+
+  function toggleHelp(force) {
+    const h = $('rv-help');
+    h.hidden = force === undefined ? !h.hidden : !force;
+    if (!h.hidden) $('rv-help-close').focus();
+  }
+
+  // -- mouse ------------------------------------------------------------------------------------
+
+  function svgPoint(e) {
+    const p = svg.createSVGPoint();
+    p.x = e.clientX; p.y = e.clientY;
+    const q = p.matrixTransform(svg.getScreenCTM().inverse());
+    return [q.x, q.y];
+  }
+
+  let drag = null;
+  svg.addEventListener('pointerdown', (e) => {
+    if (drawn < 0 || view === 'redacted' || e.button !== 0) return;
+    e.preventDefault();
+    svg.focus({ preventScroll: true });
+    const [x, y] = svgPoint(e);
+    const target = e.target;
+    svg.setPointerCapture(e.pointerId);
+    if (target.dataset && target.dataset.handle) {
+      const t = selTrack();
+      const r = t && regionsAt(t, drawn)[0];
+      if (r) drag = { mode: 'resize', track: t.id, box: r.box.slice(), x, y, el: svg.querySelector('.rg.selected') };
+      return;
+    }
+    if (target.dataset && target.dataset.track) {
+      const t = tracks.find((u) => u.id === target.dataset.track);
+      if (!sel || sel.id !== t.id) { sel = { type: 'track', id: t.id }; renderAll(); }
+      const r = regionsAt(t, drawn)[0];
+      drag = { mode: 'move', track: t.id, box: r.box.slice(), x, y, el: svg.querySelector('.rg.selected'), moved: false };
+      return;
+    }
+    if (target.dataset && target.dataset.suggestion) {
+      select({ type: 'suggestion', id: target.dataset.suggestion }, false);
+      return;
+    }
+    const el = shapeEl({ shape: tool, box: [x, y, x, y] }, 'draft', {});
+    svg.appendChild(el);
+    drag = { mode: 'draw', x, y, box: [x, y, x, y], el };
+  });
+
+  svg.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    const [x, y] = svgPoint(e);
+    const dx = x - drag.x, dy = y - drag.y;
+    let b;
+    if (drag.mode === 'draw') b = [Math.min(drag.x, x), Math.min(drag.y, y), Math.max(drag.x, x), Math.max(drag.y, y)];
+    else if (drag.mode === 'move') { b = [drag.box[0] + dx, drag.box[1] + dy, drag.box[2] + dx, drag.box[3] + dy]; drag.moved = true; }
+    else b = [drag.box[0], drag.box[1], Math.max(drag.box[0] + 2, drag.box[2] + dx), Math.max(drag.box[1] + 2, drag.box[3] + dy)];
+    drag.now = b;
+    if (drag.el) setBox(drag.el, b);
+    const h = svg.querySelector('.handle');
+    if (h && drag.mode !== 'draw') { h.setAttribute('x', b[2] - hsize() / 2); h.setAttribute('y', b[3] - hsize() / 2); }
+  });
+
+  svg.addEventListener('pointerup', () => {
+    const d = drag;
+    drag = null;
+    if (!d || !d.now) { if (d && d.el && d.mode === 'draw') d.el.remove(); return; }
+    const b = d.now.map((v) => Math.round(v * 10) / 10);
+    if (d.mode === 'draw') {
+      d.el.remove();
+      if (b[2] - b[0] >= 3 && b[3] - b[1] >= 3) addRegion(b, tool);
+      return;
+    }
+    op({ op: 'set_key', track: d.track, frame: drawn, box: b });
+  });
+
+  // -- keyboard ---------------------------------------------------------------------------------
+
+  $('rv-reason').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      if (pendingReject) { const s = pendingReject; pendingReject = null; reject(s); }
+      svg.focus({ preventScroll: true });
+    } else if (e.key === 'Escape') {
+      pendingReject = null;
+      svg.focus({ preventScroll: true });
+    }
+  });
+
+  document.addEventListener('keydown', (e) => {
+    const tag = (e.target && e.target.tagName) || '';
+    if (['INPUT', 'TEXTAREA', 'SELECT'].includes(tag) && e.target.type !== 'range') return;
+    if (e.target && e.target.tagName === 'BUTTON' && (e.key === ' ' || e.key === 'Enter')) return;
+    const step = Math.max(1, Math.round(W / 100)) * (e.shiftKey ? 10 : 1);
+    const k = e.key;
+    let handled = true;
+    if ((e.ctrlKey || e.metaKey) && (k === 's' || k === 'S')) $('rv-save-form').requestSubmit();
+    else if ((e.ctrlKey || e.metaKey) && (k === 'z' || k === 'Z')) op({ op: e.shiftKey ? 'redo' : 'undo' });
+    else if ((e.ctrlKey || e.metaKey) && k === 'y') op({ op: 'redo' });
+    else if (e.ctrlKey || e.metaKey || e.altKey) handled = false;
+    else if (k === ' ') { if (video) play(); }
+    else if (k === 'ArrowRight') { playing = false; goto(want + (e.shiftKey ? 10 : 1)); }
+    else if (k === 'ArrowLeft') { playing = false; goto(want - (e.shiftKey ? 10 : 1)); }
+    else if (k === 'g') nextAttention();
+    else if (k === 'f') nextUnshown();
+    else if (k === 'n' || k === 'N') {
+      const s = Math.round(Math.min(W, H) / 6);
+      const x = Math.round(W / 2 - s / 2), y = Math.round(H / 2 - s / 2);
+      addRegion([x, y, x + s, y + s], k === 'N' ? 'ellipse' : 'box');
+    }
+    else if (k === 'b') setTool('box');
+    else if (k === 'o') setTool('ellipse');
+    else if (k === 'i' || k === 'I') nudge(0, -step, 0, -step);
+    else if (k === 'k' || k === 'K') nudge(0, step, 0, step);
+    else if (k === 'j' || k === 'J') nudge(-step, 0, -step, 0);
+    else if (k === 'l' || k === 'L') nudge(step, 0, step, 0);
+    else if (k === '[') nudge(step, step, -step, -step);
+    else if (k === ']') nudge(-step, -step, step, step);
+    else if (k === 't') nextTrack(1);
+    else if (k === 'T') nextTrack(-1);
+    else if (k === 'u') nextUndecided();
+    else if (k === 'a' && sel) {
+      let was = null;
+      op(() => {
+        was = sel;
+        return sel ? (sel.type === 'track' ? { op: 'accept', track: sel.id } : { op: 'hide_suggestion', suggestion: sel.id }) : null;
+      }, () => {
+        // A hidden suggestion becomes a track: select it (to extend or move it next).
+        const g = was && was.type === 'suggestion' ? S.suggestions.find((x) => x.id === was.id) : null;
+        if (g && g.hidden_as) select({ type: 'track', id: g.hidden_as }, false);
+      });
+    }
+    else if (k === 'r' && sel) reject(sel);
+    else if (k === 'e' && sel && sel.type === 'track') op(() => (sel ? { op: 'extend', track: sel.id, frame: drawn } : null));
+    else if ((k === 'Delete' || k === 'Backspace') && sel && sel.type === 'track') {
+      const reason = $('rv-reason').value.trim();
+      if (e.shiftKey || !video) op({ op: 'delete_track', track: sel.id, reason });
+      else op({ op: 'delete_frame', track: sel.id, frame: drawn, reason });
+    }
+    else if (k === 'p' && sel && sel.type === 'track') op(() => (sel ? { op: 'split', track: sel.id, frame: drawn } : null));
+    else if (k === 'm' && sel && sel.type === 'track') op(() => (sel ? { op: 'make_static', track: sel.id, frame: drawn } : null));
+    else if (k === 'M' && sel && sel.type === 'track') {
+      // First M marks a track, a second M on another track merges it into the marked one.
+      if (!mergeFrom || mergeFrom === sel.id) { mergeFrom = sel.id; say('merge: select the other track and press M'); }
+      else { const a = mergeFrom; mergeFrom = null; op({ op: 'merge', track: a, other: sel.id }); }
+    }
+    else if (k === 'z') op({ op: 'undo' });
+    else if (k === 'y') op({ op: 'redo' });
+    else if (k === 'v') toggleView();
+    else if (k === '?') toggleHelp();
+    else if (k === 'Escape') { toggleHelp(false); drag = null; renderOverlay(); }
+    else handled = false;
+    if (handled) e.preventDefault();
+  });
+
+  // -- buttons ----------------------------------------------------------------------------------
+
+  const on = (id, fn) => { if ($(id)) $(id).addEventListener('click', fn); };
+  on('rv-view', toggleView);
+  on('rv-tool-box', () => setTool('box'));
+  on('rv-tool-ellipse', () => setTool('ellipse'));
+  on('rv-undo', () => op({ op: 'undo' }));
+  on('rv-redo', () => op({ op: 'redo' }));
+  on('rv-help-btn', () => toggleHelp());
+  on('rv-help-close', () => toggleHelp(false));
+  on('rv-play', play);
+  on('rv-back10', () => goto(want - 10));
+  on('rv-back1', () => goto(want - 1));
+  on('rv-fwd1', () => goto(want + 1));
+  on('rv-fwd10', () => goto(want + 10));
+  on('rv-next-gap', nextAttention);
+  on('rv-next-unshown', nextUnshown);
+  if ($('rv-seek')) $('rv-seek').addEventListener('input', (e) => goto(Number(e.target.value)));
+
+  renderAll();
+  root.dataset.ready = '1';
+  goto(0).then(() => { root.dataset.loaded = '1'; svg.focus({ preventScroll: true }); });
+}

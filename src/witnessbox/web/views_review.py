@@ -1,0 +1,368 @@
+"""The redaction review screen (issue 12): a thin shell over ``ws.review``.
+
+The page shows the original with every region drawn over it (``static/review.js`` draws;
+the lists and the decide / save / approve forms work without JavaScript). Frames are served
+by index, one request each, as JPEG decoded in memory from the decrypted stream; every frame
+of the original served is recorded as shown (``Review.show``), which approval requires.
+Opening the review is logged by the library (``review.open``, the reviewer as actor).
+
+Safety (docs/web-security.md, docs/review.md):
+
+* Every route needs the reviewer role (editors and admins include it) and is scoped by
+  ``item_id``; the frame route is a POST with the session's CSRF token, because serving a
+  frame changes the review (it is recorded as shown), and so that no link, image tag or
+  prefetch of another site can pull a frame.
+* Responses carry ``Cache-Control: no-store`` (the app's security headers).
+* One open review and one frame reader per signed-in session (so stepping continues decoding
+  instead of starting over). The reader holds the decrypted stream in memory only; it is
+  closed when the session opens another review, and swept when its session ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import InputError, NotFoundError, ReviewError, UsageError, WitnessboxError
+from ..workspace import Workspace
+from ..workspace.access import Scope
+from ..workspace.review import Review
+
+if TYPE_CHECKING:
+    from .app import Ctx
+    from .sessions import Session
+
+_ASSETS = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+LOW_SCORE = 0.3
+"""Detector scores under this are drawn red on the timeline (the tracker's own keep floor)."""
+
+
+# -- one live review per session -------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Live:
+    """An open review and, once a frame was asked for, its frame reader (kept open)."""
+
+    item: str
+    review: Review
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    read: Callable[[int], np.ndarray] | None = None
+
+    def close(self) -> None:
+        self.read = None
+        self.stack.close()
+
+
+_LIVE: dict[str, tuple[Session, _Live]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def _sweep() -> None:
+    """Close the readers of sessions that ended (their keys are gone; so must the plaintext)."""
+    with _LIVE_LOCK:
+        dead = [k for k, (s, _) in _LIVE.items() if s.ws is None]
+        gone = [_LIVE.pop(k)[1] for k in dead]
+    for live in gone:
+        with contextlib.suppress(Exception):
+            live.close()
+
+
+def _session(ctx: Ctx) -> Session:
+    from ..errors import NotSignedInError
+
+    if ctx.session is None:
+        raise NotSignedInError()
+    return ctx.session
+
+
+def _live(ws: Workspace, session: Session, scope: Scope, item_id: str, *, fresh: bool) -> _Live:
+    """The session's open review of ``item_id`` (opened, and logged, when ``fresh`` or when the
+    session has none of it). Runs under the session's lock (``Ctx.call``)."""
+    rec = scope.item(ws, item_id)
+    with _LIVE_LOCK:
+        cur = _LIVE.get(session.id_hash)
+    if cur is not None and cur[1].item == rec.sha256 and not fresh:
+        return cur[1]
+    review = ws.review.open(rec.sha256, scope.name, log=True)
+    live = _Live(rec.sha256, review)
+    with _LIVE_LOCK:
+        old = _LIVE.pop(session.id_hash, None)
+        _LIVE[session.id_hash] = (session, live)
+    if old is not None:
+        old[1].close()
+    return live
+
+
+# -- views ---------------------------------------------------------------------------------------
+
+
+def _region(r: Any) -> list[Any]:
+    return [r.shape, *(round(float(v), 2) for v in r.box), r.source, round(float(r.score), 4)]
+
+
+def state_json(rv: Review) -> dict[str, Any]:
+    """Everything the screen draws: media, tracks (keys, spans, sightings), suggestions, status."""
+    st = rv.state
+    status = rv.status()
+    tracks = []
+    for t in rv.tracks():
+        tracks.append({
+            "id": t.id, "origin": t.origin, "start": t.start, "end": t.end, "decision": t.decision,
+            "reason": t.reason, "static": t.static, "best_score": round(float(t.best_score), 4),
+            "sightings": list(t.sightings), "removed": sorted(t.removed),
+            "keys": {str(f): [_region(r) for r in regs] for f, regs in sorted(t.keys.items())},
+        })
+    suggestions = []
+    for s in rv.suggestions():
+        suggestions.append({
+            "id": s.id, "kind": s.kind, "first": s.first, "last": s.last, "score": round(float(s.score), 4),
+            "track": s.track, "decision": st.suggestion_decisions.get(s.id),
+            "reason": st.suggestion_reasons.get(s.id, ""), "hidden_as": st.suggestion_tracks.get(s.id),
+            "regions": [[r.frame, *_region(r)] for r in s.regions],
+        })
+    m = st.media
+    return {
+        "kind": rv.kind, "derivative": rv.derivative.sha256, "original": rv.original, "reviewer": rv.reviewer,
+        "media": {"width": m.width, "height": m.height, "frames": m.frames, "fps": m.fps or 25.0},
+        "tracks": tracks, "suggestions": suggestions, "low_score": LOW_SCORE,
+        "status": {**status.to_json(), "blockers": status.blockers()},
+        "shown": sorted(rv.shown()) if rv.frames <= 20000 else [],
+        "can_undo": rv.can_undo, "can_redo": rv.can_redo,
+    }
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    item: str
+    name: str
+    kind: str
+    state: dict[str, Any]
+    state_text: str
+
+
+def _page(ws: Workspace, session: Session, scope: Scope, item_id: str) -> ReviewPage:
+    live = _live(ws, session, scope, item_id, fresh=True)
+    st = state_json(live.review)
+    return ReviewPage(item_id, live.review.derivative.name, live.review.kind, st, json.dumps(st, separators=(",", ":")))
+
+
+async def review_page(request: Request, ctx: Ctx, *, message: str = "", status: int = 200) -> Response:
+    _sweep()
+    item_id = request.path_params["item_id"]
+    try:
+        page = await ctx.call(_page, _session(ctx), ctx.scope, item_id)
+    except (NotFoundError, InputError) as e:
+        # Nothing to review (no redacted copy yet, not a photo or video) or a copy refused
+        # (regions of another original): say so on the page. The item's own scoping was
+        # checked before the handler, so this is not an answer about someone else's item.
+        return ctx.render("review_none.html", status=200 if isinstance(e, NotFoundError) else e.http_status,
+                          item_id=item_id, message=e.message)
+    done = "" if message else request.query_params.get("done", "")
+    msg = message or {"saved": ctx.gettext("Saved: a new redacted copy was sealed; the review continues on it."),
+                      "approved": ctx.gettext("Approved.")}.get(done, "")
+    return ctx.render("review.html", status=status, page=page, message=msg, ok=bool(done) and bool(msg))
+
+
+async def _body(request: Request) -> tuple[dict[str, Any], bool]:
+    """The request's fields and whether it came from the script (JSON) or a plain form."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        raw = await request.body()
+        if len(raw) > 1 << 20:
+            raise UsageError("request too large")
+        try:
+            data = json.loads(raw or b"{}")
+        except json.JSONDecodeError as e:
+            raise UsageError("malformed request") from e
+        if not isinstance(data, dict):
+            raise UsageError("malformed request")
+        return data, True
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}, False
+
+
+def _int(d: Mapping[str, Any], k: str, default: int | None = None) -> int:
+    v = d.get(k, default)
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise UsageError(f"{k} must be a whole number") from None
+
+
+def _box(d: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    v = d.get("box")
+    if isinstance(v, str):
+        v = v.split(",")
+    if not isinstance(v, list) or len(v) != 4:
+        raise UsageError("box must be four numbers x0,y0,x1,y1")
+    try:
+        x0, y0, x1, y1 = (float(x) for x in v)
+    except (TypeError, ValueError):
+        raise UsageError("box must be four numbers x0,y0,x1,y1") from None
+    return (x0, y0, x1, y1)
+
+
+def _str(d: Mapping[str, Any], k: str) -> str:
+    v = d.get(k, "")
+    if not isinstance(v, str):
+        raise UsageError(f"{k} must be text")
+    return v[:2000]
+
+
+def _apply(rv: Review, d: Mapping[str, Any]) -> None:
+    op = _str(d, "op")
+    track = _str(d, "track")
+    if op == "add_region":
+        shape = _str(d, "shape") or "box"
+        rv.add_region(_int(d, "frame", 0), _box(d), shape)
+    elif op == "set_key":
+        rv.set_key(track, _int(d, "frame", 0), _box(d), _str(d, "shape") or None)
+    elif op == "extend":
+        rv.extend(track, _int(d, "frame"))
+    elif op == "delete_frame":
+        rv.delete_frame(track, _int(d, "frame"), _str(d, "reason"))
+    elif op == "delete_track":
+        rv.delete_track(track, _str(d, "reason"))
+    elif op == "accept":
+        rv.accept(track)
+    elif op == "reject":
+        rv.reject(track, _str(d, "reason"))
+    elif op == "split":
+        rv.split(track, _int(d, "frame"))
+    elif op == "merge":
+        rv.merge(track, _str(d, "other"))
+    elif op == "make_static":
+        rv.make_static(track, _int(d, "frame"))
+    elif op == "hide_suggestion":
+        rv.hide_suggestion(_str(d, "suggestion"))
+    elif op == "dismiss_suggestion":
+        rv.dismiss_suggestion(_str(d, "suggestion"), _str(d, "reason"))
+    elif op == "undo":
+        rv.undo()
+    elif op == "redo":
+        rv.redo()
+    else:
+        raise UsageError(f"unknown edit {op[:40]!r}")
+
+
+def _edit(ws: Workspace, session: Session, scope: Scope, item_id: str, d: Mapping[str, Any]) -> dict[str, Any]:
+    live = _live(ws, session, scope, item_id, fresh=False)
+    _apply(live.review, d)
+    return state_json(live.review)
+
+
+def _error_json(e: WitnessboxError) -> Response:
+    return JSONResponse({"error": e.message}, status_code=e.http_status)
+
+
+async def review_op(request: Request, ctx: Ctx) -> Response:
+    """One edit (JSON from the script: answers the new state; a form: back to the page)."""
+    item_id = request.path_params["item_id"]
+    d, is_json = await _body(request)
+    try:
+        st = await ctx.call(_edit, _session(ctx), ctx.scope, item_id, d)
+    except (InputError, UsageError, ReviewError) as e:
+        if is_json:
+            return _error_json(e)
+        return await review_page(request, ctx, message=e.message, status=e.http_status)
+    if is_json:
+        return JSONResponse(st)
+    return ctx.redirect(f"/items/{item_id}/review")
+
+
+def _frame(ws: Workspace, session: Session, scope: Scope, item_id: str, n: int, view: str) -> bytes:
+    from PIL import Image
+
+    live = _live(ws, session, scope, item_id, fresh=False)
+    rv = live.review
+    if not 0 <= n < rv.frames:
+        raise InputError(f"no frame {n}: the copy has frames 0..{rv.frames - 1}")
+    if view == "redacted":
+        rgb = rv.preview(n)
+    else:
+        if live.read is None:
+            live.read = live.stack.enter_context(rv.frame_reader())
+        rgb = live.read(n)
+        rv.show([n])
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb[..., :3])).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+async def review_frame(request: Request, ctx: Ctx) -> Response:
+    """Frame ``n`` of the original (recorded as shown) or as saving now would render it."""
+    _sweep()
+    item_id = request.path_params["item_id"]
+    d, _ = await _body(request)
+    try:
+        n = _int(d, "n", 0)
+        view = "redacted" if d.get("view") == "redacted" else "original"
+        data = await ctx.call(_frame, _session(ctx), ctx.scope, item_id, n, view)
+    except (InputError, UsageError, ReviewError) as e:
+        return _error_json(e)
+    return Response(data, media_type="image/jpeg", headers={"x-frame": str(n)})
+
+
+def _save(ws: Workspace, session: Session, scope: Scope, item_id: str) -> str:
+    live = _live(ws, session, scope, item_id, fresh=False)
+    new = live.review.save()
+    assert new.parent is not None
+    return new.parent
+
+
+async def review_save(request: Request, ctx: Ctx) -> Response:
+    """Save: regions file -> re-render -> a new sealed copy (the reviewer is the actor)."""
+    item_id = request.path_params["item_id"]
+    d, is_json = await _body(request)
+    try:
+        original = await ctx.call(_save, _session(ctx), ctx.scope, item_id)
+    except (InputError, UsageError, ReviewError) as e:
+        if is_json:
+            return _error_json(e)
+        return await review_page(request, ctx, message=e.message, status=e.http_status)
+    if is_json:
+        return JSONResponse({"saved": True})
+    # The review continues on the new copy: the original's review page opens the newest one.
+    return ctx.redirect(f"/items/{original}/review?done=saved")
+
+
+def _approve(ws: Workspace, session: Session, scope: Scope, item_id: str) -> str:
+    live = _live(ws, session, scope, item_id, fresh=False)
+    return live.review.approve().item
+
+
+async def review_approve(request: Request, ctx: Ctx) -> Response:
+    """Approve, refused with the reasons until everything is decided, shown and saved."""
+    item_id = request.path_params["item_id"]
+    d, is_json = await _body(request)
+    try:
+        await ctx.call(_approve, _session(ctx), ctx.scope, item_id)
+    except ReviewError as e:
+        if is_json:
+            return _error_json(e)
+        return await review_page(request, ctx, message=e.message, status=e.http_status)
+    if is_json:
+        return JSONResponse({"approved": True})
+    return ctx.redirect(f"/items/{item_id}/review?done=approved")
+
+
+async def review_static(request: Request, ctx: Ctx) -> Response:
+    """The review screen's own script and style (shipped in the package)."""
+    name = request.path_params["name"]
+    if name not in _ASSETS:
+        from .views_auth import static
+
+        return await static(request, ctx)  # the app's own assets (same folder)
+    data = resources.files(__package__).joinpath("static", name).read_bytes()
+    return Response(data, media_type=_ASSETS[name])
