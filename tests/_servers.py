@@ -1,0 +1,151 @@
+"""Real servers for the scale-out tests, started on 127.0.0.1 by the tests themselves.
+
+Each ``start_*`` function returns a handle with ``stop()`` or raises :class:`ServerUnavailable`
+with a one-line reason (the fixtures turn it into a skip). Nothing here listens beyond
+loopback or sends traffic elsewhere.
+
+- PostgreSQL 15 (Debian's ``/usr/lib/postgresql/15/bin``): ``initdb`` and ``pg_ctl`` in a
+  private temp dir, as an unprivileged system user when the tests run as root (PostgreSQL
+  refuses to run as root). Durability is off (``fsync=off``): these are throwaway clusters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"), Path("/usr/lib/postgresql/17/bin"))
+PG_USER = "witnessbox-test"
+LOOPBACK = "127.0.0.1"
+
+
+class ServerUnavailable(RuntimeError):
+    """A test server could not be started (the message says why)."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bin() -> Path:
+    for d in PG_BIN_DIRS:
+        if (d / "initdb").is_file() and (d / "pg_ctl").is_file():
+            return d
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise ServerUnavailable("PostgreSQL is not installed (no initdb/pg_ctl; apt-get install postgresql)")
+
+
+def _unprivileged_user() -> tuple[int, int] | None:
+    """(uid, gid) to run PostgreSQL as, creating a system user when we are root; None when not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pw = pwd.getpwnam(PG_USER)
+    except KeyError:
+        r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ServerUnavailable(f"cannot create the system user {PG_USER} for PostgreSQL: {r.stderr.strip()}") from None
+        pw = pwd.getpwnam(PG_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+@dataclass
+class PostgresServer:
+    """A running throwaway PostgreSQL cluster; ``url`` names its ``postgres`` database."""
+
+    base: Path
+    port: int
+    bin_dir: Path
+    ids: tuple[int, int] | None
+    url: str = ""
+    _schemas: list[str] = field(default_factory=list)
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(args), capture_output=True, text=True, timeout=120, cwd=self.base,
+                              **({"user": self.ids[0], "group": self.ids[1], "extra_groups": []} if self.ids else {}))
+
+    def fresh_schema_url(self) -> tuple[str, str]:
+        """A new empty schema and a URL whose connections use it alone (``search_path``)."""
+        import sqlalchemy as sa
+
+        name = "t_" + uuid.uuid4().hex[:16]
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.begin() as c:
+                c.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        finally:
+            engine.dispose()
+        return name, f"{self.url}?options=-csearch_path%3D{name}"
+
+    def drop_schema(self, name: str) -> None:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.begin() as c:
+                # Pooled connections of workspaces a test never closed: without this they pile up
+        # past max_connections over a long run (tests run one at a time, so all are stale).
+                c.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                    " AND backend_type = 'client backend' AND state = 'idle'"
+                )
+                c.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            engine.dispose()
+
+    def stop(self) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.base / "data"), "-m", "immediate", "-w")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    """Start a PostgreSQL cluster on 127.0.0.1 (trust auth, no durability) in a temp dir.
+
+    Raises:
+        ServerUnavailable: PostgreSQL is missing or did not start (the reason is in the message).
+    """
+    bin_dir = _pg_bin()
+    ids = _unprivileged_user()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ServerUnavailable("psycopg (3) is not installed: pip install 'psycopg[binary]'") from None
+    # Not under pytest's tmp_path: its parents are 0700 root, which the postgres user cannot enter.
+    base = Path(tempfile.mkdtemp(prefix="wb-pg-"))
+    os.chmod(base, 0o700)
+    if ids:
+        os.chown(base, *ids)
+    port = free_port()
+    srv = PostgresServer(base, port, bin_dir, ids)
+    r = srv._run(str(bin_dir / "initdb"), "-D", str(base / "data"), "-A", "trust", "-U", "postgres",
+                 "-E", "UTF8", "--locale=C", "--no-sync")
+    if r.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        raise ServerUnavailable(f"initdb failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+    opts = (f"-c listen_addresses={LOOPBACK} -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
+            " -c full_page_writes=off -c max_connections=200")
+    r = srv._run(str(bin_dir / "pg_ctl"), "start", "-D", str(base / "data"), "-w", "-t", "60",
+                 "-l", str(base / "server.log"), "-o", opts)
+    if r.returncode != 0:
+        log = ""
+        with contextlib.suppress(OSError):
+            log = (base / "server.log").read_text()[-400:]
+        shutil.rmtree(base, ignore_errors=True)
+        raise ServerUnavailable(f"pg_ctl start failed: {r.stderr.strip()} {log}".strip())
+    srv.url = f"postgresql+psycopg://postgres@{LOOPBACK}:{port}/postgres"
+    return srv
