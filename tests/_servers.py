@@ -21,6 +21,9 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 PG_BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"), Path("/usr/lib/postgresql/17/bin"))
 PG_USER = "witnessbox-test"
@@ -149,3 +152,23 @@ def start_postgres() -> PostgresServer:
         raise ServerUnavailable(f"pg_ctl start failed: {r.stderr.strip()} {log}".strip())
     srv.url = f"postgresql+psycopg://postgres@{LOOPBACK}:{port}/postgres"
     return srv
+
+
+# -- catalog helpers for tests that run on either backend -----------------------------------
+
+
+def use_catalog_of(monkeypatch: pytest.MonkeyPatch, ws: Any) -> None:
+    """Point ``$WITNESSBOX_DATABASE_URL`` at the catalog of an archive opened by a wider fixture
+    (a test's own schema differs), e.g. before running the CLI on that archive."""
+    if ws.database_url:
+        monkeypatch.setenv("WITNESSBOX_DATABASE_URL", ws.database_url)
+
+
+def lose_catalog(ws: Any) -> None:
+    """Destroy an archive's catalog as a lost disk would (the file, or every table on a server)."""
+    from witnessbox.ledger.index import drop_all
+
+    if ws.database_url:
+        drop_all(ws.engine)
+    else:
+        (ws.root / "catalog.sqlite").unlink()

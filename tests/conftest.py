@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,28 +82,36 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _PG.pop().stop()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest) -> Iterator[None]:
-    """In a PostgreSQL run, give each module- or session-wide fixture its own schema."""
-    if test_catalog() != "postgresql" or fixturedef.scope == "function" or fixturedef.argname.startswith("postgres"):
-        yield
-        return
-    try:
-        srv = shared_postgres()
-    except pytest.skip.Exception:
-        yield
-        return
-    name, url = srv.fresh_schema_url()
-    old = os.environ.get(ENV_DATABASE_URL)
-    os.environ[ENV_DATABASE_URL] = url
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(ENV_DATABASE_URL, None)
-        else:
-            os.environ[ENV_DATABASE_URL] = old
-        fixturedef.addfinalizer(lambda: srv.drop_schema(name))
+class _WideFixtureSchemas:
+    """A plugin (registered globally: a conftest hook would not see session fixtures) that
+    gives each module- or session-wide fixture its own schema in a PostgreSQL run."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest) -> Iterator[None]:
+        """In a PostgreSQL run, give each module- or session-wide fixture its own schema."""
+        if test_catalog() != "postgresql" or fixturedef.scope == "function" or fixturedef.argname.startswith("postgres"):
+            yield
+            return
+        try:
+            srv = shared_postgres()
+        except pytest.skip.Exception:
+            yield
+            return
+        name, url = srv.fresh_schema_url()
+        old = os.environ.get(ENV_DATABASE_URL)
+        os.environ[ENV_DATABASE_URL] = url
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop(ENV_DATABASE_URL, None)
+            else:
+                os.environ[ENV_DATABASE_URL] = old
+            fixturedef.addfinalizer(lambda: srv.drop_schema(name))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_WideFixtureSchemas(), "witnessbox-wide-fixture-schemas")
 
 
 @pytest.fixture(scope="session")
@@ -137,3 +146,22 @@ def catalog_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 def catalog_database_url(catalog_backend: str) -> str:
     """The catalog URL of this run for bare engines (``sqlite://`` is an in-memory database)."""
     return os.environ.get(ENV_DATABASE_URL) or "sqlite://"
+
+
+@pytest.fixture
+def fresh_catalog(catalog_backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Call it to give the archives opened from then on a new empty catalog (a fresh schema in
+    a PostgreSQL run; nothing to do for SQLite, whose catalog is a file inside each archive).
+    For tests that copy one archive many times: copies would otherwise share one catalog."""
+    made: list[str] = []
+
+    def fresh() -> None:
+        if catalog_backend == "postgresql":
+            name, url = shared_postgres().fresh_schema_url()
+            made.append(name)
+            monkeypatch.setenv(ENV_DATABASE_URL, url)
+
+    yield fresh
+    for name in made:
+        _PG[0].drop_schema(name)
+

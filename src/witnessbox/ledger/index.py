@@ -172,6 +172,24 @@ def drop_all(engine: sa.Engine) -> None:
         meta.drop_all(conn)
 
 
+def claim_catalog(engine: sa.Engine, archive_id: str) -> None:
+    """Bind a server catalog to one archive: the first archive to use it records its id.
+
+    A SQLite catalog lives inside its archive folder and needs no claim; a database URL can
+    be given to two archives by mistake, and their items would then mix.
+
+    Raises:
+        ValueError: The catalog already belongs to another archive (the message names both).
+    """
+    with engine.begin() as conn:
+        _serialize_migrations(conn)
+        row = conn.execute(sa.text("SELECT value FROM catalog_state WHERE key='archive_id'")).first()
+        if row is None:
+            conn.execute(sa.text("INSERT INTO catalog_state (key, value) VALUES ('archive_id', :v)"), {"v": archive_id})
+        elif row[0] != archive_id:
+            raise ValueError(f"this catalog belongs to archive {row[0]}, not to {archive_id}")
+
+
 def _ledger_v1(conn: sa.Connection) -> None:
     ddl(conn,
         "CREATE TABLE items ("

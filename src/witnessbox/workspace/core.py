@@ -377,6 +377,11 @@ class Workspace:
         gen = _index.registry_generation()
         if gen != self._engine_generation:
             _index.migrate(self._engine)
+            if self.database_url:
+                try:
+                    _index.claim_catalog(self._engine, self.archive_id)
+                except ValueError as e:
+                    raise UsageError(f"{config.ENV_DATABASE_URL}: {e}: give each archive its own database or schema") from e
             self._engine_generation = gen
         return self._engine
 
