@@ -7,6 +7,7 @@ loopback or sends traffic elsewhere.
 - PostgreSQL 15 (Debian's ``/usr/lib/postgresql/15/bin``): ``initdb`` and ``pg_ctl`` in a
   private temp dir, as an unprivileged system user when the tests run as root (PostgreSQL
   refuses to run as root). Durability is off (``fsync=off``): these are throwaway clusters.
+- Ray (from PyPI): local nodes on 127.0.0.1 in this process's driver, see :func:`start_ray`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -152,6 +154,73 @@ def start_postgres() -> PostgresServer:
         raise ServerUnavailable(f"pg_ctl start failed: {r.stderr.strip()} {log}".strip())
     srv.url = f"postgresql+psycopg://postgres@{LOOPBACK}:{port}/postgres"
     return srv
+
+
+@dataclass
+class RayCluster:
+    """A Ray cluster of local nodes on 127.0.0.1; ``address`` is its GCS address."""
+
+    address: str
+    base: Path
+    _cluster: Any
+    _saved_env: dict[str, str | None]
+
+    def stop(self) -> None:
+        import ray
+
+        ray.shutdown()
+        self._cluster.shutdown()
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_ray(nodes: int = 2, cpus_per_node: int = 1, object_store_mb: int = 80) -> RayCluster:
+    """Start ``nodes`` Ray nodes on 127.0.0.1 (this process is the driver).
+
+    Usage stats off with the report URL on a loopback sink, no dashboard, node addresses on
+    loopback (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` keeps Ray from resolving this host's
+    outward address), temp files and HOME private to the run, a small object store.
+
+    Raises:
+        ServerUnavailable: Ray is not installed or did not start.
+    """
+    from witnessbox.executor import ray_hygiene_env
+
+    base = Path(tempfile.mkdtemp(prefix="wbr-"))  # short: Ray's socket paths must fit 107 bytes
+    (base / "home").mkdir()
+    env = {**ray_hygiene_env(), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_TMPDIR": str(base),
+           "HOME": str(base / "home"), "RAY_ADDRESS": ""}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    os.environ.pop("RAY_ADDRESS")
+    # Ray reads these when its modules are first imported: set them before.
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and getattr(constants, "ENABLE_RAY_CLUSTER", False):
+        raise ServerUnavailable("Ray was imported before its loopback settings could apply")
+    try:
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        shutil.rmtree(base, ignore_errors=True)
+        raise ServerUnavailable("Ray is not installed: pip install 'witnessbox[scale]'") from None
+    node = {"num_cpus": cpus_per_node, "node_ip_address": LOOPBACK, "object_store_memory": object_store_mb << 20}
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+        for _ in range(nodes - 1):
+            cluster.add_node(**node)
+        cluster.wait_for_nodes()
+    except Exception as e:  # noqa: BLE001 - any failure to start is a reason to skip
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(base, ignore_errors=True)
+        raise ServerUnavailable(f"Ray did not start: {type(e).__name__}: {e}") from e
+    return RayCluster(str(cluster.address), base, cluster, saved)
 
 
 # -- catalog helpers for tests that run on either backend -----------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import PostgresServer, ServerUnavailable, start_postgres  # noqa: E402
+from _servers import PostgresServer, ServerUnavailable, start_postgres, start_ray  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WITNESSBOX_DATA", PROJECT.parent / "shared" / "data"))
@@ -165,3 +165,16 @@ def fresh_catalog(catalog_backend: str, monkeypatch: pytest.MonkeyPatch) -> Iter
     for name in made:
         _PG[0].drop_schema(name)
 
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A two-node Ray cluster on 127.0.0.1 for the run; yields its address (skips when it cannot start)."""
+    try:
+        cluster = start_ray(nodes=2)
+    except ServerUnavailable as e:
+        pytest.skip(f"Ray unavailable: {e}")
+    try:
+        yield cluster.address
+    finally:
+        cluster.stop()
