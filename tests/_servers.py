@@ -223,6 +223,61 @@ def start_ray(nodes: int = 2, cpus_per_node: int = 1, object_store_mb: int = 80)
     return RayCluster(str(cluster.address), base, cluster, saved)
 
 
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        out.add(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def listening_beyond_loopback(root_pid: int | None = None) -> list[str]:
+    """TCP sockets listening on a non-loopback address, held by this process or its descendants
+    (Linux ``/proc``); each as ``"pid ADDRESS:PORT"``. Empty is what every test server must give."""
+    listeners: dict[str, str] = {}
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] != "0A":  # LISTEN
+                continue
+            addr_hex, port_hex = cols[1].split(":")
+            raw = bytes.fromhex(addr_hex)
+            if width == 8:
+                addr = socket.inet_ntop(socket.AF_INET, raw[::-1])
+            else:
+                addr = socket.inet_ntop(socket.AF_INET6, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+            if addr in ("127.0.0.1", "::1") or addr.startswith("127.") or addr.startswith("::ffff:127."):
+                continue
+            listeners[cols[9]] = f"{addr}:{int(port_hex, 16)}"
+    found = []
+    for pid in sorted(_descendants(root_pid or os.getpid())):
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in listeners:
+                found.append(f"{pid} {listeners[target[8:-1]]}")
+    return found
+
+
 # -- catalog helpers for tests that run on either backend -----------------------------------
 
 

@@ -17,6 +17,7 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+from _servers import listening_beyond_loopback
 from skimage import data
 
 from witnessbox import executor as ex
@@ -95,6 +96,11 @@ def test_ray_cluster_has_two_nodes_on_loopback(ray_executor: ex.RayExecutor) -> 
     nodes = [n for n in ray.nodes() if n["Alive"]]
     assert len(nodes) == 2 and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
     assert ray_executor.workers == 2
+    assert ray_executor.map(_add, [1, 2], setup=functools.partial(int, 5)) == [6, 7]  # workers started
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("no /proc/net/tcp: cannot list listening sockets here")
+    assert listening_beyond_loopback() == []
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
 
 
 def test_ray_redaction_is_byte_identical_to_local(ray_executor: ex.RayExecutor, tmp_path: Path) -> None:
