@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from . import config
+from .errors import UsageError
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -100,7 +101,7 @@ class RayExecutor:
                 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
                 ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
                          object_store_memory=LOCAL_OBJECT_STORE_BYTES, configure_logging=False)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self.workers = max(1, workers if workers is not None else cpus)
 
     def map(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> list[R]:
@@ -123,7 +124,7 @@ def executor_from_env() -> Executor:
     """The executor ``$WITNESSBOX_EXECUTOR`` names (default ``local``).
 
     Raises:
-        ValueError: An unknown executor name (the message lists the valid ones), or ``ray``
+        UsageError: An unknown executor name (the message lists the valid ones), or ``ray``
             without Ray installed.
     """
     name = config.executor_name()
@@ -133,6 +134,6 @@ def executor_from_env() -> Executor:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ValueError("WITNESSBOX_EXECUTOR=ray needs Ray: pip install 'witnessbox[scale]'") from None
+            raise UsageError("WITNESSBOX_EXECUTOR=ray needs Ray: pip install 'witnessbox[scale]'") from None
         return RayExecutor()
-    raise ValueError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+    raise UsageError(f"unknown executor {name!r} in {config.ENV_EXECUTOR}: use one of {', '.join(EXECUTORS)}")

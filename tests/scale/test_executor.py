@@ -17,10 +17,11 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from _servers import listening_beyond_loopback
+from _servers import listening_beyond_loopback, lose_catalog
 from skimage import data
 
 from witnessbox import executor as ex
+from witnessbox.errors import UsageError
 from witnessbox.redact import pipeline
 from witnessbox.redact.pipeline import FileResult, Redactor, RedactOptions
 
@@ -51,7 +52,7 @@ def test_executor_from_env_defaults_to_local(monkeypatch: pytest.MonkeyPatch, va
 
 def test_unknown_executor_lists_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WITNESSBOX_EXECUTOR", "dask")
-    with pytest.raises(ValueError, match="local, ray"):
+    with pytest.raises(UsageError, match="local, ray"):
         ex.executor_from_env()
 
 
@@ -87,7 +88,12 @@ def _digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def ray_executor(ray_cluster: str) -> ex.RayExecutor:
-    return ex.RayExecutor(ray_cluster)
+    import ray.cloudpickle
+
+    executor = ex.RayExecutor(ray_cluster)
+    # Workers cannot import this test module: its helper functions travel by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return executor
 
 
 def test_ray_cluster_has_two_nodes_on_loopback(ray_executor: ex.RayExecutor) -> None:
@@ -131,9 +137,6 @@ def _die_once_mid_file(marker: Path, redactor: Redactor, job: tuple[Path, Path, 
 
 
 def test_ray_worker_killed_mid_redaction_is_retried(ray_executor: ex.RayExecutor, tmp_path: Path) -> None:
-    import ray
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     inputs = _media(tmp_path / "in")
     Redactor(RedactOptions()).redact_paths(inputs, tmp_path / "local")
     marker = tmp_path / "died"
@@ -145,3 +148,25 @@ def test_ray_worker_killed_mid_redaction_is_retried(ray_executor: ex.RayExecutor
     assert marker.exists(), "the worker was never killed: the test checked nothing"
     assert all(isinstance(r, FileResult) for r in results)
     assert _digests(tmp_path / "ray") == _digests(tmp_path / "local")  # complete, nothing half-written
+
+
+def test_ray_fingerprints_match_local(ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from witnessbox.workspace import Workspace
+
+    inputs = _media(tmp_path / "in")
+    ws = Workspace.init(tmp_path / "archive", "correct horse battery staple")
+    ws.add(inputs)
+    shas = [r.sha256 for r in ws.items()]
+    local = {s: ws.tracing.fingerprints(s) for s in shas}
+    assert all(f is not None and f.hashes for f in local.values())
+    monkeypatch.setenv("WITNESSBOX_EXECUTOR", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    n_before = len(ws.log())
+    lose_catalog(ws)
+    ws.close()
+    w2 = Workspace.open(tmp_path / "archive", "correct horse battery staple")
+    assert w2.reindex() == len(inputs)
+    assert {s: w2.tracing.fingerprints(s) for s in shas} == local
+    assert len(w2.log()) == n_before  # workers never write the custody log
+    assert not any((tmp_path / "archive" / "tmp").iterdir())  # decrypted originals removed
+    w2.close()

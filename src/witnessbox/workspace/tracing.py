@@ -12,6 +12,7 @@ Matches describe content, never people.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from ..errors import InputError
+from ..executor import Executor, executor_from_env
 from ..ledger.canonical import utc_now
 from ..ledger.index import ddl, register_migration
 from ..trace import FINGERPRINT_VERSION, FingerprintIndex, Fingerprints, FrameHash, copy_groups, fingerprint_file
@@ -57,6 +59,15 @@ def _trace_v1(conn: sa.Connection) -> None:
 register_migration("trace", 1, _trace_v1)
 
 _DERIVATIVE_REASON = "a derived copy made by witnessbox (e.g. redacted): known, not traced"
+
+
+def _no_state() -> None:
+    return None
+
+
+def _fingerprint_task(_state: None, path: str) -> Fingerprints:
+    """One item's fingerprints (runs on a worker; reads only the given file)."""
+    return fingerprint_file(Path(path), flips=True)
 
 
 @dataclass(frozen=True)
@@ -215,6 +226,11 @@ class Tracing:
                 for r in c.execute(sa.text("SELECT sha256 FROM trace_items WHERE version=:v"), {"v": FINGERPRINT_VERSION})
             }
         todo = [r for r in self._ws.items() if r.sha256 not in current]
+        executor = executor_from_env()
+        if executor.name != "local":
+            self._reindex_on(executor, todo, progress)
+            self._index = None
+            return len(todo)
         for i, record in enumerate(todo):
             if record.parent:
                 self._store(record.sha256, Fingerprints("none", (), reason=_DERIVATIVE_REASON))
@@ -225,6 +241,30 @@ class Tracing:
                 progress(1, len(todo), f"fingerprints {record.sha256[:12]}")
         self._index = None
         return len(todo)
+
+    def _reindex_on(self, executor: Executor, todo: list[ItemRecord], progress: Progress | None) -> None:
+        """Fingerprint on a cluster, one item per task, a few tasks per worker at a time.
+
+        The driver decrypts each original to a private temporary file that the workers read
+        (they must see the archive's ``tmp/`` at the same path: one machine or a shared
+        filesystem), and alone writes the results, in the same order as the local loop.
+        """
+        originals = [r for r in todo if not r.parent]
+        for r in todo:
+            if r.parent:
+                self._store(r.sha256, Fingerprints("none", (), reason=_DERIVATIVE_REASON))
+        step = max(1, 2 * getattr(executor, "workers", 1))
+        done = len(todo) - len(originals)
+        for start in range(0, len(originals), step):
+            batch = originals[start:start + step]
+            with contextlib.ExitStack() as stack:
+                paths = [str(stack.enter_context(self._ws.plaintext_path(r.sha256))) for r in batch]
+                results = executor.map(_fingerprint_task, paths, setup=_no_state)
+            for record, fps in zip(batch, results, strict=True):
+                self._store(record.sha256, fps)
+                done += 1
+                if progress is not None:
+                    progress(1, len(todo), f"fingerprints {record.sha256[:12]}")
 
     # -- reading -------------------------------------------------------------------------------
     def fingerprints(self, sha256: str) -> Fingerprints | None:
