@@ -220,6 +220,9 @@ def start_ray(nodes: int = 2, cpus_per_node: int = 1, object_store_mb: int = 80)
                 os.environ[k] = v
         shutil.rmtree(base, ignore_errors=True)
         raise ServerUnavailable(f"Ray did not start: {type(e).__name__}: {e}") from e
+    # The nodes keep the private HOME they were started with; the rest of the run gets its own back.
+    if saved["HOME"] is not None:
+        os.environ["HOME"] = saved["HOME"]
     return RayCluster(str(cluster.address), base, cluster, saved)
 
 
