@@ -124,3 +124,17 @@ def test_postgres_listens_on_loopback_only(postgres_server: PostgresServer) -> N
         pytest.skip("no /proc/net/tcp: cannot list listening sockets here")
     postmaster = int(pid_file.read_text().splitlines()[0])
     assert listening_beyond_loopback(postmaster) == []
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from _servers import free_port
+
+    from witnessbox.errors import ArchiveError
+
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL",
+                       f"postgresql+psycopg://nobody:s3cret-pw@127.0.0.1:{free_port()}/db?connect_timeout=3")
+    ws = Workspace.init(tmp_path / "archive", PASS, encrypted=False)
+    with pytest.raises(ArchiveError, match="cannot reach the catalog database") as ei:
+        ws.items()
+    assert "s3cret-pw" not in ei.value.message and "\n" not in ei.value.message
+    ws.close()

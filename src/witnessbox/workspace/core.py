@@ -367,7 +367,9 @@ class Workspace:
         with every registered migration applied.
 
         Raises:
-            UsageError: ``$WITNESSBOX_DATABASE_URL`` is malformed or not a supported database.
+            UsageError: ``$WITNESSBOX_DATABASE_URL`` is malformed, not a supported database, or
+                the catalog of another archive.
+            ArchiveError: The catalog database cannot be reached.
         """
         if self._engine is None:
             try:
@@ -376,7 +378,14 @@ class Workspace:
                 raise UsageError(f"{config.ENV_DATABASE_URL}: {e}") from e
         gen = _index.registry_generation()
         if gen != self._engine_generation:
-            _index.migrate(self._engine)
+            try:
+                _index.migrate(self._engine)
+            except sa.exc.OperationalError as e:
+                if not self.database_url:
+                    raise
+                # The driver's message names host and port, never the password.
+                reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+                raise ArchiveError(f"cannot reach the catalog database ({reason}): check {config.ENV_DATABASE_URL}") from e
             if self.database_url:
                 try:
                     _index.claim_catalog(self._engine, self.archive_id)
