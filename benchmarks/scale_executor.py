@@ -123,13 +123,13 @@ def main() -> None:
     wall, cpu = run_local(inputs, runs / "local")
     anchor = digests(runs / "local")
     rows.append(("one process (anchor)", wall, cpu, True))
-    import ray.cloudpickle
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     overheads = {}
     for label, nodes, cpus in (("Ray, one node (2 CPUs)", 1, 2), ("Ray, two local nodes (1 CPU each)", 2, 1)):
         cluster = start_ray(nodes=nodes, cpus_per_node=cpus)
         try:
+            import ray.cloudpickle
+
+            ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
             executor = ex.RayExecutor(cluster.address)
             wall, cpu = run_ray(inputs, runs / label.split(",")[1].strip().replace(" ", "-"), executor)
             same = digests(runs / label.split(",")[1].strip().replace(" ", "-")) == anchor
