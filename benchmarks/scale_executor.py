@@ -72,6 +72,11 @@ def digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def same_except_videos(got: dict[str, str], anchor: dict[str, str]) -> bool:
+    """Photos and every regions file identical (the encoded video bytes compared apart)."""
+    return got.keys() == anchor.keys() and all(got[k] == anchor[k] for k in anchor if not k.endswith(".mp4"))
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -119,10 +124,10 @@ def main() -> None:
     inputs = make_inputs(args.photos, args.videos)
     runs = OUT / "runs"
     shutil.rmtree(runs, ignore_errors=True)
-    rows: list[tuple[str, float, float, bool]] = []
+    rows: list[tuple[str, float, float, bool, bool]] = []
     wall, cpu = run_local(inputs, runs / "local")
     anchor = digests(runs / "local")
-    rows.append(("one process (anchor)", wall, cpu, True))
+    rows.append(("one process (anchor)", wall, cpu, True, True))
     overheads = {}
     for label, nodes, cpus in (("Ray, one node (2 CPUs)", 1, 2), ("Ray, two local nodes (1 CPU each)", 2, 1)):
         cluster = start_ray(nodes=nodes, cpus_per_node=cpus)
@@ -132,17 +137,18 @@ def main() -> None:
             ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
             executor = ex.RayExecutor(cluster.address)
             wall, cpu = run_ray(inputs, runs / label.split(",")[1].strip().replace(" ", "-"), executor)
-            same = digests(runs / label.split(",")[1].strip().replace(" ", "-")) == anchor
-            rows.append((label, wall, cpu, same))
+            got = digests(runs / label.split(",")[1].strip().replace(" ", "-"))
+            rows.append((label, wall, cpu, same_except_videos(got, anchor), got == anchor))
             overheads[label] = overhead_per_task(executor)
         finally:
             cluster.stop()
     n = len(inputs)
     print(f"{n} files ({args.photos} photos, {args.videos} videos of 30 frames), 2-core machine\n")
-    print(f"{'run':38} {'wall s':>8} {'CPU s':>8} {'x anchor':>9}  outputs identical")
+    print(f"{'run':38} {'wall s':>8} {'CPU s':>8} {'x anchor':>9}  identical: photos+regions  all")
     base = rows[0][1]
-    for label, wall, cpu, same in rows:
-        print(f"{label:38} {wall:8.1f} {cpu:8.1f} {base / wall:9.2f}  {same}")
+    for label, wall, cpu, same, all_same in rows:
+        print(f"{label:38} {wall:8.1f} {cpu:8.1f} {base / wall:9.2f}  {str(same):>26}  {all_same}")
+    print("(video bytes are not reproducible run to run even in one process: see the report of issue 16)")
     print()
     for label, o in overheads.items():
         print(f"Ray overhead per task ({label}): {o * 1000:.2f} ms")
