@@ -13,6 +13,8 @@ ENV_ARCHIVE = "WITNESSBOX_ARCHIVE"
 ENV_PASSPHRASE = "WITNESSBOX_PASSPHRASE"
 ENV_ACTOR = "WITNESSBOX_ACTOR"
 ENV_DATA = "WITNESSBOX_DATA"
+ENV_DATABASE_URL = "WITNESSBOX_DATABASE_URL"
+ENV_EXECUTOR = "WITNESSBOX_EXECUTOR"
 
 
 def archive_path(explicit: Path | None = None) -> Path:
@@ -59,3 +61,14 @@ def actor() -> str:
     except (KeyError, OSError):  # containers without a passwd entry for the uid
         return "unknown"
 
+
+
+def database_url() -> str | None:
+    """The catalog database: ``$WITNESSBOX_DATABASE_URL`` (``postgresql+psycopg://...``), or
+    None for the SQLite file inside the archive (the default)."""
+    return os.environ.get(ENV_DATABASE_URL) or None
+
+
+def executor_name() -> str:
+    """Where batch work runs: ``$WITNESSBOX_EXECUTOR`` (``local`` or ``ray``), default ``local``."""
+    return (os.environ.get(ENV_EXECUTOR) or "local").strip().lower()

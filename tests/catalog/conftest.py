@@ -21,8 +21,9 @@ class Recorder:
 
 
 @pytest.fixture
-def engine() -> Iterator[sa.Engine]:
-    e = sa.create_engine("sqlite://")
+def engine(catalog_database_url: str) -> Iterator[sa.Engine]:
+    """In-memory SQLite, or the fresh PostgreSQL schema of the second parametrisation."""
+    e = sa.create_engine(catalog_database_url)
     create_schema(e)
     yield e
     e.dispose()

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import av
 import pytest
+from _servers import use_catalog_of
 from publish_fixtures import MARKERS, PLATE_XSS, TESTIMONY, XSS, Published
 from PIL import Image
 
@@ -249,6 +250,7 @@ def test_cli_approve_and_publish(published: Published, tmp_path: Path, capsys: p
 
     monkeypatch.setenv("WITNESSBOX_ARCHIVE", str(published.ws.root))
     monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASS)
+    use_catalog_of(monkeypatch, published.ws)
 
     def run(argv: list[str]) -> tuple[int, str, str]:
         with pytest.raises(SystemExit) as ei:

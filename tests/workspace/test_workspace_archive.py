@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _servers import lose_catalog
 from workspace_helpers import PASSPHRASE, snapshot
 from media_samples import jpeg_with_exif, mp4
 
@@ -220,7 +221,7 @@ def test_verify_and_reindex(ws: Workspace, files: Path) -> None:
     rep = ws.verify()
     assert rep.ok, rep.problems
     assert rep.items_checked == 3 and rep.tree_size == 4 and rep.checkpoints_checked >= 2
-    (ws.root / "catalog.sqlite").unlink()
+    lose_catalog(ws)
     ws.close()
     w2 = Workspace.open(ws.root, PASSPHRASE)
     assert w2.reindex() == 3

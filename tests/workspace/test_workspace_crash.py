@@ -150,7 +150,8 @@ def _run_forked(archive: Path, identity: object, paths: list[Path], step: int, a
 
 
 @pytest.mark.slow
-def test_crash_at_every_commit_step(crash_archive: Path, fast_tmp: Path, unlocked_identity: object) -> None:
+def test_crash_at_every_commit_step(crash_archive: Path, fast_tmp: Path, unlocked_identity: object,
+                                    fresh_catalog: Callable[[], None]) -> None:
     archive_path, tmp_path = crash_archive, fast_tmp
     rng = random.Random(7)
     template = tmp_path / "template"
@@ -166,6 +167,7 @@ def test_crash_at_every_commit_step(crash_archive: Path, fast_tmp: Path, unlocke
         # with content; every third step checks that variant too.
         for after in (True, False) if step % 3 == 0 else (True,):
             target = tmp_path / f"s{step}{after}"
+            fresh_catalog()  # each copy is another archive: its own catalog
             shutil.copytree(archive_path, target)
             assert _run_forked(target, unlocked_identity, paths, step, after) == 9
             sealed = _check(target, unlocked_identity, paths)

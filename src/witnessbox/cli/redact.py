@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
         archive: Path | None = typer.Option(None, "--archive", help="Archive folder (default $WITNESSBOX_ARCHIVE)."),
     ) -> None:
         """Hide every face in photos and videos; write NAME.regions.json beside each copy."""
+        from ..executor import executor_from_env
         from ..redact.pipeline import Redactor, RedactOptions
         from ..redact.render import Fill
 
@@ -64,7 +65,8 @@ def register(app: typer.Typer) -> None:
             _redact_item(inputs, opts, regions, archive, as_json, show)
             return
         with _progress_bars(show) as hook:
-            report = Redactor(opts).redact_paths([Path(p) for p in inputs], output, regions=regions, progress=hook)  # type: ignore[arg-type]
+            report = Redactor(opts).redact_paths([Path(p) for p in inputs], output, regions=regions, progress=hook,  # type: ignore[arg-type]
+                                                 executor=executor_from_env())
         if as_json:
             print(json.dumps({
                 "redacted": [

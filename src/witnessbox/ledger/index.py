@@ -1,11 +1,18 @@
-"""The SQLite catalog (``catalog.sqlite``): an index over the archive files, never the truth.
+"""The catalog: an index over the archive files, never the truth.
+
+By default a SQLite file in the archive (``catalog.sqlite``); with
+``WITNESSBOX_DATABASE_URL=postgresql+psycopg://...`` a PostgreSQL database (docs/scale-out.md).
+Both run the same registered migrations, so the SQL here and in migrations is written once
+for both dialects: statements through :func:`sqlalchemy.text` with ``:named`` parameters,
+upserts as ``INSERT ... ON CONFLICT``, and DDL through :func:`ddl`, which maps SQLite's type
+names to PostgreSQL's (64-bit integers, double precision, bytea).
 
 Packages add their own tables through registered migrations::
 
     from witnessbox.ledger.index import register_migration
 
     def _v1(conn: sqlalchemy.Connection) -> None:
-        conn.exec_driver_sql("CREATE TABLE incidents (...)")
+        ddl(conn, "CREATE TABLE incidents (...)")
 
     register_migration("incidents", 1, _v1)
 
@@ -18,6 +25,7 @@ derivable from the archive files.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -71,45 +79,126 @@ def create_engine(path: Path) -> sa.Engine:
     return engine
 
 
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+
+def create_catalog_engine(url: str | None, path: Path) -> sa.Engine:
+    """The catalog engine: the server at ``url`` when given, else the SQLite file ``path``.
+
+    Raises:
+        ValueError: ``url`` is malformed or names a database other than SQLite or PostgreSQL.
+    """
+    if not url:
+        return create_engine(path)
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as e:
+        raise ValueError(f"malformed database URL: {e}") from e
+    if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
+        raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use postgresql+psycopg://...")
+    if parsed.get_backend_name() == "sqlite":
+        return create_engine(Path(parsed.database or path))
+    # pre_ping: a long-running worker must survive a server restart between two batches.
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def is_postgresql(conn: sa.Connection | sa.Engine) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+_PG_TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
+_TYPE_WORD = re.compile(r"\b(INTEGER|REAL|BLOB)\b")
+
+
+def ddl(conn: sa.Connection, statement: str) -> None:
+    """Run a DDL statement written with SQLite's type names on either dialect.
+
+    On PostgreSQL ``INTEGER`` becomes ``BIGINT`` (SQLite integers are 64-bit: sizes of large
+    videos), ``REAL`` ``DOUBLE PRECISION`` (SQLite reals are doubles) and ``BLOB`` ``BYTEA``;
+    SQLite gets the statement unchanged, so archives made before stay byte-for-byte the same.
+    """
+    if is_postgresql(conn):
+        statement = _TYPE_WORD.sub(lambda m: _PG_TYPES[m.group(1)], statement)
+    conn.exec_driver_sql(statement)
+
+
+def _serialize_migrations(conn: sa.Connection) -> None:
+    """Make concurrent migrators on one PostgreSQL database take turns (SQLite locks the file)."""
+    if is_postgresql(conn):
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+
+
+_MIGRATION_LOCK_KEY = 0x77627831  # "wbx1": any fixed 64-bit key, the same in every process
+
+
 def migrate(engine: sa.Engine) -> list[tuple[str, int]]:
     """Apply every registered migration not yet applied; return those applied now."""
     with engine.begin() as conn:
-        conn.exec_driver_sql(
+        _serialize_migrations(conn)
+        ddl(conn,
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " package TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL,"
             " PRIMARY KEY (package, version))"
         )
-        done = {(r[0], r[1]) for r in conn.exec_driver_sql("SELECT package, version FROM schema_migrations")}
+        done = {(r[0], r[1]) for r in conn.execute(sa.text("SELECT package, version FROM schema_migrations"))}
     applied = []
     with _LOCK:
         todo = sorted(k for k in _REGISTRY if k not in done)
         fns = [(k, _REGISTRY[k]) for k in todo]
     for (package, version), fn in fns:
         with engine.begin() as conn:
+            _serialize_migrations(conn)
             # Another process may have applied it meanwhile: check inside the transaction.
-            exists = conn.exec_driver_sql(
-                "SELECT 1 FROM schema_migrations WHERE package=? AND version=?", (package, version)
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM schema_migrations WHERE package=:p AND version=:v"), {"p": package, "v": version}
             ).first()
             if exists:
                 continue
             fn(conn)
-            conn.exec_driver_sql(
-                "INSERT INTO schema_migrations (package, version, applied_at) VALUES (?, ?, ?)",
-                (package, version, utc_now()),
+            conn.execute(
+                sa.text("INSERT INTO schema_migrations (package, version, applied_at) VALUES (:p, :v, :t)"),
+                {"p": package, "v": version, "t": utc_now()},
             )
         applied.append((package, version))
     return applied
 
 
+def drop_all(engine: sa.Engine) -> None:
+    """Drop every table of the catalog (a server catalog's ``reindex``; SQLite deletes the file)."""
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    with engine.begin() as conn:
+        _serialize_migrations(conn)
+        meta.drop_all(conn)
+
+
+def claim_catalog(engine: sa.Engine, archive_id: str) -> None:
+    """Bind a server catalog to one archive: the first archive to use it records its id.
+
+    A SQLite catalog lives inside its archive folder and needs no claim; a database URL can
+    be given to two archives by mistake, and their items would then mix.
+
+    Raises:
+        ValueError: The catalog already belongs to another archive (the message names both).
+    """
+    with engine.begin() as conn:
+        _serialize_migrations(conn)
+        row = conn.execute(sa.text("SELECT value FROM catalog_state WHERE key='archive_id'")).first()
+        if row is None:
+            conn.execute(sa.text("INSERT INTO catalog_state (key, value) VALUES ('archive_id', :v)"), {"v": archive_id})
+        elif row[0] != archive_id:
+            raise ValueError(f"this catalog belongs to archive {row[0]}, not to {archive_id}")
+
+
 def _ledger_v1(conn: sa.Connection) -> None:
-    conn.exec_driver_sql(
+    ddl(conn,
         "CREATE TABLE items ("
         " sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,"
         " received_at TEXT NOT NULL, parent TEXT, kind TEXT NOT NULL, seq INTEGER NOT NULL)"
     )
-    conn.exec_driver_sql("CREATE INDEX items_parent ON items(parent)")
-    conn.exec_driver_sql("CREATE TABLE entry_objects (seq INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (sha256, seq))")
-    conn.exec_driver_sql("CREATE TABLE catalog_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    ddl(conn, "CREATE INDEX items_parent ON items(parent)")
+    ddl(conn, "CREATE TABLE entry_objects (seq INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (sha256, seq))")
+    ddl(conn, "CREATE TABLE catalog_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
 register_migration("ledger", 1, _ledger_v1)

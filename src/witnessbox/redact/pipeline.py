@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import math
 import queue
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from .regions import MediaInfo, Method, Region, RegionsFile, read_regions, regio
 from .render import Fill, render
 from .suggestions import SuggestionsFile, photo_suggestions, regions_digest, suggestions_path, video_suggestions
 from .tracking import EdgeCover, Margin, Track, TrackPolicy, link, track_regions
+
+if TYPE_CHECKING:
+    from ..executor import Executor
 
 
 class ProgressHook(Protocol):
@@ -475,12 +479,18 @@ class Redactor:
         *,
         regions: Path | None = None,
         progress: ProgressHook = _no_progress,
+        executor: Executor | None = None,
     ) -> RedactReport:
         """Redact files and folders into ``outdir``, keeping names and folder structure.
 
         A file given directly goes to ``outdir/NAME``; a folder ``F`` goes to ``outdir/F/...``.
         Videos become ``NAME.mp4``. Files of unsupported types inside folders are skipped and
         listed; a file given directly that is not supported fails.
+
+        Args:
+            executor: Where the files are redacted: a Ray executor runs one file per task on
+                its workers (each holding one detector), which must see ``outdir`` and the
+                inputs at the same paths; default, or the local executor: this process.
 
         Raises:
             UsageError: Two inputs would produce the same output, or ``--regions`` with several inputs.
@@ -493,6 +503,13 @@ class Redactor:
         failed: list[FileFailure] = []
         total = len(jobs)
         progress("files", 0, total, "")
+        if executor is not None and executor.name != "local" and self._photo is None and self._video is None:
+            results = executor.map(_redact_task, [(s, o, regions) for s, o in jobs],
+                                   setup=functools.partial(_task_redactor, self.options))
+            for r in results:
+                (done if isinstance(r, FileResult) else failed).append(r)  # type: ignore[arg-type]
+            progress("files", total, total, "")
+            return RedactReport(tuple(done), tuple(failed), tuple(skipped))
         photos = [(s, o) for s, o in jobs if media_kind(s) is MediaKind.IMAGE]
         videos = [(s, o) for s, o in jobs if media_kind(s) is MediaKind.VIDEO]
 
@@ -520,6 +537,21 @@ class Redactor:
         done.sort(key=lambda r: order[r.source])
         failed.sort(key=lambda r: order[r.source])
         return RedactReport(tuple(done), tuple(failed), tuple(skipped))
+
+
+def _task_redactor(options: RedactOptions) -> Redactor:
+    """A worker's redactor: one file at a time, so its detector uses every core it has."""
+    return Redactor(options, workers=1)
+
+
+def _redact_task(redactor: Redactor, job: tuple[Path, Path, Path | None]) -> FileResult | FileFailure:
+    """One file of a distributed batch (runs on a worker; writes only its own output files)."""
+    src, out, regions = job
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return redactor.redact_file(src, out, regions=regions)
+    except WitnessboxError as e:
+        return FileFailure(src, e.message)
 
 
 def plan_outputs(inputs: Sequence[Path], outdir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:

@@ -6,6 +6,9 @@ import contextlib
 import importlib.util
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
+from ..ledger import index as _index
 from ..ledger.records import SEAL_ACTIONS
 from ._reports import Progress
 
@@ -14,6 +17,16 @@ if TYPE_CHECKING:
 
 USE_CASES = ("redaction", "incidents", "publishing", "exports", "tracing")
 
+# Written once for SQLite and PostgreSQL (ledger/index.py): named parameters, ON CONFLICT.
+_INSERT_ENTRY_OBJECT = sa.text(
+    "INSERT INTO entry_objects (seq, sha256) VALUES (:seq, :sha256) ON CONFLICT DO NOTHING")
+_UPSERT_ITEM = sa.text(
+    "INSERT INTO items (sha256, name, media_type, size, received_at, parent, kind, seq)"
+    " VALUES (:sha256, :name, :media_type, :size, :received_at, :parent, :kind, :seq)"
+    " ON CONFLICT (sha256) DO UPDATE SET name=excluded.name, media_type=excluded.media_type,"
+    " size=excluded.size, received_at=excluded.received_at, parent=excluded.parent,"
+    " kind=excluded.kind, seq=excluded.seq")
+
 
 def sync_index(ws: Workspace) -> None:
     """Index log entries appended since the last sync (the log is the source of truth)."""
@@ -21,26 +34,25 @@ def sync_index(ws: Workspace) -> None:
         ws.log_store.invalidate()  # another process may have appended
     size = ws.log_store.size()
     with ws.engine.begin() as c:
-        row = c.exec_driver_sql("SELECT value FROM catalog_state WHERE key='indexed_seq'").first()
+        row = c.execute(sa.text("SELECT value FROM catalog_state WHERE key='indexed_seq'")).first()
         done = int(row[0]) if row else 0
         if done >= size:
             return
         for seq in range(done, size):
             e = ws.log_store.read(seq)
             for o in dict.fromkeys(e.objects):
-                c.exec_driver_sql("INSERT OR IGNORE INTO entry_objects (seq, sha256) VALUES (?, ?)", (seq, o))
+                c.execute(_INSERT_ENTRY_OBJECT, {"seq": seq, "sha256": o})
             if e.action in SEAL_ACTIONS and e.objects:
                 r = ws._load_record(e.objects[0])
-                c.exec_driver_sql(
-                    "INSERT OR REPLACE INTO items (sha256, name, media_type, size, received_at, parent, kind, seq)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.sha256, r.name, r.media_type, r.size, r.received_at, r.parent,
-                     "derivative" if r.parent else "original", seq),
-                )
-        c.exec_driver_sql(
-            "INSERT INTO catalog_state (key, value) VALUES ('indexed_seq', ?)"
-            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (str(size),),
+                c.execute(_UPSERT_ITEM, {
+                    "sha256": r.sha256, "name": r.name, "media_type": r.media_type, "size": r.size,
+                    "received_at": r.received_at, "parent": r.parent,
+                    "kind": "derivative" if r.parent else "original", "seq": seq,
+                })
+        c.execute(
+            sa.text("INSERT INTO catalog_state (key, value) VALUES ('indexed_seq', :v)"
+                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value"),
+            {"v": str(size)},
         )
 
 
@@ -51,6 +63,9 @@ def rebuild(ws: Workspace, progress: Progress | None = None) -> int:
             ws._engine.dispose()
             ws._engine = None
             ws._engine_generation = -1
+        if ws.database_url:
+            _index.drop_all(ws.engine)  # a server catalog has no file to delete
+            ws._engine_generation = -1  # the next ws.engine migrates the empty database
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 (ws.root / f"catalog.sqlite{suffix}").unlink()
@@ -64,7 +79,7 @@ def rebuild(ws: Workspace, progress: Progress | None = None) -> int:
             if callable(hook):
                 hook()
         with ws.engine.connect() as c:
-            n = int(c.exec_driver_sql("SELECT count(*) FROM items").scalar_one())
+            n = int(c.execute(sa.text("SELECT count(*) FROM items")).scalar_one())
         if progress is not None:
             progress(n, n, "reindexed")
         return n

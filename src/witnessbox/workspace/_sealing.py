@@ -161,7 +161,7 @@ def _is_sealed(ws: Workspace, sha256: str) -> bool:
     try:
         ws._sync_index()
         with ws.engine.connect() as c:
-            row = c.exec_driver_sql("SELECT 1 FROM items WHERE sha256 = ?", (sha256,)).first()
+            row = c.execute(sa.text("SELECT 1 FROM items WHERE sha256 = :s"), {"s": sha256}).first()
     except (sa.exc.SQLAlchemyError, OSError, WitnessboxError):
         return True  # index unusable: the record's presence decides
     return row is not None

@@ -142,6 +142,8 @@ class Workspace:
         self._depth = 0
         self._lock_cm: contextlib.AbstractContextManager[None] | None = None
         self._engine: sa.Engine | None = None
+        # Fixed when the archive is opened: one Workspace never moves its catalog.
+        self.database_url = config.database_url()
         self._engine_generation = -1
         self._records: dict[str, ItemRecord] = {}
         self._warnings: list[str] = []
@@ -365,12 +367,34 @@ class Workspace:
     # -- the catalog -----------------------------------------------------------------------------
     @property
     def engine(self) -> sa.Engine:
-        """SQLAlchemy engine on ``catalog.sqlite``, with every registered migration applied."""
+        """SQLAlchemy engine on the catalog (``catalog.sqlite``, or ``$WITNESSBOX_DATABASE_URL``),
+        with every registered migration applied.
+
+        Raises:
+            UsageError: ``$WITNESSBOX_DATABASE_URL`` is malformed, not a supported database, or
+                the catalog of another archive.
+            ArchiveError: The catalog database cannot be reached.
+        """
         if self._engine is None:
-            self._engine = _index.create_engine(self.root / "catalog.sqlite")
+            try:
+                self._engine = _index.create_catalog_engine(self.database_url, self.root / "catalog.sqlite")
+            except ValueError as e:
+                raise UsageError(f"{config.ENV_DATABASE_URL}: {e}") from e
         gen = _index.registry_generation()
         if gen != self._engine_generation:
-            _index.migrate(self._engine)
+            try:
+                _index.migrate(self._engine)
+            except sa.exc.OperationalError as e:
+                if not self.database_url:
+                    raise
+                # The driver's message names host and port, never the password.
+                reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+                raise ArchiveError(f"cannot reach the catalog database ({reason}): check {config.ENV_DATABASE_URL}") from e
+            if self.database_url:
+                try:
+                    _index.claim_catalog(self._engine, self.archive_id)
+                except ValueError as e:
+                    raise UsageError(f"{config.ENV_DATABASE_URL}: {e}: give each archive its own database or schema") from e
             self._engine_generation = gen
         return self._engine
 
@@ -419,8 +443,9 @@ class Workspace:
             raise UsageError(f"{id_prefix!r} is not an item id: give hex digits of its sha256")
         self._sync_index_quietly()
         with self.engine.connect() as c:
-            rows = c.exec_driver_sql(
-                "SELECT sha256 FROM items WHERE sha256 >= ? AND sha256 < ? ORDER BY sha256 LIMIT 2", (p, p + "g")
+            rows = c.execute(
+                sa.text("SELECT sha256 FROM items WHERE sha256 >= :lo AND sha256 < :hi ORDER BY sha256 LIMIT 2"),
+                {"lo": p, "hi": p + "g"},
             ).all()
         if not rows:
             raise NotFoundError(f"no item with an id starting {p}: see `witnessbox list`")
@@ -441,14 +466,15 @@ class Workspace:
         """Every sealed item, in sealing order."""
         self._sync_index_quietly()
         with self.engine.connect() as c:
-            shas = [r[0] for r in c.exec_driver_sql("SELECT sha256 FROM items ORDER BY seq")]
+            shas = [r[0] for r in c.execute(sa.text("SELECT sha256 FROM items ORDER BY seq"))]
         return [self._load_record(s) for s in shas]
 
     def children(self, sha256: str) -> list[ItemRecord]:
         """Items derived from ``sha256`` (its redacted copies...)."""
         self._sync_index_quietly()
         with self.engine.connect() as c:
-            shas = [r[0] for r in c.exec_driver_sql("SELECT sha256 FROM items WHERE parent=? ORDER BY seq", (sha256,))]
+            shas = [r[0] for r in c.execute(
+                sa.text("SELECT sha256 FROM items WHERE parent=:p ORDER BY seq"), {"p": sha256})]
         return [self._load_record(s) for s in shas]
 
     def decrypt_bytes(self, blob: bytes) -> bytes:
@@ -679,10 +705,10 @@ class Workspace:
             except NotFoundError:
                 ids = {obj, obj.strip().lower()}  # hex ids are logged in lower case
         self._sync_index_quietly()
-        marks = ",".join("?" * len(ids))
+        query = sa.text("SELECT DISTINCT seq FROM entry_objects WHERE sha256 IN :ids ORDER BY seq").bindparams(
+            sa.bindparam("ids", expanding=True))
         with self.engine.connect() as c:
-            seqs = [r[0] for r in c.exec_driver_sql(
-                f"SELECT DISTINCT seq FROM entry_objects WHERE sha256 IN ({marks}) ORDER BY seq", tuple(ids))]
+            seqs = [r[0] for r in c.execute(query, {"ids": sorted(ids)})]
         return [self.log_store.read(s) for s in seqs]
 
     def log_entry_bytes(self, seq: int) -> bytes:

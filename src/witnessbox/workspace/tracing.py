@@ -12,6 +12,7 @@ Matches describe content, never people.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from ..errors import InputError
+from ..executor import Executor, executor_from_env
 from ..ledger.canonical import utc_now
-from ..ledger.index import register_migration
+from ..ledger.index import ddl, register_migration
 from ..trace import FINGERPRINT_VERSION, FingerprintIndex, Fingerprints, FrameHash, copy_groups, fingerprint_file
 from ..trace.features import FrameFeatures
 from ..trace.records import Match, MediaKind, TimeRange
@@ -34,19 +36,19 @@ if TYPE_CHECKING:
 
 
 def _trace_v1(conn: sa.Connection) -> None:
-    conn.exec_driver_sql(
+    ddl(conn,
         "CREATE TABLE trace_items ("
         " sha256 TEXT PRIMARY KEY, kind TEXT NOT NULL, version INTEGER NOT NULL, reason TEXT,"
         " width INTEGER NOT NULL, height INTEGER NOT NULL, duration REAL NOT NULL,"
         " computed_at TEXT NOT NULL)"
     )
-    conn.exec_driver_sql(
+    ddl(conn,
         "CREATE TABLE trace_hashes ("
         " sha256 TEXT NOT NULL, n INTEGER NOT NULL, pdq BLOB NOT NULL, quality INTEGER NOT NULL,"
         " start_s REAL NOT NULL, end_s REAL NOT NULL, region INTEGER NOT NULL, flipped INTEGER NOT NULL,"
         " PRIMARY KEY (sha256, n))"
     )
-    conn.exec_driver_sql(
+    ddl(conn,
         "CREATE TABLE trace_features ("
         " sha256 TEXT NOT NULL, n INTEGER NOT NULL, time_s REAL NOT NULL, flipped INTEGER NOT NULL,"
         " width REAL NOT NULL, height REAL NOT NULL, points BLOB NOT NULL, descriptors BLOB NOT NULL,"
@@ -57,6 +59,15 @@ def _trace_v1(conn: sa.Connection) -> None:
 register_migration("trace", 1, _trace_v1)
 
 _DERIVATIVE_REASON = "a derived copy made by witnessbox (e.g. redacted): known, not traced"
+
+
+def _no_state() -> None:
+    return None
+
+
+def _fingerprint_task(_state: None, path: str) -> Fingerprints:
+    """One item's fingerprints (runs on a worker; reads only the given file)."""
+    return fingerprint_file(Path(path), flips=True)
 
 
 @dataclass(frozen=True)
@@ -175,27 +186,30 @@ class Tracing:
     def _store(self, sha256: str, fps: Fingerprints) -> None:
         with self._ws.engine.begin() as c:
             for table in ("trace_hashes", "trace_features", "trace_items"):
-                c.exec_driver_sql(f"DELETE FROM {table} WHERE sha256=?", (sha256,))  # noqa: S608
-            c.exec_driver_sql(
-                "INSERT INTO trace_items (sha256, kind, version, reason, width, height, duration, computed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (sha256, fps.kind, fps.version, fps.reason, fps.width, fps.height, fps.duration, utc_now()),
+                c.execute(sa.text(f"DELETE FROM {table} WHERE sha256=:s"), {"s": sha256})  # noqa: S608
+            c.execute(
+                sa.text("INSERT INTO trace_items (sha256, kind, version, reason, width, height, duration, computed_at)"
+                        " VALUES (:s, :kind, :version, :reason, :width, :height, :duration, :at)"),
+                {"s": sha256, "kind": fps.kind, "version": fps.version, "reason": fps.reason, "width": fps.width,
+                 "height": fps.height, "duration": float(fps.duration), "at": utc_now()},
             )
             if fps.hashes:
-                c.exec_driver_sql(
-                    "INSERT INTO trace_hashes (sha256, n, pdq, quality, start_s, end_s, region, flipped)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                c.execute(
+                    sa.text("INSERT INTO trace_hashes (sha256, n, pdq, quality, start_s, end_s, region, flipped)"
+                            " VALUES (:s, :n, :pdq, :quality, :start, :end, :region, :flipped)"),
                     [
-                        (sha256, n, h.pdq, h.quality, h.start, h.end, h.region, int(h.flipped))
+                        {"s": sha256, "n": n, "pdq": h.pdq, "quality": h.quality, "start": float(h.start),
+                         "end": float(h.end), "region": h.region, "flipped": int(h.flipped)}
                         for n, h in enumerate(fps.hashes)
                     ],
                 )
             if fps.features:
-                c.exec_driver_sql(
-                    "INSERT INTO trace_features (sha256, n, time_s, flipped, width, height, points, descriptors)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                c.execute(
+                    sa.text("INSERT INTO trace_features (sha256, n, time_s, flipped, width, height, points, descriptors)"
+                            " VALUES (:s, :n, :time, :flipped, :width, :height, :points, :descriptors)"),
                     [
-                        (sha256, n, f.time, int(f.flipped), f.width, f.height, f.points, f.descriptors)
+                        {"s": sha256, "n": n, "time": float(f.time), "flipped": int(f.flipped), "width": float(f.width),
+                         "height": float(f.height), "points": f.points, "descriptors": f.descriptors}
                         for n, f in enumerate(fps.features)
                     ],
                 )
@@ -209,9 +223,14 @@ class Tracing:
         with self._ws.engine.connect() as c:
             current = {
                 r[0]
-                for r in c.exec_driver_sql("SELECT sha256 FROM trace_items WHERE version=?", (FINGERPRINT_VERSION,))
+                for r in c.execute(sa.text("SELECT sha256 FROM trace_items WHERE version=:v"), {"v": FINGERPRINT_VERSION})
             }
         todo = [r for r in self._ws.items() if r.sha256 not in current]
+        executor = executor_from_env()
+        if executor.name != "local":
+            self._reindex_on(executor, todo, progress)
+            self._index = None
+            return len(todo)
         for i, record in enumerate(todo):
             if record.parent:
                 self._store(record.sha256, Fingerprints("none", (), reason=_DERIVATIVE_REASON))
@@ -223,6 +242,30 @@ class Tracing:
         self._index = None
         return len(todo)
 
+    def _reindex_on(self, executor: Executor, todo: list[ItemRecord], progress: Progress | None) -> None:
+        """Fingerprint on a cluster, one item per task, a few tasks per worker at a time.
+
+        The driver decrypts each original to a private temporary file that the workers read
+        (they must see the archive's ``tmp/`` at the same path: one machine or a shared
+        filesystem), and alone writes the results, in the same order as the local loop.
+        """
+        originals = [r for r in todo if not r.parent]
+        for r in todo:
+            if r.parent:
+                self._store(r.sha256, Fingerprints("none", (), reason=_DERIVATIVE_REASON))
+        step = max(1, 2 * getattr(executor, "workers", 1))
+        done = len(todo) - len(originals)
+        for start in range(0, len(originals), step):
+            batch = originals[start:start + step]
+            with contextlib.ExitStack() as stack:
+                paths = [str(stack.enter_context(self._ws.plaintext_path(r.sha256))) for r in batch]
+                results = executor.map(_fingerprint_task, paths, setup=_no_state)
+            for record, fps in zip(batch, results, strict=True):
+                self._store(record.sha256, fps)
+                done += 1
+                if progress is not None:
+                    progress(1, len(todo), f"fingerprints {record.sha256[:12]}")
+
     # -- reading -------------------------------------------------------------------------------
     def fingerprints(self, sha256: str) -> Fingerprints | None:
         """The stored fingerprints of an item (None when it has none yet: run reindex)."""
@@ -231,24 +274,24 @@ class Tracing:
 
     @staticmethod
     def _load(c: sa.Connection, sha256: str) -> Fingerprints | None:
-        row = c.exec_driver_sql(
-            "SELECT kind, version, reason, width, height, duration FROM trace_items WHERE sha256=?", (sha256,)
+        row = c.execute(
+            sa.text("SELECT kind, version, reason, width, height, duration FROM trace_items WHERE sha256=:s"), {"s": sha256}
         ).first()
         if row is None:
             return None
         hashes = tuple(
             FrameHash(bytes(r[0]), r[1], r[2], r[3], r[4], bool(r[5]))
-            for r in c.exec_driver_sql(
-                "SELECT pdq, quality, start_s, end_s, region, flipped FROM trace_hashes WHERE sha256=? ORDER BY n",
-                (sha256,),
+            for r in c.execute(
+                sa.text("SELECT pdq, quality, start_s, end_s, region, flipped FROM trace_hashes WHERE sha256=:s ORDER BY n"),
+                {"s": sha256},
             )
         )
         feats = tuple(
             FrameFeatures(r[0], bool(r[1]), bytes(r[4]), bytes(r[5]), r[2], r[3])
-            for r in c.exec_driver_sql(
-                "SELECT time_s, flipped, width, height, points, descriptors FROM trace_features"
-                " WHERE sha256=? ORDER BY n",
-                (sha256,),
+            for r in c.execute(
+                sa.text("SELECT time_s, flipped, width, height, points, descriptors FROM trace_features"
+                        " WHERE sha256=:s ORDER BY n"),
+                {"s": sha256},
             )
         )
         return Fingerprints(row[0], hashes, row[2], row[3], row[4], row[5], row[1], feats)
@@ -259,16 +302,16 @@ class Tracing:
         hashes: dict[str, list[FrameHash]] = defaultdict(list)
         feats: dict[str, list[FrameFeatures]] = defaultdict(list)
         with self._ws.engine.connect() as c:
-            items = c.exec_driver_sql(
-                "SELECT sha256, kind, version, reason, width, height, duration FROM trace_items ORDER BY sha256"
+            items = c.execute(
+                sa.text("SELECT sha256, kind, version, reason, width, height, duration FROM trace_items ORDER BY sha256")
             ).all()
-            for r in c.exec_driver_sql(
-                "SELECT sha256, pdq, quality, start_s, end_s, region, flipped FROM trace_hashes ORDER BY sha256, n"
+            for r in c.execute(
+                sa.text("SELECT sha256, pdq, quality, start_s, end_s, region, flipped FROM trace_hashes ORDER BY sha256, n")
             ):
                 hashes[r[0]].append(FrameHash(bytes(r[1]), r[2], r[3], r[4], r[5], bool(r[6])))
-            for r in c.exec_driver_sql(
-                "SELECT sha256, time_s, flipped, width, height, points, descriptors FROM trace_features"
-                " ORDER BY sha256, n"
+            for r in c.execute(
+                sa.text("SELECT sha256, time_s, flipped, width, height, points, descriptors FROM trace_features"
+                        " ORDER BY sha256, n")
             ):
                 feats[r[0]].append(FrameFeatures(r[1], bool(r[2]), bytes(r[5]), bytes(r[6]), r[3], r[4]))
         for key, kind, version, reason, width, height, duration in items:
