@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ARCHIVE_PASS, World
+from web_helpers import ARCHIVE_PASS, World
 
 from witnessbox.catalog import IncidentFilter, IncidentInput, Status, make_timespan
 from witnessbox.errors import NotFoundError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyotp
 import pytest
-from conftest import ARCHIVE_PASS, CHEAP, USER_PASS, Clock, World, csrf_of, new_client, sign_in, signin_token
+from web_helpers import ARCHIVE_PASS, CHEAP, USER_PASS, Clock, World, csrf_of, new_client, sign_in, signin_token
 
 from witnessbox.errors import AccountLockedError, InputError, SignInError, WeakPassphraseError
 from witnessbox.workspace import Workspace

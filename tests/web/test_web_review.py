@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyotp
 import pytest
-from conftest import Clock, new_client, signin_token
+from web_helpers import Clock, new_client, signin_token
 from PIL import Image
 from review_helpers import (
     ARCHIVE_PASS,

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ARCHIVE_PASS, Clock, World, csrf_of, new_client, sign_in
+from web_helpers import ARCHIVE_PASS, Clock, World, csrf_of, new_client, sign_in
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -211,7 +211,7 @@ def test_publish_preview_shows_only_published(clients: dict[str, TestClient], wo
 def test_export_needs_reauth_and_stays_in_region(clients: dict[str, TestClient], world: World, clock: Clock) -> None:
     import zipfile as zf
 
-    from conftest import reauth
+    from web_helpers import reauth
 
     ed, homed = clients["ed"], clients["homed"]
     clock.tick(6 * 60)
@@ -271,7 +271,7 @@ def test_markup_in_media_metadata_is_escaped(clients: dict[str, TestClient]) -> 
 
 
 def test_rate_limit_per_address(app: object) -> None:
-    from conftest import signin_token
+    from web_helpers import signin_token
 
     from witnessbox.web.app import AppState
 

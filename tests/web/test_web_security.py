@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from conftest import ORIGIN, USER_PASS, Clock, World, csrf_of, new_client, sign_in, signin_token
+from web_helpers import ORIGIN, USER_PASS, Clock, World, csrf_of, new_client, sign_in, signin_token
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -16,7 +16,7 @@ from witnessbox.web.routes import ROUTES, Csrf, RouteSpec, check_table, csrf_exe
 from witnessbox.workspace import Workspace
 from witnessbox.workspace.accounts import Role
 
-from conftest import ARCHIVE_PASS, CHEAP, User  # noqa: E402
+from web_helpers import ARCHIVE_PASS, CHEAP, User  # noqa: E402
 
 PUBLIC = [r for r in ROUTES if r.role is None]
 PRIVATE = [r for r in ROUTES if r.role is not None]
