@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _say(step: str, text: str) -> None:
-    typer.echo(f"[{step}] {text}")
+    from ._common import safe
+
+    typer.echo(f"[{step}] {safe(text)}")
 
 
 def make_samples(folder: Path) -> list[Path]:
@@ -80,7 +82,9 @@ def run_demo(outdir: Path) -> None:
 
     if outdir.exists():
         if not (outdir / ".witnessbox-demo").exists():
-            raise typer.BadParameter(f"{outdir} exists and is not a witnessbox demo folder; choose another")
+            from ..errors import UsageError
+
+            raise UsageError(f"{outdir} exists and is not a witnessbox demo folder; choose another")
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
     (outdir / ".witnessbox-demo").write_text("made by `witnessbox demo`; safe to delete\n")

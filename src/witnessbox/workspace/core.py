@@ -47,10 +47,12 @@ from .. import config
 from .._fsutil import atomic_write_bytes, exclusive_lock, fsync_dir
 from ..errors import (
     ArchiveError,
+    CatalogDamagedError,
     IntegrityError,
     NoArchiveError,
     NotFoundError,
     PassphraseRequiredError,
+    ReadOnlyArchiveError,
     UsageError,
     WitnessboxError,
 )
@@ -141,6 +143,13 @@ class Workspace:
         self._engine_generation = -1
         self._records: dict[str, ItemRecord] = {}
         self._warnings: list[str] = []
+        self._catalog_copy: tempfile.TemporaryDirectory[str] | None = None
+        self._rebuilding = False
+        self.on_lock_wait: Callable[[], None] | None = None
+        """Called when a write has to wait for another process's lock (the CLI says so)."""
+        # A copy on a USB stick or a DVD, or one handed over without write access: every
+        # reading use case works (the catalog is then a private copy), every write refuses.
+        self.read_only = not os.access(root, os.W_OK)
         self.log_store = CustodyLog(root)
         recipient = _keys.load_recipient(root / "keys") if header.encrypted else None
         # The recipient file is not signed; the header is. A swapped file would encrypt new
@@ -321,6 +330,8 @@ class Workspace:
         Raises:
             LockedError: Never when waiting (the default); kept for callers that poll.
         """
+        if self.read_only:
+            raise ReadOnlyArchiveError(str(self.root))
         if self._depth:
             self._depth += 1
             try:
@@ -328,7 +339,7 @@ class Workspace:
             finally:
                 self._depth -= 1
             return
-        cm = exclusive_lock(self.root / "lock")
+        cm = exclusive_lock(self.root / "lock", on_wait=self.on_lock_wait)
         cm.__enter__()
         self._depth = 1
         try:
@@ -345,12 +356,23 @@ class Workspace:
             self._depth = 0
             cm.__exit__(None, None, None)
 
+    def require_writable(self) -> None:
+        """Fail now, before any work or prompt, when the archive cannot be written.
+
+        Raises:
+            ReadOnlyArchiveError: The archive folder is read-only (a copy on a DVD...).
+        """
+        if self.read_only:
+            raise ReadOnlyArchiveError(str(self.root))
+
     def _recover_if_idle(self) -> None:
+        if self.read_only:
+            return
         try:
             with exclusive_lock(self.root / "lock", wait=False):
                 self._recover()
-        except WitnessboxError:
-            pass  # a writer is active: it recovers, we only read committed state
+        except (WitnessboxError, OSError):
+            pass  # a writer is active (it recovers) or the lock is not ours: read committed state
 
     def _recover(self) -> int:
         """Roll back uncommitted items and remove staging leftovers (lock held); return count."""
@@ -363,16 +385,66 @@ class Workspace:
     def engine(self) -> sa.Engine:
         """SQLAlchemy engine on ``catalog.sqlite``, with every registered migration applied."""
         if self._engine is None:
-            self._engine = _index.create_engine(self.root / "catalog.sqlite")
+            path = self._catalog_path()
+            missing = not path.exists()
+            self._engine = _index.create_engine(path)
+            if missing and not self._rebuilding:
+                self._engine_generation = _index.registry_generation()
+                self._migrate()
+                self._rebuild_missing_catalog()
         gen = _index.registry_generation()
         if gen != self._engine_generation:
-            _index.migrate(self._engine)
+            self._migrate()
             self._engine_generation = gen
         return self._engine
+
+    def _migrate(self) -> None:
+        assert self._engine is not None
+        try:
+            _index.migrate(self._engine)
+        except sa.exc.DatabaseError as e:
+            if isinstance(e, sa.exc.OperationalError):
+                raise ArchiveError(f"cannot open catalog.sqlite ({e.orig}): check the disk, then run `witnessbox reindex`") from e
+            raise CatalogDamagedError(str(e.orig)) from e
+
+    def _catalog_path(self) -> Path:
+        """``catalog.sqlite``, or a private copy of it when the archive is read-only (SQLite
+        needs to write beside a database even to read it in WAL mode)."""
+        path = self.root / "catalog.sqlite"
+        if not self.read_only:
+            return path
+        if self._catalog_copy is None:
+            self._catalog_copy = tempfile.TemporaryDirectory(prefix="witnessbox-catalog-")
+            for suffix in ("", "-wal"):
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.copyfile(self.root / f"catalog.sqlite{suffix}", Path(self._catalog_copy.name) / f"catalog.sqlite{suffix}")
+        return Path(self._catalog_copy.name) / "catalog.sqlite"
+
+    def _rebuild_missing_catalog(self) -> None:
+        """The catalog is an index of the custody log: when it is missing, rebuild every table
+        that the log holds (items, incidents, approvals...), never answer from an empty one."""
+        from ._indexing import rebuild_from_log
+
+        if self.log_store.size() <= 1:
+            return  # a new archive: only its init entry
+        self._rebuilding = True
+        try:
+            rebuild_from_log(self)
+        finally:
+            self._rebuilding = False
+        if not self.read_only:
+            self._warnings.append("catalog.sqlite was missing: rebuilt from the custody log"
+                                  " (run `witnessbox reindex` to recompute copy-tracing fingerprints too)")
 
     def _sync_index_quietly(self) -> None:
         try:
             self._sync_index()
+        except CatalogDamagedError:
+            raise
+        except sa.exc.DatabaseError as e:
+            if not isinstance(e, sa.exc.OperationalError):
+                raise CatalogDamagedError(str(e.orig)) from e
+            self._warnings.append(f"catalog index not updated ({e.orig}); run `witnessbox reindex`")
         except (sa.exc.SQLAlchemyError, OSError, WitnessboxError) as e:
             self._warnings.append(f"catalog index not updated ({e}); run `witnessbox reindex`")
 
@@ -412,7 +484,9 @@ class Workspace:
         """
         p = id_prefix.strip().lower()
         if not _HEX.fullmatch(p):
-            raise UsageError(f"{id_prefix!r} is not an item id: give hex digits of its sha256")
+            # Often a mistyped path or a forgotten option: say what an id looks like.
+            hint = ", and no file of that name exists" if ("/" in id_prefix or "." in id_prefix) else ""
+            raise UsageError(f"{id_prefix!r} is not an item id{hint}: give hex digits of an item's sha256 (see `witnessbox list`)")
         self._sync_index_quietly()
         with self.engine.connect() as c:
             rows = c.exec_driver_sql(
@@ -504,6 +578,7 @@ class Workspace:
         """
         from ._sealing import add_files
 
+        self.require_writable()
         return add_files(self, paths, source=source, note=note, captured_at=captured_at, place=place,
                          allow_damaged=allow_damaged, progress=progress)
 
@@ -593,7 +668,9 @@ class Workspace:
             return
         ident = self._identity()
         suffix = Path(rec.name).suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", Path(rec.name).suffix) else ""
-        fd, tmp = tempfile.mkstemp(prefix=f"plain-{os.getpid()}-", suffix=suffix, dir=self.root / "tmp")
+        # A read-only archive has no writable tmp/: the system's temporary folder then.
+        fd, tmp = tempfile.mkstemp(prefix=f"plain-{os.getpid()}-", suffix=suffix,
+                                   dir=None if self.read_only else self.root / "tmp")
         try:
             with os.fdopen(fd, "wb") as out, open(self.store.blob_path(rec.sha256), "rb") as src:
                 decrypt_stream(src, out, ident, what=f"blob {rec.sha256}")
@@ -772,6 +849,9 @@ class Workspace:
             self._engine.dispose()
             self._engine = None
             self._engine_generation = -1
+        if self._catalog_copy is not None:
+            self._catalog_copy.cleanup()
+            self._catalog_copy = None
         self._signing = None
         self._identity_value = None
         self._passphrase_value = None

@@ -193,6 +193,7 @@ class Exports:
             IntegrityError: A stored original does not match its record (nothing written).
         """
         ws = self._ws
+        ws.require_writable()  # the export is logged: refuse before any work
         if not selectors:
             raise UsageError("name at least one incident or item to export")
         date = bagging_date or dt.datetime.now(dt.timezone.utc).date().isoformat()
@@ -284,8 +285,11 @@ class Exports:
         Raises:
             ExportError: ``path`` is not a bag folder or a zip holding one.
         """
-        with opened_bag(Path(path)) as root:
+        damaged: list[tuple[str, str]] = []
+        with opened_bag(Path(path), damaged) as root:
             report = bag_verifier.verify_bag(root)
+            for member, reason in damaged:
+                report.fail(member, reason)
             tools: list[ToolCheck] = []
             notes: list[str] = list(report.notes)
             if run_tools:

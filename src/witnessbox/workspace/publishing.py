@@ -102,6 +102,7 @@ class Publishing:
         base_url: str = "",
         strict: bool = False,
         progress: Progress | None = None,
+        allow_removals: bool = False,
     ) -> BuildReport:
         """Build or update the public site in ``outdir``; logged (action ``publish``).
 
@@ -113,12 +114,17 @@ class Publishing:
             strict: Refuse to publish when any linked medium would be left out (by the gate, or
                 because it cannot be re-encoded).
             progress: Called with (stage, done, total).
+            allow_removals: Let the build remove pages of incidents the site publishes now
+                (they were unpublished). Without it such a build is refused, so that a lost
+                or damaged catalog never empties a published registry.
 
         Raises:
-            PublishError: ``strict`` and media would be left out, a published file would equal
+            PublishError: ``strict`` and media would be left out, incidents published
+                now would be removed (without ``allow_removals``), a published file would equal
                 an original, or OUTDIR is not a site; nothing was published.
             PassphraseError: wrong passphrase (needed to decrypt derivatives and to log).
         """
+        self._ws.require_writable()  # the publication is logged: refuse before building
         gate, originals = self.gate()
         if strict and gate.left_out:
             raise PublishError(f"{len(gate.left_out)} linked media would be left out (first: {gate.left_out[0]})")
@@ -127,7 +133,7 @@ class Publishing:
         report = build_site(
             Path(outdir), gate, self._ws.incidents.regions(), self._ws.incidents.categories(),
             originals=originals, options=SiteOptions(lang=lang, title=title, base_url=base_url), progress=progress,
-            strict=strict,
+            strict=strict, allow_removals=allow_removals,
         )
         manifest_sha = hashlib.sha256((report.outdir / MANIFEST).read_bytes()).hexdigest()
         published = sorted({m.derivative.sha256 for ms in gate.media.values() for m in ms})

@@ -56,6 +56,7 @@ class Redaction:
             PassphraseError: Wrong or missing passphrase.
         """
         ws = self._ws
+        ws.require_writable()  # the copy is sealed into the archive: refuse before any work
         sha = ws.resolve(id_prefix)
         rec = ws.item(sha)
         media_kind(Path(rec.name))
