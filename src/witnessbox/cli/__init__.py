@@ -13,7 +13,7 @@ import typer
 
 from .. import __version__
 from ..errors import WitnessboxError
-from ._common import err, print_json, safe, styled, take_workspace_warnings, tidy_help
+from ._common import err, json_was_printed, print_json, safe, styled, take_workspace_warnings, tidy_help
 from . import archive, demo, export, incidents, publish, redact, trace
 
 app = typer.Typer(
@@ -82,7 +82,7 @@ def _as_witnessbox_error(e: BaseException) -> WitnessboxError | None:
 
 
 def _fail(e: WitnessboxError, as_json: bool) -> NoReturn:
-    if as_json:
+    if as_json and not json_was_printed():
         print_json({"error": {"type": type(e).__name__, "message": e.message, "exit_code": e.exit_code}})
     err.print(styled(("error:", "bold red"), " ", e.message))
     sys.exit(e.exit_code)
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
+    json_was_printed(reset=True)
     try:
         try:
             # Without standalone mode typer returns the code of a `typer.Exit` instead of exiting.

@@ -163,9 +163,23 @@ def unlock_before_progress(ws: Any, *, only_if_encrypted: bool = False) -> None:
     ws.unlock()
 
 
+_json_printed: list[bool] = [False]
+
+
 def print_json(value: Any) -> None:
-    """JSON for scripts on stdout (UTF-8 kept readable)."""
+    """JSON for scripts on stdout (UTF-8 kept readable). ``main`` adds an ``{"error": ..}``
+    document on failure only when the command printed none, so stdout is always one JSON
+    document under ``--json``."""
+    _json_printed[0] = True
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def json_was_printed(reset: bool = False) -> bool:
+    """Whether :func:`print_json` ran in this command (``reset``: forget it, for the next)."""
+    done = _json_printed[0]
+    if reset:
+        _json_printed[0] = False
+    return done
 
 
 def one_line(text: str) -> str:
