@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -281,3 +282,42 @@ def test_csv_export_neutralises_formulas_and_imports_back(archive: Path, tmp_pat
     code, out, _ = run(capsys, "incident", "list", "--json", "-A", str(other))
     got = {i["id"]: i["title"] for i in json.loads(out)}
     assert {f"f-{n}": t for n, t in enumerate(titles)}.items() <= got.items()
+
+
+# -- feedback ---------------------------------------------------------------------------------
+def test_a_second_writer_says_it_is_waiting(archive: Path) -> None:
+    from witnessbox._fsutil import exclusive_lock
+
+    env = {**os.environ, "WITNESSBOX_ARCHIVE": str(archive), "WITNESSBOX_PASSPHRASE": PASSPHRASE}
+    with exclusive_lock(archive / "lock"):
+        p = subprocess.Popen([sys.executable, "-m", "witnessbox", "region", "add", "Hrodna"],
+                             stderr=subprocess.PIPE, text=True, env=env)
+        assert p.stderr is not None
+        # Not a timing assertion: 120 s only bounds a silent hang (the old behaviour), the line
+        # comes as soon as the process has started.
+        ready, _, _ = select.select([p.stderr], [], [], 120)
+        first = p.stderr.readline() if ready else ""
+        if not ready:
+            p.kill()
+        assert first.startswith("waiting:"), first
+    rest = p.communicate(timeout=120)[1]
+    assert p.returncode == 0, rest
+    assert "added region Hrodna" in rest
+
+
+def test_show_flags_a_tampered_record(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from witnessbox.workspace import Workspace
+
+    with Workspace.open(archive, PASSPHRASE) as ws:
+        rec = ws.items()[0]
+        path = ws.record_path(rec.sha256)
+    data = path.read_bytes()
+    forged = data.replace(b'"source":null', b'"source":"forged"') if b'"source":null' in data else data.replace(rec.name.encode(), b"forged.txt")
+    assert forged != data
+    path.chmod(0o644)
+    path.write_bytes(forged)
+    code, out, err = run(capsys, "show", rec.sha256[:12])
+    assert code == 10, err
+    assert "NOT SIGNED AS SHOWN" in out and "does not verify" in err
+    code, out, _ = run(capsys, "show", rec.sha256[:12], "--json")
+    assert code == 10 and json.loads(out)["signature_ok"] is False

@@ -143,8 +143,14 @@ def open_workspace(archive: Path | None) -> Any:
     from ..workspace import Workspace
 
     ws = Workspace.open(config.archive_path(archive), prompt_passphrase)
+    ws.on_lock_wait = _say_waiting
     _opened.append(ws)
     return ws
+
+
+def _say_waiting() -> None:
+    err.print("waiting: another witnessbox process is writing to this archive; this command goes on"
+              " as soon as it finishes (Ctrl-C stops waiting, nothing is changed)")
 
 
 def take_workspace_warnings() -> list[str]:

@@ -127,16 +127,22 @@ def show(item_id: str = typer.Argument(..., metavar="ID", help="Any unique prefi
     """Show an item's signed record."""
     ws = _open(archive)
     rec = ws.item(item_id)
+    problem = ws.record_problem(rec.sha256)
     data = rec.to_json()
     data["sidecar_files"] = sorted(ws.sidecars(rec.sha256))
+    data["signature_ok"] = problem is None
     if as_json:
         _print_json(data)
-        return
-    for k, v in data.items():
-        if v in (None, {}, []):
-            continue
-        text = json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
-        _out.print(styled((k, "bold"), ": ", text))
+    else:
+        if problem is not None:
+            _out.print(styled(("NOT SIGNED AS SHOWN", "bold red"), ": ", problem))
+        for k, v in data.items():
+            if v in (None, {}, []):
+                continue
+            text = json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+            _out.print(styled((k, "bold"), ": ", text))
+    if problem is not None:
+        raise IntegrityError(f"the record of {rec.sha256[:16]} does not verify ({problem}): it may have been changed; run `witnessbox verify`")
 
 
 def log(item_id: str = typer.Argument(None, metavar="[ID]", help="Only entries naming this item (id prefix) or other logged id (an incident...)."),

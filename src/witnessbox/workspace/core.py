@@ -498,6 +498,26 @@ class Workspace:
             raise UsageError(f"id prefix {p} matches several items: give more digits")
         return str(rows[0][0])
 
+    def record_problem(self, sha256: str) -> str | None:
+        """Why the stored record of an item does not verify against the archive key (its
+        signature, its canonical form), or None when it does. ``witnessbox verify`` checks
+        everything; this is the quick check of one record before showing it."""
+        from ..ledger.verify import verify_record
+
+        path = self.record_path(sha256)
+        try:
+            data = path.read_bytes()
+            sig = path.with_name(path.name + ".sig").read_bytes()
+        except OSError:
+            return "the record or its signature is missing"
+        try:
+            rec = verify_record(data, sig, self.public_key_pem, what="record")
+        except IntegrityError as e:
+            return e.detail or e.message
+        if rec.sha256 != sha256:
+            return f"the record describes another item ({rec.sha256})"
+        return None
+
     def item(self, id_prefix: str) -> ItemRecord:
         """The record of the item whose id starts with ``id_prefix``.
 
