@@ -202,6 +202,11 @@ class Workspace:
             ws._signing = made.signing_key
             ws.log_store.append("init", config.actor(), [], {"archive_id": header.archive_id, "encrypted": encrypted, "key_id": header.key_id, "tool": TOOL})
             ws.log_store.write_checkpoint(made.signing_key, header.archive_id, header.key_id)
+            # The catalog exists from the start, so that a missing one later means a lost one
+            # (rebuilt from the log, see `engine`).
+            ws.engine.dispose()
+            ws._engine = None
+            ws._engine_generation = -1
             if path.exists():
                 path.rmdir()
             os.rename(build, path)

@@ -116,8 +116,10 @@ class Exports:
             else:
                 try:
                     shas = [ws.resolve(sel)]
-                except NotFoundError as e:
-                    raise NotFoundError(f"no incident or item {sel!r}: see `witnessbox list` and `witnessbox incidents list`") from e
+                except (NotFoundError, UsageError) as e:
+                    if isinstance(e, UsageError) and "several items" in e.message:
+                        raise
+                    raise NotFoundError(f"no incident or item {sel!r}: see `witnessbox incident list` and `witnessbox list`") from e
             for sha in shas:
                 # An original brings its derivatives; a derivative brings its parents.
                 rec = ws.item(sha)
