@@ -1,0 +1,112 @@
+"""Issue 14, items 9 to 11: one true line for ordinary mistakes, output paths read the obvious way."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from witnessbox.cli import main
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from witnessbox.workspace import Workspace
+
+    base = tmp_path_factory.mktemp("msg")
+    (base / "a.txt").write_text("alpha")
+    ws = Workspace.init(base / "archive", PASSPHRASE)
+    ws.add([base / "a.txt"])
+    ws.close()
+    return base / "archive"
+
+
+@pytest.fixture
+def archive(_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = Path(shutil.copytree(_template, tmp_path / "archive"))
+    monkeypatch.setenv("WITNESSBOX_ARCHIVE", str(root))
+    monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASSPHRASE)
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if not line.startswith(("warning:", "sealing:"))]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _sha(root: Path) -> str:
+    from witnessbox.workspace import Workspace
+
+    with Workspace.open(root) as ws:
+        return ws.items()[0].sha256
+
+
+def test_extract_to_a_missing_folder_with_a_slash_writes_no_file(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "extract", _sha(archive)[:8], "-o", str(tmp_path / "nodir") + "/")
+    assert code == 2 and "does not exist" in _one_line(err)
+    assert not (tmp_path / "nodir").exists()
+    (tmp_path / "dir").mkdir()
+    code, _, err = run(capsys, "extract", _sha(archive)[:8], "-o", str(tmp_path / "dir") + "/")
+    assert code == 0, err
+    assert (tmp_path / "dir" / "a.txt").read_text() == "alpha"
+    code, _, err = run(capsys, "extract", _sha(archive)[:8], "-o", str(tmp_path / "dir"))
+    assert code == 2 and "already exists" in _one_line(err)
+
+
+def test_a_mistyped_path_or_unknown_name_says_what_it_is(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "show", "photos/a.jpg")
+    assert code == 2 and "no file of that name" in _one_line(err)
+    code, _, err = run(capsys, "export", "INC-404", "-o", "pkg")
+    assert code == 4 and "no incident or item" in _one_line(err)
+    Path("b.txt").write_text("x")
+    code, _, err = run(capsys, "redact", "b.txt")
+    assert code == 2 and "-o OUTDIR" in _one_line(err)
+
+
+def test_destinations_that_cannot_be_written_are_not_archive_problems(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "incident", "export", "-o", str(tmp_path))
+    line = _one_line(err)
+    assert code == 5 and "is a folder" in line and "Archive problem" not in line
+    Path("file").write_text("x")
+    code, _, err = run(capsys, "redact", "b.txt", "-o", "file")
+    assert code == 2 and "is a file" in _one_line(err)
+
+
+def test_verify_export_of_wrong_inputs_is_not_a_failed_export(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Path("not-a-package.txt").write_text("x")
+    code, _, err = run(capsys, "verify-export", "not-a-package.txt")
+    line = _one_line(err)
+    assert code == 3 and "Export failed" not in line and "witnessbox export" in line
+    code, _, err = run(capsys, "verify-export", "nothing-here")
+    assert code == 4 and "does not exist" in _one_line(err)
+    code, _, err = run(capsys, "verify-export", "not-a-package.txt", "--tsa-root", "missing.pem")
+    assert code == 3 and "missing.pem" in _one_line(err)
+
+
+def test_match_of_an_unsupported_file_is_an_error_and_an_item_means_other_items(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Path("note.txt").write_text("not media")
+    code, _, err = run(capsys, "match", "note.txt")
+    assert code == 3 and "cannot match" in _one_line(err)
+
+
+def test_a_usage_error_inside_a_command_is_one_line(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "export", "x", "--zip", "-o", "folder")
+    assert code == 2 and ".zip" in _one_line(err)
+    code, _, err = run(capsys, "init", "-A", "one", "two")
+    assert code == 2 and "once" in _one_line(err)
