@@ -110,3 +110,38 @@ def test_a_usage_error_inside_a_command_is_one_line(archive: Path, capsys: pytes
     assert code == 2 and ".zip" in _one_line(err)
     code, _, err = run(capsys, "init", "-A", "one", "two")
     assert code == 2 and "once" in _one_line(err)
+
+
+def test_ctrl_c_during_add_says_what_was_sealed_and_how_to_go_on(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from witnessbox.cli import archive as archive_cli
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for n in "123":
+        (folder / f"{n}.txt").write_text(f"file {n}")
+
+    @contextmanager
+    def interrupting(label: str, enabled: bool = True) -> Iterator[object]:
+        # The user presses Ctrl-C while the third file is being read.
+        def cb(advance: int, total: int | None, item: str) -> None:
+            if item == "3.txt":
+                raise KeyboardInterrupt
+
+        yield cb
+
+    monkeypatch.setattr(archive_cli, "_progress", interrupting)
+    code, out, err = run(capsys, "add", str(folder))
+    assert code == 130
+    assert "interrupted: 2 file(s) were sealed" in err and "run the same command again" in err.lower()
+    assert "1.txt" in err and "2.txt" in err
+    monkeypatch.undo()
+    monkeypatch.setenv("WITNESSBOX_ARCHIVE", str(archive))
+    monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASSPHRASE)
+    code, out, err = run(capsys, "add", str(folder))
+    assert code == 0, err
+    assert out.count("duplicate") == 2 and out.count("sealed ") == 1

@@ -71,7 +71,7 @@ def add(
                             allow_damaged=allow_damaged, progress=cb)
     except KeyboardInterrupt:
         _report_interrupted(ws, start)
-        raise
+        raise typer.Exit(130) from None
     if as_json:
         _print_json(report.to_json())
     else:
@@ -105,7 +105,9 @@ def _report_interrupted(ws: object, start: int) -> None:
     sealed = [log.read(i) for i in range(start, log.size())]
     sealed = [e for e in sealed if e.action in SEAL_ACTIONS]
     for e in sealed:
-        _err.print(f"sealed    {e.objects[0][:16]}" if e.objects else "sealed")
+        if e.objects:
+            name = ws._load_record(e.objects[0]).name  # type: ignore[attr-defined]
+            _err.print(f"sealed    {e.objects[0][:16]}  {_safe(name)}")
     _err.print(f"interrupted: {len(sealed)} file(s) were sealed before the interrupt and stay sealed;"
                " a file caught half-sealed is rolled back by the next command. Run the same command again to continue (sealed files are only logged as duplicates).")
 

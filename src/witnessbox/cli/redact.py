@@ -120,7 +120,7 @@ def _redact_item(
     except KeyboardInterrupt:
         err.print("interrupted: no redacted copy was sealed (a copy is sealed only when complete);"
                   " run the same command again to redact it")
-        raise
+        raise typer.Exit(130) from None
     if as_json:
         print_json(rec.summary())
     else:
