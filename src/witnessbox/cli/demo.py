@@ -132,6 +132,8 @@ def run_demo(outdir: Path) -> None:
     result = ws.verify()
     _say("verify", f"archive {'OK' if result.ok else 'BROKEN'}: {result.tree_size} custody log entries")
     typer.echo("")
-    typer.echo(f"Open {outdir / 'site' / 'index.html'} in a browser; the archive is {outdir / 'archive'}")
+    from ._common import safe
+
+    typer.echo(safe(f"Open {outdir / 'site' / 'index.html'} in a browser; the archive is {outdir / 'archive'}"))
     exe = sys.argv[0] if sys.argv[0].endswith("witnessbox") else "witnessbox"
-    typer.echo(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} list")
+    typer.echo(safe(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} list"))

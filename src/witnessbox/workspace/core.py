@@ -434,7 +434,10 @@ class Workspace:
             return  # a new archive: only its init entry
         self._rebuilding = True
         try:
-            rebuild_from_log(self)
+            # Under the writers' lock (when we may take it): a writer adding an incident
+            # meanwhile would otherwise be replayed twice.
+            with contextlib.nullcontext() if self.read_only else self.transaction():
+                rebuild_from_log(self)
         finally:
             self._rebuilding = False
         if not self.read_only:
