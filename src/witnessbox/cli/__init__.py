@@ -6,6 +6,8 @@ caught in exactly one place, :func:`main`, and printed as one line with their ex
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import NoReturn
 
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             # Without standalone mode typer returns the code of a `typer.Exit` instead of exiting.
             rc = app(args=args, standalone_mode=False, prog_name="witnessbox")
+            sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
         finally:
             _print_warnings()
     except WitnessboxError as e:
@@ -127,6 +130,11 @@ def main(argv: list[str] | None = None) -> None:
 
         msg = f"{e.format_message()} (see `{_command_path(e)} --help`)"
         _fail(UsageError(safe(msg)), as_json)
+    except BrokenPipeError:
+        # `witnessbox log | head`: the reader is gone; stop quietly, as standard tools do.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except Exception as e:
         mapped = _as_witnessbox_error(e)
         if mapped is not None:
