@@ -74,6 +74,8 @@ def test_a_mistyped_path_or_unknown_name_says_what_it_is(archive: Path, capsys: 
     assert code == 2 and "no file of that name" in _one_line(err)
     code, _, err = run(capsys, "export", "INC-404", "-o", "pkg")
     assert code == 4 and "no incident or item" in _one_line(err)
+    code, _, err = run(capsys, "incident", "link", "INC-404", "abc")
+    assert code == 4 and "no incident 'INC-404'" in _one_line(err)
     Path("b.txt").write_text("x")
     code, _, err = run(capsys, "redact", "b.txt")
     assert code == 2 and "-o OUTDIR" in _one_line(err)
