@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import PartialRedactionError, UsageError
+from ..errors import PartialRedactionError, RedactionError, UsageError
 from ._common import err, open_workspace, out, print_json, safe, styled, unlock_before_progress
 
 
@@ -95,6 +95,8 @@ def register(app: typer.Typer) -> None:
                 err.print(f"skipped (not a supported photo or video): {safe(str(p))}")
             for f in report.failed:
                 err.print(styled(("failed", "red"), ": ", str(f.source), ": ", f.error))
+        if report.failed and not report.done:
+            raise RedactionError(f"{len(report.failed)} file(s) failed (listed above): fix them and run again")
         if report.failed:
             raise PartialRedactionError(
                 f"{len(report.failed)} of {len(report.done) + len(report.failed)} file(s) failed (listed above),"
