@@ -147,3 +147,26 @@ def test_ctrl_c_during_add_says_what_was_sealed_and_how_to_go_on(
     code, out, err = run(capsys, "add", str(folder))
     assert code == 0, err
     assert out.count("duplicate") == 2 and out.count("sealed ") == 1
+
+
+def test_regions_of_another_file_same_exit_code_and_no_temp_name(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(photo)
+    regions = tmp_path / "other.regions.json"
+    regions.write_text(json.dumps({
+        "version": 1, "media": {"width": 64, "height": 48, "frames": 1}, "source_sha256": "0" * 64, "regions": [],
+        "method": {"fill": "solid", "detector": "x", "params": {}}, "tool": {"name": "witnessbox", "version": "0"},
+    }))
+    code_files, _, err_files = run(capsys, "redact", str(photo), "--regions", str(regions), "-o", str(tmp_path / "out"))
+    assert code_files == 11 and "another file" in err_files
+    code, out, _ = run(capsys, "add", str(photo), "--json")
+    assert code == 0
+    sha = json.loads(out)["added"][0]["sha256"]
+    code_item, _, err_item = run(capsys, "redact", sha[:12], "--regions", str(regions))
+    line = _one_line(err_item)
+    assert code_item == code_files == 11, err_item
+    assert "photo.png" in line and "plain-" not in line and "/tmp" not in line

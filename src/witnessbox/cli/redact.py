@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import PartialRedactionError, RedactionError, UsageError
+from ..errors import InputError, PartialRedactionError, RedactionError, UnsupportedMediaError, UsageError
 from ._common import err, open_workspace, out, print_json, safe, styled, unlock_before_progress
 
 
@@ -119,6 +119,12 @@ def _redact_item(
     try:
         with _progress_bars(show) as hook:
             rec = ws.redaction.redact_item(target, options=opts, regions=regions, progress=hook)
+    except UnsupportedMediaError:
+        raise
+    except InputError as e:
+        # The same failure (a regions file of another file, an undecodable item) exits 11 with
+        # -o as without it.
+        raise RedactionError(e.message) from e
     except KeyboardInterrupt:
         err.print("interrupted: no redacted copy was sealed (a copy is sealed only when complete);"
                   " run the same command again to redact it")
