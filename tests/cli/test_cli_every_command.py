@@ -179,7 +179,8 @@ def test_hostile_text_is_printed_literally(name: str, value: str, hostile_archiv
     if _accepts_json(cmd):
         code, out, err = run(capsys, *name.split(), *_fill(cmd, value), "--json")
         json.loads(out)  # one document, success or failure
-        assert "\\u00" not in out or "\\u001b" in out  # UTF-8 kept readable; only controls escaped
+        assert_literal(out)  # controls, C1 and bidi as \\u escapes even inside JSON strings
+        assert_literal(err)
 
 
 @pytest.mark.parametrize("name", ["list", "log", "show", "incident list", "incident show", "region list", "copies"])
@@ -238,11 +239,18 @@ _BOOT = r"""
 import importlib.abc, io, json, sys
 HIDDEN = set(json.loads(sys.argv[1]))
 class Hide(importlib.abc.MetaPathFinder):
+    # Wraps each finder: a hidden module is not found (find_spec None), exactly as if it
+    # were not installed, so `importlib.util.find_spec` and `import` both see it absent.
+    def __init__(self, inner):
+        self.inner = inner
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in HIDDEN:
-            raise ModuleNotFoundError(f"No module named {name!r} (hidden: test-only)", name=name)
-        return None
-sys.meta_path.insert(0, Hide())
+            return None
+        find = getattr(self.inner, "find_spec", None)
+        return find(name, path, target) if find else None
+    def __getattr__(self, attr):
+        return getattr(self.inner, attr)
+sys.meta_path[:] = [Hide(f) for f in sys.meta_path]
 for m in list(sys.modules):
     if m.split(".")[0] in HIDDEN:
         del sys.modules[m]
@@ -268,8 +276,8 @@ print(json.dumps(results))
 """
 
 
-def test_usage_errors_with_base_dependencies_only(tmp_path: Path) -> None:
-    """Usage errors, help and ``--json`` in an environment without the test extras.
+def test_usage_errors_with_base_dependencies_only(tmp_path: Path, hostile_archive: Path) -> None:
+    """Usage errors, hostile names, help and ``--json`` in an environment without the test extras.
 
     A real second venv would cost a full install of the base dependencies (minutes, and
     network-dependent). Instead a subprocess of this interpreter hides, with a meta-path
@@ -286,7 +294,13 @@ def test_usage_errors_with_base_dependencies_only(tmp_path: Path) -> None:
         assert "click" in hidden, "click is no base dependency: it must be hidden"
     argvs = [[*name.split(), "--no-such-option"] for name in NAMES]
     argvs += [["list", "-A", str(tmp_path / "none"), "--json"], ["--version"], ["add"], ["incident"]]
+    cmds = dict(COMMANDS)
+    hostile_runs = [[*n.split(), *_fill(cmds[n], HOSTILE)] for n in NAMES if n.split()[0] not in SLOW]
+    hostile_runs += [[*n.split(), *_fill(cmds[n], HOSTILE), "--json"] for n in NAMES if n.split()[0] not in SLOW and _accepts_json(cmds[n])]
+    hostile_runs += [["list"], ["list", "--json"], ["incident", "list", "--json"], ["incident", "show", "inc-h"]]
+    argvs += hostile_runs
     env = {k: v for k, v in os.environ.items() if not k.startswith("WITNESSBOX_")}
+    env.update(WITNESSBOX_ARCHIVE=str(hostile_archive), WITNESSBOX_PASSPHRASE=PASSPHRASE)
     r = subprocess.run([sys.executable, "-c", _BOOT, json.dumps(hidden), json.dumps(argvs)],
                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -294,8 +308,23 @@ def test_usage_errors_with_base_dependencies_only(tmp_path: Path) -> None:
     for res in results[: len(NAMES)]:
         assert res["code"] == 2, res
         assert len(res["err"].strip().splitlines()) == 1 and "Traceback" not in res["err"], res
-    nojson, version, missing, group = results[len(NAMES):]
+    nojson, version, missing, group = results[len(NAMES):len(NAMES) + 4]
+    for res in results[len(NAMES) + 4:]:
+        assert res["code"] != -1, res  # an escaped exception
+        assert_literal(res["out"])
+        assert_literal(res["err"])
+        if "--json" in res["argv"]:
+            json.loads(res["out"])
+    listed = results[-3]
+    assert any("HOSTILE" in i["name"] for i in json.loads(listed["out"])), listed
     assert nojson["code"] == 5 and json.loads(nojson["out"])["error"]["exit_code"] == 5, nojson
     assert version["code"] == 0 and version["out"].startswith("witnessbox ")
     assert missing["code"] == 2 and "Missing argument" in missing["err"], missing
     assert "Usage:" in group["err"] and "Traceback" not in group["err"], group
+
+
+def test_json_keeps_utf8_readable(hostile_archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "region", "add", "Мінск")[0] == 0
+    code, out, _ = run(capsys, "region", "list", "--json")
+    assert code == 0 and "Мінск" in out and "\\u041c" not in out
+    assert "Мінск" in [r["name"] for r in json.loads(out)]

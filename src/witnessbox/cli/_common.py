@@ -177,7 +177,26 @@ def print_json(value: Any) -> None:
     document on failure only when the command printed none, so stdout is always one JSON
     document under ``--json``."""
     _json_printed[0] = True
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(_json_text(value) + "\n")
+
+
+def _json_text(value: Any) -> str:
+    """UTF-8 JSON where the characters a terminal acts on are ``\\u`` escapes: JSON escapes only
+    C0 controls itself, so C1 controls (``\\x9b`` is a CSI), bidi and other format characters,
+    line/paragraph separators would reach a terminal that shows ``--json`` raw. Outside
+    strings the text holds only spaces and the indent's newlines, which stay."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+
+    def esc(c: str) -> str:
+        if c == "\n" or unicodedata.category(c)[0] != "C" and unicodedata.category(c) not in ("Zl", "Zp"):
+            return c
+        code = ord(c)
+        if code > 0xFFFF:
+            code -= 0x10000
+            return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+        return f"\\u{code:04x}"
+
+    return "".join(esc(c) for c in text)
 
 
 def json_was_printed(reset: bool = False) -> bool:
