@@ -170,3 +170,63 @@ def test_regions_of_another_file_same_exit_code_and_no_temp_name(archive: Path, 
     line = _one_line(err_item)
     assert code_item == code_files == 11, err_item
     assert "photo.png" in line and "plain-" not in line and "/tmp" not in line
+
+
+def test_passphrase_is_asked_before_the_progress_bar_on_a_terminal(archive: Path, tmp_path: Path) -> None:
+    """On a real terminal (a pseudo-terminal), `add` asks for the passphrase first and the
+    prompt stays on screen: the bar starts only after the answer."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 << 20))
+    env = {k: v for k, v in os.environ.items() if k != "WITNESSBOX_PASSPHRASE"}
+    env.update(WITNESSBOX_ARCHIVE=str(archive), COLUMNS="100", TERM="xterm")
+    master, slave = os.openpty()
+    def controlling_terminal() -> None:  # the prompt reads /dev/tty: make the pty ours
+        import fcntl
+        import termios
+
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen([sys.executable, "-m", "witnessbox", "add", str(tmp_path / "big.bin")],
+                         stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+                         preexec_fn=controlling_terminal)
+    os.close(slave)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        # 120 s only bounds a hang; the text comes as soon as the process gets there.
+        while marker not in seen:
+            ready, _, _ = select.select([master], [], [], 120)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+
+    read_until(b"passphrase")
+    before = seen
+    # Answer once the hidden prompt has turned the terminal's echo off (as a person would
+    # after seeing it); polling the pty's mode, not a timed wait.
+    import termios
+
+    for _ in range(2400):
+        if not termios.tcgetattr(master)[3] & termios.ECHO:
+            break
+        select.select([], [], [], 0.05)
+    os.write(master, PASSPHRASE.encode() + b"\n")
+    read_until(b"sealed ")
+    read_until(b"\n")
+    p.wait(timeout=120)
+    os.close(master)
+    assert b"Archive passphrase" in before, seen
+    assert b"sealing" not in before  # no bar before the question
+    assert p.returncode == 0 and b"sealed" in seen, seen
