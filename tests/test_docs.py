@@ -37,3 +37,20 @@ def test_readme_links_resolve() -> None:
     for target in re.findall(r"\]\(([^)#]+)\)", (ROOT / "README.md").read_text()):
         if "://" not in target:
             assert (ROOT / target).exists(), target
+
+
+def _options() -> list[str]:
+    from witnessbox.cli._common import registered_commands
+
+    out = []
+    for name, cmd in registered_commands(app):
+        for p in cmd.params:
+            if p.param_type_name == "option" and not getattr(p, "hidden", False):
+                out += [f"{name} {o}" for o in p.opts if o.startswith("--") and o != "--help"]
+    return sorted(out)
+
+
+@pytest.mark.parametrize("option", _options())
+def test_every_option_is_documented(option: str) -> None:
+    opt = option.split()[-1]
+    assert re.search(re.escape(opt) + r"(?![\w-])", _docs_text()), f"{option}: `{opt}` is not in README.md or docs/"

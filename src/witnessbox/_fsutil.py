@@ -14,13 +14,23 @@ import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Literal, overload
 
-from .errors import ArchiveError, LockedError
+from .errors import LockedError, WriteError
 
 _TMP_PREFIX = ".tmp-"
+
+
+def _cannot_write(path: Path, e: OSError) -> str:
+    if path.is_dir():
+        return f"cannot write {path}: it is a folder; give a file name"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {path}: {e.strerror}; choose a folder you can write to"
+    if e.errno == errno.ENOENT:
+        return f"cannot write {path}: its folder does not exist; create it first"
+    return f"cannot write {path}: {e.strerror}"
 
 
 def fsync_dir(path: Path) -> None:
@@ -65,8 +75,8 @@ def _atomic_write(path: Path, mode: str, file_mode: int, overwrite: bool) -> Ite
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise ArchiveError(f"disk full while writing {path}") from e
-        raise ArchiveError(f"cannot write {path}: {e.strerror}") from e
+            raise WriteError(f"disk full while writing {path}: free some space and run the command again") from e
+        raise WriteError(_cannot_write(path, e)) from e
     try:
         if "b" in mode:
             f: IO[bytes] = os.fdopen(fd, "wb")
@@ -90,8 +100,8 @@ def _atomic_write(path: Path, mode: str, file_mode: int, overwrite: bool) -> Ite
         if e.errno == errno.EEXIST:
             raise FileExistsError(errno.EEXIST, "exists", str(path)) from e
         if e.errno == errno.ENOSPC:
-            raise ArchiveError(f"disk full while writing {path}") from e
-        raise ArchiveError(f"cannot write {path}: {e.strerror}") from e
+            raise WriteError(f"disk full while writing {path}: free some space and run the command again") from e
+        raise WriteError(_cannot_write(path, e)) from e
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -127,11 +137,14 @@ def remove_stale_temps(folder: Path) -> int:
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_path: Path, *, wait: bool = True, what: str = "archive") -> Iterator[None]:
+def exclusive_lock(
+    lock_path: Path, *, wait: bool = True, what: str = "archive", on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` for the duration of the block.
 
     The kernel drops the lock when the process dies, so a killed writer never leaves the
-    archive locked.
+    archive locked. ``on_wait`` is called once when the lock is busy and we start waiting
+    (so that a user is told why nothing happens).
 
     Raises:
         LockedError: ``wait`` is false and another process holds the lock.
@@ -139,9 +152,13 @@ def exclusive_lock(lock_path: Path, *, wait: bool = True, what: str = "archive")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
-            raise LockedError(what) from e
+            if not wait:
+                raise LockedError(what) from e
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the flock

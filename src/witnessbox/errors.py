@@ -177,3 +177,19 @@ class DropBoxError(WitnessboxError):
 
 class WeakPassphraseError(InputError):
     """The passphrase is too weak: {detail}"""
+class CatalogDamagedError(ArchiveError):
+    """catalog damaged: run `witnessbox reindex` (it rebuilds catalog.sqlite from the custody log; {detail})"""
+
+
+class ReadOnlyArchiveError(ArchiveError):
+    """The archive at {detail} is read-only: this command writes to it. Reading commands (list, show, log, verify, extract) work as they are; copy the archive to a writable place to change it."""
+
+
+class PartialRedactionError(RedactionError):
+    """Redaction failed for some files; the others were written: {detail}"""
+
+
+class WriteError(ArchiveError):
+    """{detail}"""
+    # An ArchiveError for the callers that roll back on one, without the "Archive problem"
+    # prefix: the destination is often a user's folder (an export, an extract), not the archive.

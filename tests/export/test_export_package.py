@@ -304,7 +304,7 @@ def test_wrong_passphrase_writes_nothing(sample, tmp_path: Path) -> None:  # typ
     assert len(Workspace.open(sample.root).log()) == size
 
 
-@pytest.mark.parametrize("selectors, error", [([], UsageError), (["ffffffffffff"], NotFoundError), (["not-hex!"], UsageError)])
+@pytest.mark.parametrize("selectors, error", [([], UsageError), (["ffffffffffff"], NotFoundError), (["not-hex!"], NotFoundError)])
 def test_bad_selectors_write_nothing(sample, tmp_path: Path, selectors: list[str], error: type[Exception]) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error):
         sample.ws.exports.export(selectors, tmp_path / "out")

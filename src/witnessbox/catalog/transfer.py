@@ -233,7 +233,8 @@ def _parse_csv(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
             problems.append(RowProblem(line, f"{len(values)} fields where the header has {len(header)}"))
             continue
         try:
-            inp, obs = _input_from_fields(dict(zip(header, values, strict=True)))
+            fields = {h: v if h == "coordinates" else csv_cell_in(v) for h, v in zip(header, values, strict=True)}
+            inp, obs = _input_from_fields(fields)
             rows.append(_Row(line, inp, obs))
         except WitnessboxError as e:
             problems.append(RowProblem(line, e.message))
@@ -388,18 +389,38 @@ def export_json(incidents: Sequence[Incident]) -> str:
     return json.dumps([incident_record(i) for i in incidents], ensure_ascii=False, indent=2) + "\n"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell_out(value: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading ``'`` before ``= + - @``, a tab or a
+    carriage return (spreadsheets run such cells as formulas, as the site's open data
+    guards too), and before a leading ``'`` itself, so that :func:`csv_cell_in` is exact."""
+    return "'" + value if value.startswith(_FORMULA_START + ("'",)) else value
+
+
+def csv_cell_in(value: str) -> str:
+    """Undo :func:`csv_cell_out`: drop one ``'`` before a formula character or a ``'``. A
+    value typed in a spreadsheet as ``'=x`` (its way of writing text) imports as ``=x``."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START + ("'",)) else value
+
+
 def export_csv(incidents: Sequence[Incident]) -> str:
-    """Incidents as CSV with the import header plus ``sources`` and ``coordinates``."""
+    """Incidents as CSV with the import header plus ``sources`` and ``coordinates``.
+
+    Text cells go through :func:`csv_cell_out` (formula neutralised, reversibly); the
+    coordinates are numbers formatted here and stay as they are."""
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS + CSV_OPTIONAL)
     for inc in incidents:
         r = incident_record(inc)
+        text = [
+            r["id"], r["title"], r["start"], r["end"], r["precision"], r["place"], r["region"],
+            ";".join(r["categories"]), r["description"], r["status"], "\n".join(r["sources"]),
+        ]
         w.writerow(
-            [
-                r["id"], r["title"], r["start"], r["end"], r["precision"], r["place"], r["region"],
-                ";".join(r["categories"]), r["description"], r["status"], "\n".join(r["sources"]),
-                f"{inc.coordinates.lat},{inc.coordinates.lon}" if inc.coordinates else "",
-            ]
+            [csv_cell_out(str(v)) for v in text]
+            + [f"{inc.coordinates.lat},{inc.coordinates.lon}" if inc.coordinates else ""]
         )
     return buf.getvalue()

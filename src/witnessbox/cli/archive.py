@@ -8,58 +8,35 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
 
 from .. import config
 from ..errors import IntegrityError, InputError, UsageError
-from ._common import one_line as _safe
+from ._common import byte_progress as _progress
+from ._common import err as _err
+from ._common import out as _out
+from ._common import safe as _safe
 from ._common import open_workspace as _open
 from ._common import print_json as _print_json
+from ._common import styled, table, unlock_before_progress
 
 ArchiveOpt = typer.Option(None, "--archive", "-A", help="Archive folder (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
 
-# markup=False: file names and record fields are printed as they are ("[red]x.jpg" is a valid
-# name); the few styled lines opt in with markup=True and escape() what they interpolate.
-_out = Console(highlight=False, soft_wrap=True, markup=False)
-_err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-
-
-@contextmanager
-def _progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, int | None, str], None] | None]:
-    """A rich byte progress bar on stderr, as the ``progress`` callback of the library."""
-    if not enabled or not _err.is_terminal:
-        yield None
-        return
-    bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), TextColumn("{task.fields[item]}"), console=_err, transient=True,
-    )
-    task = bar.add_task(label, total=None, item="")
-    with bar:
-
-        def update(advance: int, total: int | None, item: str) -> None:
-            bar.update(task, advance=advance, total=total, item=item[:40])
-
-        yield update
-
 
 def init(
-    path: Path = typer.Argument(None, help="Folder to create (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive)."),
+    path: Path = typer.Argument(None, hidden=True, help="Old spelling of --archive."),
+    archive: Path = typer.Option(None, "--archive", "-A", help="Folder to create (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive)."),
     no_encryption: bool = typer.Option(False, "--no-encryption", help="Store originals unencrypted (public material only)."),
 ) -> None:
     """Create a new archive and its keys."""
     from ..workspace import Workspace
 
-    target = config.archive_path(path)
+    if path is not None and archive is not None and path != archive:
+        raise UsageError("give the folder once: `witnessbox init -A FOLDER`")
+    target = config.archive_path(archive or path)
     passphrase = config.passphrase_from_env()
     if passphrase is None:
         if not sys.stdin.isatty():
@@ -85,9 +62,16 @@ def add(
     and their OpenPGP signatures checked and logged.
     """
     ws = _open(archive)
-    with _progress("sealing", not as_json) as cb:
-        report = ws.add(paths, source=source, note=note, captured_at=captured_at, place=place,
-                        allow_damaged=allow_damaged, progress=cb)
+    ws.require_writable()
+    unlock_before_progress(ws)
+    start = ws.log_store.size()
+    try:
+        with _progress("sealing", not as_json) as cb:
+            report = ws.add(paths, source=source, note=note, captured_at=captured_at, place=place,
+                            allow_damaged=allow_damaged, progress=cb)
+    except KeyboardInterrupt:
+        _report_interrupted(ws, start)
+        raise typer.Exit(130) from None
     if as_json:
         _print_json(report.to_json())
     else:
@@ -96,18 +80,36 @@ def add(
         for d in report.duplicates:
             _out.print(f"duplicate {d.sha256[:16]}  {_safe(d.path)} (receipt logged)")
         for s in report.skipped:
-            _err.print(f"skipped   {_safe(s.path)}: {s.error}")
+            _err.print(f"skipped   {_safe(s.path)}: {_safe(s.error)}")
         for pm in report.proofmode:
             c = pm.check
-            state = f"signed by {escape(str(c.signer_fingerprint))} ({escape(str(c.method))})" if c.ok else "[bold red]does NOT verify[/]"
-            _out.print(f"proofmode {pm.sha256[:16]}  {len(pm.sidecars)} proof files kept, {state}", markup=True)
+            state: str | tuple[str, str] = f"signed by {c.signer_fingerprint} ({c.method})" if c.ok else ("does NOT verify", "bold red")
+            _out.print(styled(f"proofmode {pm.sha256[:16]}  {len(pm.sidecars)} proof files kept, ", state))
     for w in report.warnings:
         _err.print(f"warning: {_safe(w)}")
     for f in report.failed:
-        _err.print(f"[bold red]error:[/] {escape(_safe(f.error))}", markup=True)
+        _err.print(styled(("error:", "bold red"), " ", f.error))
     if report.failed:
-        # An error, not typer.Exit: main() runs click with standalone_mode=False.
-        raise InputError(f"{len(report.failed)} input(s) not sealed (see above); the rest were")
+        # An error, not typer.Exit: main() runs the app with standalone_mode=False.
+        done = len(report.added) + len(report.duplicates)
+        raise InputError(f"{len(report.failed)} input(s) not sealed (listed above); {done} other(s) were sealed or already there:"
+                         " fix or remove the failed ones and run the same command again")
+
+
+def _report_interrupted(ws: object, start: int) -> None:
+    """Ctrl-C during ``add``: what the log shows as sealed is kept; a rerun goes on."""
+    from ..ledger.records import SEAL_ACTIONS
+
+    log = ws.log_store  # type: ignore[attr-defined]
+    log.invalidate()
+    sealed = [log.read(i) for i in range(start, log.size())]
+    sealed = [e for e in sealed if e.action in SEAL_ACTIONS]
+    for e in sealed:
+        if e.objects:
+            name = ws._load_record(e.objects[0]).name  # type: ignore[attr-defined]
+            _err.print(f"sealed    {e.objects[0][:16]}  {_safe(name)}")
+    _err.print(f"interrupted: {len(sealed)} file(s) were sealed before the interrupt and stay sealed;"
+               " a file caught half-sealed is rolled back by the next command. Run the same command again to continue (sealed files are only logged as duplicates).")
 
 
 def list_items(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
@@ -116,10 +118,10 @@ def list_items(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
     if as_json:
         _print_json([r.summary() for r in items])
         return
-    table = Table("id", "name", "type", "size", "received (UTC)", "parent", box=None)
+    t = table("id", "name", "type", "size", "received (UTC)", "parent", keep=("id", "received (UTC)", "parent", "size"))
     for r in items:
-        table.add_row(r.sha256[:16], _safe(r.name), r.media_type, str(r.size), r.received_at[:19], (r.parent or "")[:16])
-    _out.print(table)
+        t.add_row(r.sha256[:16], _safe(r.name), _safe(r.media_type), str(r.size), _safe(r.received_at[:19]), (r.parent or "")[:16])
+    _out.print(t)
 
 
 def show(item_id: str = typer.Argument(..., metavar="ID", help="Any unique prefix of the sha256."),
@@ -127,16 +129,22 @@ def show(item_id: str = typer.Argument(..., metavar="ID", help="Any unique prefi
     """Show an item's signed record."""
     ws = _open(archive)
     rec = ws.item(item_id)
+    problem = ws.record_problem(rec.sha256)
     data = rec.to_json()
     data["sidecar_files"] = sorted(ws.sidecars(rec.sha256))
+    data["signature_ok"] = problem is None
     if as_json:
         _print_json(data)
-        return
-    for k, v in data.items():
-        if v in (None, {}, []):
-            continue
-        text = _safe(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
-        _out.print(f"[bold]{k}[/]: {escape(text)}", markup=True)
+    else:
+        if problem is not None:
+            _out.print(styled(("NOT SIGNED AS SHOWN", "bold red"), ": ", problem))
+        for k, v in data.items():
+            if v in (None, {}, []):
+                continue
+            text = json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+            _out.print(styled((k, "bold"), ": ", text))
+    if problem is not None:
+        raise IntegrityError(f"the record of {rec.sha256[:16]} does not verify ({problem}): it may have been changed; run `witnessbox verify`")
 
 
 def log(item_id: str = typer.Argument(None, metavar="[ID]", help="Only entries naming this item (id prefix) or other logged id (an incident...)."),
@@ -148,12 +156,13 @@ def log(item_id: str = typer.Argument(None, metavar="[ID]", help="Only entries n
         return
     for e in entries:
         objs = ",".join(o[:12] for o in e.objects)
-        _out.print(f"{e.seq:>6} {e.time[:19]} {e.action:<18} {_safe(e.actor):<12} {objs}")
+        _out.print(f"{e.seq:>6} {_safe(e.time[:19])} {_safe(e.action):<18} {_safe(e.actor):<12} {_safe(objs)}")
 
 
 def verify(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
     """Re-hash every original, check every signature, the hash chain and the Merkle roots."""
     ws = _open(archive)
+    unlock_before_progress(ws, only_if_encrypted=True)
     with _progress("verifying", not as_json) as cb:
         report = ws.verify(progress=cb)
     if as_json:
@@ -162,7 +171,7 @@ def verify(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
         for n in report.notes:
             _err.print(f"note: {_safe(n)}")
         for p in report.problems:
-            _out.print(f"[bold red]BROKEN[/] {escape(_safe(p.object))}: {escape(_safe(p.detail))}", markup=True)
+            _out.print(styled(("BROKEN", "bold red"), " ", p.object, ": ", p.detail))
         status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
         _out.print(f"{status}: {report.items_checked} items, {report.entries_checked} log entries, "
                    f"{report.checkpoints_checked} checkpoints; root {report.root_hash}")
@@ -172,11 +181,14 @@ def verify(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
 
 
 def extract(item_id: str = typer.Argument(..., metavar="ID"),
-            output: Path = typer.Option(..., "--output", "-o", help="File or existing folder to write the original to."),
+            output: str = typer.Option(..., "--output", "-o", metavar="PATH", help="File or existing folder to write the original to (a name ending in / must be a folder)."),
             overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
             archive: Path = ArchiveOpt) -> None:
     """Decrypt an original for work (logged)."""
-    out = _open(archive).extract(item_id, output, overwrite=overwrite)
+    if output.endswith("/") and not Path(output).is_dir():
+        # "-o DIR/" means a folder: never write a file named DIR.
+        raise UsageError(f"folder {_safe(output)} does not exist: create it first")
+    out = _open(archive).extract(item_id, Path(output), overwrite=overwrite)
     _err.print(f"extracted to {_safe(str(out))}")
 
 

@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _say(step: str, text: str) -> None:
-    typer.echo(f"[{step}] {text}")
+    from ._common import safe
+
+    typer.echo(f"[{step}] {safe(text)}")
 
 
 def make_samples(folder: Path) -> list[Path]:
@@ -81,7 +83,9 @@ def run_demo(outdir: Path) -> None:
 
     if outdir.exists():
         if not (outdir / ".witnessbox-demo").exists():
-            raise typer.BadParameter(f"{outdir} exists and is not a witnessbox demo folder; choose another")
+            from ..errors import UsageError
+
+            raise UsageError(f"{outdir} exists and is not a witnessbox demo folder; choose another")
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
     (outdir / ".witnessbox-demo").write_text("made by `witnessbox demo`; safe to delete\n")
@@ -133,6 +137,8 @@ def run_demo(outdir: Path) -> None:
     result = ws.verify()
     _say("verify", f"archive {'OK' if result.ok else 'BROKEN'}: {result.tree_size} custody log entries")
     typer.echo("")
-    typer.echo(f"Open {outdir / 'site' / 'index.html'} in a browser; the archive is {outdir / 'archive'}")
+    from ._common import safe
+
+    typer.echo(safe(f"Open {outdir / 'site' / 'index.html'} in a browser; the archive is {outdir / 'archive'}"))
     exe = sys.argv[0] if sys.argv[0].endswith("witnessbox") else "witnessbox"
-    typer.echo(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} list")
+    typer.echo(safe(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} list"))

@@ -11,14 +11,14 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import DropBoxError, InputError, UsageError
 from ._common import one_line as _clean
 from ._common import open_workspace as _open
+from ._common import out
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = out  # never interprets markup (cli/_common.py)
 dropbox_app = typer.Typer(help="The drop box: anonymous submissions encrypted on arrival to the archive.",
                           no_args_is_help=True)
 _ARCHIVE = typer.Option(None, "--archive", "-A", help="Archive folder (default: $WITNESSBOX_ARCHIVE).")

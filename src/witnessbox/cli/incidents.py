@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ..errors import InputError
-from ._common import open_workspace, print_json
-
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+from ..errors import InputError, UsageError
+from ._common import err as _err
+from ._common import open_workspace, print_json, safe, safe_lines, table
+from ._common import out as _out
 
 ArchiveOpt = typer.Option(None, "--archive", "-A", help="Archive folder (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
@@ -28,11 +25,6 @@ incident_app = typer.Typer(help="Describe incidents and link them to sealed medi
 region_app = typer.Typer(help="The list of regions incidents belong to.", no_args_is_help=True)
 category_app = typer.Typer(help="The taxonomy of abuse categories.", no_args_is_help=True)
 testimony_app = typer.Typer(help="Testimonies (encrypted at rest, never published).", no_args_is_help=True)
-
-
-def safe(text: str) -> str:
-    """One printable line (catalog text may hold escapes or markup)."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _record(inc: Any) -> dict[str, Any]:
@@ -45,11 +37,11 @@ def _record(inc: Any) -> dict[str, Any]:
 
 
 def _table(incidents: list[Any]) -> None:
-    t = Table("id", "start", "status", "region", "title", "media", show_edge=False, highlight=False)
+    t = table("id", "start", "status", "region", "title", "media", keep=("id", "start", "status", "media"))
     for i in incidents:
         start = _record(i)["start"]
-        t.add_row(safe(i.id), start, i.status.value, safe(i.region), safe(i.title)[:60], str(len(i.links)))
-    _out.print(t, markup=False)
+        t.add_row(safe(i.id), safe(start), i.status.value, safe(i.region), safe(i.title), str(len(i.links)))
+    _out.print(t)
 
 
 # -- region -----------------------------------------------------------------------------------
@@ -57,7 +49,7 @@ def _table(incidents: list[Any]) -> None:
 def region_add(name: str = typer.Argument(..., help="Region name, any script."), archive: Path = ArchiveOpt) -> None:
     """Add a region to the list."""
     r = open_workspace(archive).incidents.add_region(name)
-    _err.print(f"added region {safe(r.name)} ({r.slug})", markup=False)
+    _err.print(f"added region {safe(r.name)} ({safe(r.slug)})")
 
 
 @region_app.command("list")
@@ -68,7 +60,7 @@ def region_list(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
         print_json([{"name": r.name, "slug": r.slug} for r in regions])
     else:
         for r in regions:
-            _out.print(f"{r.slug}  {safe(r.name)}", markup=False)
+            _out.print(f"{safe(r.slug)}  {safe(r.name)}")
 
 
 # -- category ---------------------------------------------------------------------------------
@@ -80,7 +72,7 @@ def category_list(archive: Path = ArchiveOpt, as_json: bool = JsonOpt) -> None:
         print_json([{"slug": c.slug, "label": c.label} for c in cats])
     else:
         for c in cats:
-            _out.print(f"{c.slug:<28} {safe(c.label)}", markup=False)
+            _out.print(f"{safe(c.slug):<28} {safe(c.label)}")
 
 
 @category_app.command("add")
@@ -91,7 +83,7 @@ def category_add(
 ) -> None:
     """Extend the taxonomy."""
     c = open_workspace(archive).incidents.add_category(slug, label)
-    _err.print(f"added category {c.slug}", markup=False)
+    _err.print(f"added category {safe(c.slug)}")
 
 
 # -- incident ---------------------------------------------------------------------------------
@@ -133,21 +125,21 @@ def incident_add(
     if as_json:
         print_json(_record(inc))
     else:
-        _out.print(inc.id, markup=False)
+        _out.print(safe(inc.id))
 
 
 @incident_app.command("edit")
 def incident_edit(
     inc_id: str = typer.Argument(..., metavar="ID"),
-    title: str = typer.Option(None, "--title"),
-    start: str = typer.Option(None, "--start"),
-    end: str = typer.Option(None, "--end"),
-    precision: str = typer.Option(None, "--precision"),
-    place: str = typer.Option(None, "--place"),
-    region: str = typer.Option(None, "--region"),
+    title: str = typer.Option(None, "--title", help="New short title."),
+    start: str = typer.Option(None, "--start", help="New ISO 8601 start."),
+    end: str = typer.Option(None, "--end", help="New ISO 8601 end (empty text removes it)."),
+    precision: str = typer.Option(None, "--precision", help="exact, day or approximate."),
+    place: str = typer.Option(None, "--place", help="New public place."),
+    region: str = typer.Option(None, "--region", help="A region of `witnessbox region list`."),
     category: list[str] = typer.Option(None, "--category", "-c", help="Replaces all categories (repeat)."),
-    description: str = typer.Option(None, "--description"),
-    description_file: Path = typer.Option(None, "--description-file"),
+    description: str = typer.Option(None, "--description", help="New Markdown text."),
+    description_file: Path = typer.Option(None, "--description-file", help="Read the new Markdown description from a file."),
     source: list[str] = typer.Option(None, "--source", help="Replaces all sources (repeat)."),
     coordinates: str = typer.Option(None, "--coordinates", help="lat,lon; empty text removes them."),
     archive: Path = ArchiveOpt,
@@ -164,7 +156,7 @@ def incident_edit(
     if as_json:
         print_json(_record(inc))
     else:
-        _err.print(f"edited {inc.id}", markup=False)
+        _err.print(f"edited {safe(inc.id)}")
 
 
 @incident_app.command("show")
@@ -182,19 +174,19 @@ def incident_show(inc_id: str = typer.Argument(..., metavar="ID"), archive: Path
         return
     for key in ("id", "title", "status", "start", "end", "precision", "place", "region", "coordinates"):
         if rec[key]:
-            _out.print(f"{key:<12} {safe(str(rec[key]))}", markup=False)
-    _out.print(f"{'categories':<12} {', '.join(inc.categories)}", markup=False)
+            _out.print(f"{key:<12} {safe(str(rec[key]))}")
+    _out.print(f"{'categories':<12} {safe(', '.join(inc.categories))}")
     for s in inc.sources:
-        _out.print(f"{'source':<12} {safe(s)}", markup=False)
+        _out.print(f"{'source':<12} {safe(s)}")
     for n, o in enumerate(rec["observations"]):
-        _out.print(f"{'observation':<12} #{n} {safe(json.dumps(o, ensure_ascii=False))}", markup=False)
+        _out.print(f"{'observation':<12} #{n} {safe(json.dumps(o, ensure_ascii=False))}")
     for li in inc.links:
-        _out.print(f"{'link':<12} {li.item[:16]} {li.role.value}", markup=False)
+        _out.print(f"{'link':<12} {safe(li.item[:16])} {li.role.value}")
     for t in rec["testimonies"]:
-        _out.print(f"{'testimony':<12} #{t['id']} {t['language']} {t['given_on']}", markup=False)
+        _out.print(f"{'testimony':<12} #{t['id']} {safe(t['language'])} {safe(t['given_on'])}")
     if inc.description:
-        _out.print("", markup=False)
-        _out.print(inc.description, markup=False)
+        _out.print("")
+        _out.print(safe_lines(inc.description))
 
 
 def _filter(region: str, category: str, status: str, since: str, until: str, text: str) -> Any:
@@ -236,7 +228,7 @@ def incident_link(
 ) -> None:
     """Link a sealed item to an incident."""
     inc = open_workspace(archive).incidents.link(inc_id, item, role)
-    _err.print(f"linked to {inc.id} ({len(inc.links)} item(s))", markup=False)
+    _err.print(f"linked to {safe(inc.id)} ({len(inc.links)} item(s))")
 
 
 @incident_app.command("unlink")
@@ -247,7 +239,7 @@ def incident_unlink(
 ) -> None:
     """Remove the link between an incident and an item."""
     inc = open_workspace(archive).incidents.unlink(inc_id, item)
-    _err.print(f"unlinked from {inc.id}", markup=False)
+    _err.print(f"unlinked from {safe(inc.id)}")
 
 
 @incident_app.command("status")
@@ -258,7 +250,7 @@ def incident_status(
 ) -> None:
     """Move an incident along draft -> verified -> published (or back)."""
     inc = open_workspace(archive).incidents.set_status(inc_id, status)
-    _err.print(f"{inc.id} is {inc.status.value}", markup=False)
+    _err.print(f"{safe(inc.id)} is {inc.status.value}")
 
 
 @incident_app.command("observe")
@@ -266,8 +258,8 @@ def incident_observe(
     inc_id: str = typer.Argument(..., metavar="INCIDENT_ID"),
     unit: str = typer.Option("", "--unit", help="Unit or service, as marked (free text)."),
     unit_slug: str = typer.Option("", "--unit-slug", help="A unit of `witnessbox unit list` (slug)."),
-    insignia: str = typer.Option("", "--insignia"),
-    uniform: str = typer.Option("", "--uniform"),
+    insignia: str = typer.Option("", "--insignia", help="Insignia or markings seen."),
+    uniform: str = typer.Option("", "--uniform", help="Uniform seen (colour, type)."),
     vehicle: list[str] = typer.Option([], "--vehicle", help="TYPE or TYPE:OFFICIAL-PLATE (repeat)."),
     officers: int = typer.Option(None, "--officers", help="Number of officers seen."),
     archive: Path = ArchiveOpt,
@@ -278,7 +270,7 @@ def incident_observe(
     vehicles = tuple(Vehicle(*(v.split(":", 1) if ":" in v else (v, ""))) for v in vehicle)
     obs = Observation(unit, insignia, uniform, vehicles, officers, unit_slug.strip())
     inc = open_workspace(archive).incidents.observe(inc_id, obs)
-    _err.print(f"{inc.id}: {len(inc.observations)} observation(s)", markup=False)
+    _err.print(f"{safe(inc.id)}: {len(inc.observations)} observation(s)")
 
 
 @incident_app.command("unobserve")
@@ -318,16 +310,41 @@ def testimony_add(
     text_file: Path = typer.Option(..., "--text-file", help="UTF-8 file with the testimony, or - for stdin."),
     language: str = typer.Option(..., "--language", help="be, ru, en..."),
     given_on: str = typer.Option(..., "--date", help="When it was given (ISO 8601)."),
-    contact: str = typer.Option("", "--contact", help="How to reach the witness (encrypted; never published)."),
+    contact_file: Path = typer.Option(
+        None, "--contact-file",
+        help="UTF-8 file with how to reach the witness (encrypted; never published), or - to be asked (hidden input).",
+    ),
+    contact_on_command_line: str = typer.Option(None, "--contact", hidden=True, help="Refused: shell history and ps would see it."),
     archive: Path = ArchiveOpt,
 ) -> None:
-    """Store a testimony encrypted at rest."""
+    """Store a testimony encrypted at rest (text and witness contact come from files or a prompt,
+    never from the command line, which shell history and `ps` keep)."""
+    if contact_on_command_line is not None:
+        raise UsageError("--contact on the command line is kept by shell history and shown by `ps`:"
+                         " put it in a file and give --contact-file FILE, or --contact-file - to be asked")
+    if str(text_file) == "-" and contact_file is not None and str(contact_file) == "-" and not sys.stdin.isatty():
+        raise UsageError("the testimony and the contact cannot both come from stdin: give one of them as a file")
     try:
         text = sys.stdin.read() if str(text_file) == "-" else text_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the testimony: {e}") from e
+        raise InputError(f"cannot read the testimony {safe(str(text_file))}: {e}: give a UTF-8 text file") from e
+    contact = _contact(contact_file)
     t = open_workspace(archive).incidents.add_testimony(inc_id, text, language=language, given_on=given_on, contact=contact)
-    _err.print(f"testimony #{t.id} stored encrypted for {t.incident_id}", markup=False)
+    _err.print(f"testimony #{t.id} stored encrypted for {safe(t.incident_id)}")
+
+
+def _contact(file: Path | None) -> str:
+    if file is None:
+        return ""
+    if str(file) == "-":
+        if not sys.stdin.isatty():
+            raise UsageError("--contact-file - asks on a terminal: stdin is not one; give a file")
+        value: str = typer.prompt("Witness contact (hidden, never published)", hide_input=True, default="", show_default=False)
+        return value.strip()
+    try:
+        return file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the contact file {safe(str(file))}: {e}: give a UTF-8 text file") from e
 
 
 @testimony_app.command("list")
@@ -339,7 +356,7 @@ def testimony_list(inc_id: str = typer.Argument(..., metavar="INCIDENT_ID"), arc
         print_json(rows)
     else:
         for r in rows:
-            _out.print(f"#{r['id']} {r['language']} {r['given_on']} {'contact' if r['has_contact'] else ''}", markup=False)
+            _out.print(f"#{r['id']} {safe(r['language'])} {safe(r['given_on'])} {'contact' if r['has_contact'] else ''}")
 
 
 @testimony_app.command("show")
@@ -349,17 +366,22 @@ def testimony_show(testimony_id: int = typer.Argument(..., metavar="TESTIMONY_ID
     if as_json:
         print_json({"id": t.id, "incident": t.incident_id, "language": t.language, "given_on": t.given_on, "text": t.text, "contact": t.contact})
     else:
-        _out.print(t.text, markup=False)
+        _out.print(safe_lines(t.text))
         if t.contact:
-            _err.print(f"contact: {safe(t.contact)}", markup=False)
+            _err.print(f"contact: {safe(t.contact)}")
 
 
 def import_cmd(
-    file: Path = typer.Argument(..., metavar="FILE.csv|FILE.json", help="Header id,title,start,end,precision,place,region,categories,description,status."),
+    file: Path = typer.Argument(..., metavar="FILE.csv|FILE.json", help="The incidents (format below; docs/catalog.md)."),
     archive: Path = ArchiveOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Import incidents from CSV or JSON: every row or none (each bad row is listed)."""
+    """Import incidents from CSV or JSON: every row or none (each bad row is listed).
+
+    \b
+    CSV header (UTF-8; sources and coordinates are optional):
+    id,title,start,end,precision,place,region,categories,description,status,sources,coordinates
+    """
     from ..errors import WitnessboxError
 
     try:
@@ -368,13 +390,13 @@ def import_cmd(
         problems = e.fields.get("problems") if isinstance(e, InputError) else None
         if problems:
             for p in problems:
-                _err.print(f"{safe(file.name)}: {safe(str(p))}", markup=False)
-            raise InputError(f"nothing was imported from {file.name}: {len(problems)} bad row(s), listed above") from None
+                _err.print(f"{safe(file.name)}: {safe(str(p))}")
+            raise InputError(f"nothing was imported from {safe(file.name)}: {len(problems)} bad row(s), listed above; fix them and import again") from None
         raise
     if as_json:
         print_json({"file": rep.file, "sha256": rep.sha256, "ids": list(rep.ids)})
     else:
-        _err.print(f"imported {len(rep.ids)} incident(s) from {safe(rep.file)}", markup=False)
+        _err.print(f"imported {len(rep.ids)} incident(s) from {safe(rep.file)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from .. import config
-from ._common import open_workspace, print_json
-from .incidents import ArchiveOpt, JsonOpt, safe
+from ._common import err, open_workspace, out, print_json, safe
+from .incidents import ArchiveOpt, JsonOpt
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = out  # never interprets markup (cli/_common.py)
+_err = err
 
 review_app = typer.Typer(help="Review redacted copies before publication.", no_args_is_help=True)
 

@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import InputError, WitnessboxError
-from ._common import open_workspace, print_json
-from .incidents import ArchiveOpt, JsonOpt, safe
+from ._common import err, open_workspace, out, print_json, safe, safe_lines
+from .incidents import ArchiveOpt, JsonOpt
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = out  # never interprets markup (cli/_common.py)
+_err = err
 
 unit_app = typer.Typer(help="The vocabulary of security-force units (institutions, never their members).",
                        no_args_is_help=True)
@@ -148,7 +147,7 @@ def unit_show(unit: str = typer.Argument(..., metavar="UNIT", help="Slug or name
         _out.print(f"{'incident':<13} {safe(i)}", markup=False)
     if u.notes:
         _out.print("", markup=False)
-        _out.print(u.notes, markup=False)
+        _out.print(safe_lines(u.notes))
 
 
 @unit_app.command("merge")

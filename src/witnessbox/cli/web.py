@@ -8,15 +8,13 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from .. import config
 from ..errors import UsageError
 from ._common import open_workspace as _open
-from ._common import print_json, prompt_passphrase
+from ._common import out, print_json, prompt_passphrase, safe
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = out  # never interprets markup (cli/_common.py)
 ENV_USER_PASSPHRASE = "WITNESSBOX_USER_PASSPHRASE"
 
 user_app = typer.Typer(help="Accounts of the web app (login name, role, regions; nothing else).", no_args_is_help=True)
@@ -57,7 +55,7 @@ def serve(
     app = create_app(web)
     scheme = "https" if tls else "http"
     shown = f"[{host}]" if ":" in host else host
-    _out.print(f"witnessbox serves {escape(str(root))} at {scheme}://{shown}:{port}/  (Ctrl+C stops)")
+    _out.print(f"witnessbox serves {safe(str(root))} at {scheme}://{shown}:{port}/  (Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None, proxy_headers=behind_proxy,
                 forwarded_allow_ips="127.0.0.1" if behind_proxy else None, server_header=False,
@@ -79,8 +77,8 @@ def _print_enrollment(data: dict[str, object], as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    _out.print(f"user {escape(str(data['name']))} ({data['role']}): add this to the authenticator app:")
-    _out.print(escape(str(data["totp_uri"])))
+    _out.print(f"user {safe(str(data['name']))} ({data['role']}): add this to the authenticator app:")
+    _out.print(safe(str(data["totp_uri"])))
     _out.print("recovery codes (each works once; store them offline):")
     for c in data["recovery_codes"]:  # type: ignore[attr-defined]
         _out.print(f"  {c}")
@@ -115,7 +113,7 @@ def user_list(
     for a in accounts:
         state = "disabled" if a.disabled else (f"locked until {a.locked_until}" if a.locked_until else "active")
         regions = ", ".join(a.regions) or "all regions"
-        _out.print(f"{escape(a.name)}  {a.role.value}  {escape(regions)}  {state}")
+        _out.print(f"{safe(a.name)}  {a.role.value}  {safe(regions)}  {state}")
 
 
 @user_app.command("disable")
@@ -126,7 +124,7 @@ def user_disable(
     """Disable a web user (their sessions end; they cannot sign in)."""
     with _open(archive) as ws:
         ws.accounts.set_disabled(name, True)
-    _out.print(f"user {escape(name)} disabled")
+    _out.print(f"user {safe(name)} disabled")
 
 
 @user_app.command("enable")
@@ -137,7 +135,7 @@ def user_enable(
     """Enable a disabled web user again."""
     with _open(archive) as ws:
         ws.accounts.set_disabled(name, False)
-    _out.print(f"user {escape(name)} enabled")
+    _out.print(f"user {safe(name)} enabled")
 
 
 @user_app.command("unlock")
@@ -148,7 +146,7 @@ def user_unlock(
     """Lift a lockout after failed sign-ins."""
     with _open(archive) as ws:
         ws.accounts.unlock(name)
-    _out.print(f"user {escape(name)} unlocked")
+    _out.print(f"user {safe(name)} unlocked")
 
 
 @user_app.command("reset-2fa")

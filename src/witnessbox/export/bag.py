@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +33,7 @@ from typing import BinaryIO
 
 from .. import __version__
 from .._fsutil import atomic_write, atomic_write_bytes, fsync_dir
-from ..errors import ExportError
+from ..errors import ExportError, IntegrityError
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -228,14 +229,17 @@ def _manifest(entries: Mapping[str, str]) -> bytes:
 
 
 @contextlib.contextmanager
-def opened_bag(path: Path) -> Iterator[Path]:
+def opened_bag(path: Path, damaged: list[tuple[str, str]] | None = None) -> Iterator[Path]:
     """Yield the bag's root folder: ``path`` itself, or a zip's single top folder unpacked.
 
     A zip is unpacked into a temporary folder removed afterwards; members that would land
-    outside it, links, or more than one top-level folder are refused.
+    outside it, links, or more than one top-level folder are refused. A member that fails
+    its CRC or does not decompress is left out and appended to ``damaged`` as (path in the
+    bag, reason), so the verifier reports it; without the list it raises.
 
     Raises:
         ExportError: Not a folder or a zip holding exactly one bag.
+        IntegrityError: The zip's directory is damaged, or (``damaged`` is None) a member is.
     """
     path = Path(path)
     if path.is_dir():
@@ -244,7 +248,11 @@ def opened_bag(path: Path) -> Iterator[Path]:
     if not zipfile.is_zipfile(path):
         raise ExportError(f"{path} is neither a bag folder nor a zip file")
     with tempfile.TemporaryDirectory(prefix="witnessbox-verify-") as tmp:
-        with zipfile.ZipFile(path) as zf:
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
+            raise IntegrityError(f"{path} is a damaged zip file ({e}): its directory cannot be read") from e
+        with zf:
             tops = set()
             for zi in zf.infolist():
                 name = zi.filename
@@ -254,5 +262,16 @@ def opened_bag(path: Path) -> Iterator[Path]:
                 tops.add(parts[0])
             if len(tops) != 1:
                 raise ExportError(f"{path} must hold exactly one top-level bag folder")
-            zf.extractall(tmp)
-        yield Path(tmp) / tops.pop()
+            top = tops.pop()
+            for zi in zf.infolist():
+                try:
+                    zf.extract(zi, tmp)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+                    # A flipped byte in a member: the member is damaged evidence, named as such.
+                    rel = zi.filename.removeprefix(top + "/")
+                    with contextlib.suppress(OSError):
+                        (Path(tmp) / zi.filename).unlink()
+                    if damaged is None:
+                        raise IntegrityError(f"{path}: member {rel} is damaged ({e})") from e
+                    damaged.append((rel, f"damaged in the zip file ({e})"))
+        yield Path(tmp) / top

@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import warnings
 import zipfile
+import zlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -334,6 +335,17 @@ def extract_zip(path: Path, dest: Path) -> list[Path]:
     if not is_proofmode_zip(path):
         raise InputError(f"{path} is not a ProofMode zip (no pubkey.asc with proof files)")
     dest.mkdir(parents=True)
+    try:
+        return _unpack(path, dest)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        # A flipped byte or a truncated download: a bad input like any other, reported by
+        # name; nothing from this zip is sealed (its proofs would not match anyway).
+        raise InputError(f"{path}: damaged ProofMode zip ({e}); nothing from it was sealed: get a fresh copy") from e
+
+
+def _unpack(path: Path, dest: Path) -> list[Path]:
+    from ..errors import InputError
+
     media: list[Path] = []
     with zipfile.ZipFile(path) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]

@@ -322,6 +322,7 @@ def build_site(
     units: Sequence[Unit] = (),
     unit_kinds: Mapping[str, str] | None = None,
     media_from: Path | None = None,
+    allow_removals: bool = True,
 ) -> BuildReport:
     """Build (or rebuild) the public site in ``outdir`` from what passed the gate.
 
@@ -341,6 +342,9 @@ def build_site(
         unit_kinds: Kind slug -> label (custom kinds; default kinds are translated).
         media_from: A site of the same build in another language: media it re-encoded (same
             derivative, same encoder) are copied from it instead of encoded again.
+        allow_removals: When false, refuse (before writing anything) to remove the page of an
+            incident the site already publishes: a lost or damaged catalog must never
+            unpublish a registry.
 
     Raises:
         PublishError: OUTDIR is a non-empty folder that is not a witnessbox site, a
@@ -357,6 +361,8 @@ def build_site(
         if outdir.exists() and any(outdir.iterdir()) and not _is_site(outdir):
             raise PublishError(f"{outdir} is not empty and was not built by witnessbox: choose a new or empty folder")
         old = _State.load(outdir / STATE_FILE) if outdir.exists() else None
+        if not allow_removals:
+            _refuse_removals(outdir, gate)
         # After a crash during an in-place commit the state no longer describes the files:
         # rebuild everything into a fresh tree instead of trusting it.
         incremental = old is not None and not (outdir / DIRTY_FILE).exists()
@@ -388,6 +394,28 @@ def build_site(
             shutil.rmtree(staging, ignore_errors=True)
     n_media = sum(1 for p in w.new.files if p.startswith("media/"))
     return BuildReport(outdir, len(gate.incidents), n_media, tuple(w.written), tuple(w.unchanged), tuple(removed), left)
+
+
+def published_incident_pages(outdir: Path) -> list[str]:
+    """Site paths of the incident pages ``outdir`` publishes now (empty for no site)."""
+    state = _State.load(Path(outdir) / STATE_FILE)
+    if state is not None:
+        pages = set(state.files)
+    else:  # no state to trust: look at the files themselves
+        pages = {f"incidents/{p.name}" for p in (Path(outdir) / "incidents").glob("*.html")}
+    return sorted(p for p in pages if p.startswith("incidents/") and p.endswith(".html"))
+
+
+def _refuse_removals(outdir: Path, gate: GateResult) -> None:
+    keep = {incident_path(i.id) for i in gate.incidents}
+    gone = [p for p in published_incident_pages(outdir) if p not in keep]
+    if gone:
+        names = ", ".join(p.removeprefix("incidents/").removesuffix(".html") for p in gone[:5])
+        raise PublishError(
+            f"{len(gone)} incident(s) the site publishes now would be removed ({names}"
+            f"{', ...' if len(gone) > 5 else ''}): if they were unpublished on purpose, run again with"
+            " --allow-removals; if the catalog was lost or damaged, run `witnessbox reindex` first"
+        )
 
 
 def _commit_in_place(staging: Path, outdir: Path, w: _Writer, removed: Sequence[str]) -> None:

@@ -281,7 +281,8 @@ class Redactor:
                 # one's faces visible.
                 raise InputError(
                     f"regions file is for source sha256 {given.source_sha256[:12] or '(none)'}..., but "
-                    f"{source} has {sha[:12]}...: it belongs to another file"
+                    f"{name or source} has {sha[:12]}...: it belongs to another file; give the regions file"
+                    " written beside this file's redacted copy"
                 )
             # An old suggestions file beside a new regions file would point at the wrong regions.
             _remove(hints)

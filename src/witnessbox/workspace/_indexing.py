@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from .core import Workspace
 
 USE_CASES = ("redaction", "incidents", "publishing", "exports", "tracing")
+CONTENT_DERIVED = frozenset({"tracing"})
+"""Use cases whose tables are computed from the originals' content, not replayed from the log:
+a missing catalog is rebuilt without them (that needs the passphrase and minutes), and
+``witnessbox reindex`` recomputes them."""
 
 # Written once for SQLite and PostgreSQL (ledger/index.py): named parameters, ON CONFLICT.
 _INSERT_ENTRY_OBJECT = sa.text(
@@ -56,6 +60,28 @@ def sync_index(ws: Workspace) -> None:
         )
 
 
+def _replay_use_cases(ws: Workspace, *, content: bool) -> None:
+    for name in USE_CASES:
+        if not content and name in CONTENT_DERIVED:
+            continue
+        if importlib.util.find_spec(f"{__package__}.{name}") is None:
+            continue
+        obj = getattr(ws, name)
+        hook = getattr(obj, "reindex", None)
+        if callable(hook):
+            hook()
+
+
+def rebuild_from_log(ws: Workspace) -> None:
+    """Fill a new, empty catalog from the custody log: items and every use case's tables
+    that the log holds (incidents, regions, links, approvals...). Called when
+    ``catalog.sqlite`` is missing; it writes only to the catalog (also on a read-only
+    archive, whose catalog is a private copy)."""
+    ws._records.clear()
+    sync_index(ws)
+    _replay_use_cases(ws, content=False)
+
+
 def rebuild(ws: Workspace, progress: Progress | None = None) -> int:
     """Delete and rebuild the catalog; return the number of items indexed."""
     with ws.transaction():
@@ -70,14 +96,12 @@ def rebuild(ws: Workspace, progress: Progress | None = None) -> int:
             with contextlib.suppress(FileNotFoundError):
                 (ws.root / f"catalog.sqlite{suffix}").unlink()
         ws._records.clear()
-        sync_index(ws)
-        for name in USE_CASES:
-            if importlib.util.find_spec(f"{__package__}.{name}") is None:
-                continue
-            obj = getattr(ws, name)
-            hook = getattr(obj, "reindex", None)
-            if callable(hook):
-                hook()
+        ws._rebuilding = True  # this rebuild replays everything itself
+        try:
+            sync_index(ws)
+            _replay_use_cases(ws, content=True)
+        finally:
+            ws._rebuilding = False
         with ws.engine.connect() as c:
             n = int(c.execute(sa.text("SELECT count(*) FROM items")).scalar_one())
         if progress is not None:

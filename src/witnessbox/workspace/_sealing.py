@@ -482,7 +482,12 @@ def extract_item(ws: Workspace, sha256: str, out: Path, *, overwrite: bool) -> P
                 raise IntegrityError(f"original {sha256} does not match its sha256: nothing extracted")
             # Logged before the rename: a plaintext copy never exists without its log entry
             # (an entry whose rename then failed over-reports, which is the safe side).
-            ws.log_action("extract", [sha256], {"to_name": _name_fields(out)[0]})
+            if ws.read_only:
+                # A read-only copy (handed to a lawyer, on a DVD) cannot record anything; the
+                # original's own log keeps its custody. Reading it must still be possible.
+                ws._warnings.append("the archive is read-only: this extraction is not recorded in its custody log")
+            else:
+                ws.log_action("extract", [sha256], {"to_name": _name_fields(out)[0]})
     except FileExistsError as e:
         raise UsageError(f"{display(out)} already exists: choose another path or remove it") from e
     except FileNotFoundError as e:

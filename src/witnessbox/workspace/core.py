@@ -47,10 +47,12 @@ from .. import config
 from .._fsutil import atomic_write_bytes, exclusive_lock, fsync_dir
 from ..errors import (
     ArchiveError,
+    CatalogDamagedError,
     IntegrityError,
     NoArchiveError,
     NotFoundError,
     PassphraseRequiredError,
+    ReadOnlyArchiveError,
     UsageError,
     WitnessboxError,
 )
@@ -147,6 +149,13 @@ class Workspace:
         self._engine_generation = -1
         self._records: dict[str, ItemRecord] = {}
         self._warnings: list[str] = []
+        self._catalog_copy: tempfile.TemporaryDirectory[str] | None = None
+        self._rebuilding = False
+        self.on_lock_wait: Callable[[], None] | None = None
+        """Called when a write has to wait for another process's lock (the CLI says so)."""
+        # A copy on a USB stick or a DVD, or one handed over without write access: every
+        # reading use case works (the catalog is then a private copy), every write refuses.
+        self.read_only = not os.access(root, os.W_OK)
         self.log_store = CustodyLog(root)
         recipient = _keys.load_recipient(root / "keys") if header.encrypted else None
         # The recipient file is not signed; the header is. A swapped file would encrypt new
@@ -199,6 +208,11 @@ class Workspace:
             ws._signing = made.signing_key
             ws.log_store.append("init", config.actor(), [], {"archive_id": header.archive_id, "encrypted": encrypted, "key_id": header.key_id, "tool": TOOL})
             ws.log_store.write_checkpoint(made.signing_key, header.archive_id, header.key_id)
+            # The catalog exists from the start, so that a missing one later means a lost one
+            # (rebuilt from the log, see `engine`).
+            ws.engine.dispose()
+            ws._engine = None
+            ws._engine_generation = -1
             if path.exists():
                 path.rmdir()
             os.rename(build, path)
@@ -327,6 +341,8 @@ class Workspace:
         Raises:
             LockedError: Never when waiting (the default); kept for callers that poll.
         """
+        if self.read_only:
+            raise ReadOnlyArchiveError(str(self.root))
         if self._depth:
             self._depth += 1
             try:
@@ -334,7 +350,7 @@ class Workspace:
             finally:
                 self._depth -= 1
             return
-        cm = exclusive_lock(self.root / "lock")
+        cm = exclusive_lock(self.root / "lock", on_wait=self.on_lock_wait)
         cm.__enter__()
         self._depth = 1
         try:
@@ -351,12 +367,23 @@ class Workspace:
             self._depth = 0
             cm.__exit__(None, None, None)
 
+    def require_writable(self) -> None:
+        """Fail now, before any work or prompt, when the archive cannot be written.
+
+        Raises:
+            ReadOnlyArchiveError: The archive folder is read-only (a copy on a DVD...).
+        """
+        if self.read_only:
+            raise ReadOnlyArchiveError(str(self.root))
+
     def _recover_if_idle(self) -> None:
+        if self.read_only:
+            return
         try:
             with exclusive_lock(self.root / "lock", wait=False):
                 self._recover()
-        except WitnessboxError:
-            pass  # a writer is active: it recovers, we only read committed state
+        except (WitnessboxError, OSError):
+            pass  # a writer is active (it recovers) or the lock is not ours: read committed state
 
     def _recover(self) -> int:
         """Roll back uncommitted items and remove staging leftovers (lock held); return count."""
@@ -376,31 +403,82 @@ class Workspace:
             ArchiveError: The catalog database cannot be reached.
         """
         if self._engine is None:
+            path = self._catalog_path()
+            missing = not self.database_url and not path.exists()
             try:
-                self._engine = _index.create_catalog_engine(self.database_url, self.root / "catalog.sqlite")
+                self._engine = _index.create_catalog_engine(self.database_url, path)
             except ValueError as e:
                 raise UsageError(f"{config.ENV_DATABASE_URL}: {e}") from e
+            if missing and not self._rebuilding:
+                self._engine_generation = _index.registry_generation()
+                self._migrate()
+                self._rebuild_missing_catalog()
         gen = _index.registry_generation()
         if gen != self._engine_generation:
-            try:
-                _index.migrate(self._engine)
-            except sa.exc.OperationalError as e:
-                if not self.database_url:
-                    raise
-                # The driver's message names host and port, never the password.
-                reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
-                raise ArchiveError(f"cannot reach the catalog database ({reason}): check {config.ENV_DATABASE_URL}") from e
-            if self.database_url:
-                try:
-                    _index.claim_catalog(self._engine, self.archive_id)
-                except ValueError as e:
-                    raise UsageError(f"{config.ENV_DATABASE_URL}: {e}: give each archive its own database or schema") from e
+            self._migrate()
             self._engine_generation = gen
         return self._engine
+
+    def _migrate(self) -> None:
+        assert self._engine is not None
+        try:
+            _index.migrate(self._engine)
+        except sa.exc.DatabaseError as e:
+            if isinstance(e, sa.exc.OperationalError):
+                if self.database_url:
+                    # The driver's message names host and port, never the password.
+                    reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+                    raise ArchiveError(
+                        f"cannot reach the catalog database ({reason}): check {config.ENV_DATABASE_URL}") from e
+                raise ArchiveError(f"cannot open catalog.sqlite ({e.orig}): check the disk, then run `witnessbox reindex`") from e
+            raise CatalogDamagedError(str(e.orig)) from e
+        if self.database_url:
+            try:
+                _index.claim_catalog(self._engine, self.archive_id)
+            except ValueError as e:
+                raise UsageError(f"{config.ENV_DATABASE_URL}: {e}: give each archive its own database or schema") from e
+
+    def _catalog_path(self) -> Path:
+        """``catalog.sqlite``, or a private copy of it when the archive is read-only (SQLite
+        needs to write beside a database even to read it in WAL mode)."""
+        path = self.root / "catalog.sqlite"
+        if not self.read_only:
+            return path
+        if self._catalog_copy is None:
+            self._catalog_copy = tempfile.TemporaryDirectory(prefix="witnessbox-catalog-")
+            for suffix in ("", "-wal"):
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.copyfile(self.root / f"catalog.sqlite{suffix}", Path(self._catalog_copy.name) / f"catalog.sqlite{suffix}")
+        return Path(self._catalog_copy.name) / "catalog.sqlite"
+
+    def _rebuild_missing_catalog(self) -> None:
+        """The catalog is an index of the custody log: when it is missing, rebuild every table
+        that the log holds (items, incidents, approvals...), never answer from an empty one."""
+        from ._indexing import rebuild_from_log
+
+        if self.log_store.size() <= 1:
+            return  # a new archive: only its init entry
+        self._rebuilding = True
+        try:
+            # Under the writers' lock (when we may take it): a writer adding an incident
+            # meanwhile would otherwise be replayed twice.
+            with contextlib.nullcontext() if self.read_only else self.transaction():
+                rebuild_from_log(self)
+        finally:
+            self._rebuilding = False
+        if not self.read_only:
+            self._warnings.append("catalog.sqlite was missing: rebuilt from the custody log"
+                                  " (run `witnessbox reindex` to recompute copy-tracing fingerprints too)")
 
     def _sync_index_quietly(self) -> None:
         try:
             self._sync_index()
+        except CatalogDamagedError:
+            raise
+        except sa.exc.DatabaseError as e:
+            if not isinstance(e, sa.exc.OperationalError):
+                raise CatalogDamagedError(str(e.orig)) from e
+            self._warnings.append(f"catalog index not updated ({e.orig}); run `witnessbox reindex`")
         except (sa.exc.SQLAlchemyError, OSError, WitnessboxError) as e:
             self._warnings.append(f"catalog index not updated ({e}); run `witnessbox reindex`")
 
@@ -440,7 +518,9 @@ class Workspace:
         """
         p = id_prefix.strip().lower()
         if not _HEX.fullmatch(p):
-            raise UsageError(f"{id_prefix!r} is not an item id: give hex digits of its sha256")
+            # Often a mistyped path or a forgotten option: say what an id looks like.
+            hint = ", and no file of that name exists" if ("/" in id_prefix or "." in id_prefix) else ""
+            raise UsageError(f"{id_prefix!r} is not an item id{hint}: give hex digits of an item's sha256 (see `witnessbox list`)")
         self._sync_index_quietly()
         with self.engine.connect() as c:
             rows = c.execute(
@@ -452,6 +532,26 @@ class Workspace:
         if len(rows) > 1:
             raise UsageError(f"id prefix {p} matches several items: give more digits")
         return str(rows[0][0])
+
+    def record_problem(self, sha256: str) -> str | None:
+        """Why the stored record of an item does not verify against the archive key (its
+        signature, its canonical form), or None when it does. ``witnessbox verify`` checks
+        everything; this is the quick check of one record before showing it."""
+        from ..ledger.verify import verify_record
+
+        path = self.record_path(sha256)
+        try:
+            data = path.read_bytes()
+            sig = path.with_name(path.name + ".sig").read_bytes()
+        except OSError:
+            return "the record or its signature is missing"
+        try:
+            rec = verify_record(data, sig, self.public_key_pem, what="record")
+        except IntegrityError as e:
+            return e.detail or e.message
+        if rec.sha256 != sha256:
+            return f"the record describes another item ({rec.sha256})"
+        return None
 
     def item(self, id_prefix: str) -> ItemRecord:
         """The record of the item whose id starts with ``id_prefix``.
@@ -534,6 +634,7 @@ class Workspace:
         """
         from ._sealing import add_files
 
+        self.require_writable()
         return add_files(self, paths, source=source, note=note, captured_at=captured_at, place=place,
                          allow_damaged=allow_damaged, progress=progress)
 
@@ -623,7 +724,9 @@ class Workspace:
             return
         ident = self._identity()
         suffix = Path(rec.name).suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", Path(rec.name).suffix) else ""
-        fd, tmp = tempfile.mkstemp(prefix=f"plain-{os.getpid()}-", suffix=suffix, dir=self.root / "tmp")
+        # A read-only archive has no writable tmp/: the system's temporary folder then.
+        fd, tmp = tempfile.mkstemp(prefix=f"plain-{os.getpid()}-", suffix=suffix,
+                                   dir=None if self.read_only else self.root / "tmp")
         try:
             with os.fdopen(fd, "wb") as out, open(self.store.blob_path(rec.sha256), "rb") as src:
                 decrypt_stream(src, out, ident, what=f"blob {rec.sha256}")
@@ -807,6 +910,9 @@ class Workspace:
             self._engine.dispose()
             self._engine = None
             self._engine_generation = -1
+        if self._catalog_copy is not None:
+            self._catalog_copy.cleanup()
+            self._catalog_copy = None
         self._signing = None
         self._identity_value = None
         self._passphrase_value = None

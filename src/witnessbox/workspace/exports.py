@@ -116,8 +116,10 @@ class Exports:
             else:
                 try:
                     shas = [ws.resolve(sel)]
-                except NotFoundError as e:
-                    raise NotFoundError(f"no incident or item {sel!r}: see `witnessbox list` and `witnessbox incidents list`") from e
+                except (NotFoundError, UsageError) as e:
+                    if isinstance(e, UsageError) and "several items" in e.message:
+                        raise
+                    raise NotFoundError(f"no incident or item {sel!r}: see `witnessbox incident list` and `witnessbox list`") from e
             for sha in shas:
                 # An original brings its derivatives; a derivative brings its parents.
                 rec = ws.item(sha)
@@ -193,6 +195,7 @@ class Exports:
             IntegrityError: A stored original does not match its record (nothing written).
         """
         ws = self._ws
+        ws.require_writable()  # the export is logged: refuse before any work
         if not selectors:
             raise UsageError("name at least one incident or item to export")
         date = bagging_date or dt.datetime.now(dt.timezone.utc).date().isoformat()
@@ -284,8 +287,11 @@ class Exports:
         Raises:
             ExportError: ``path`` is not a bag folder or a zip holding one.
         """
-        with opened_bag(Path(path)) as root:
+        damaged: list[tuple[str, str]] = []
+        with opened_bag(Path(path), damaged) as root:
             report = bag_verifier.verify_bag(root)
+            for member, reason in damaged:
+                report.fail(member, reason)
             tools: list[ToolCheck] = []
             notes: list[str] = list(report.notes)
             if run_tools:

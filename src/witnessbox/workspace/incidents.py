@@ -189,6 +189,7 @@ class Incidents:
         from ..catalog import parse_enum
 
         r = role if isinstance(role, Role) else parse_enum(Role, role, "role")
+        self.get(inc_id)  # an unknown incident is named first, not blamed on the item id
         sha = self._ws.resolve(item)
         with self._ws.transaction():
             return self.catalog.link(inc_id, sha, r, self._log)

@@ -108,6 +108,7 @@ class Publishing:
         progress: Progress | None = None,
         languages: tuple[str, ...] = (),
         media_from: Path | None = None,
+        allow_removals: bool = False,
     ) -> BuildReport:
         """Build or update the public site in ``outdir``; logged (action ``publish``).
 
@@ -123,12 +124,17 @@ class Publishing:
                 ``../<lang>/`` (:meth:`publish_all`): every page links its translations.
             media_from: A site built just before from the same gate (another language): its
                 re-encoded media are copied (checked by SHA-256) instead of encoded again.
+            allow_removals: Let the build remove pages of incidents the site publishes now
+                (they were unpublished). Without it such a build is refused, so that a lost
+                or damaged catalog never empties a published registry.
 
         Raises:
-            PublishError: ``strict`` and media would be left out, a published file would equal
+            PublishError: ``strict`` and media would be left out, incidents published
+                now would be removed (without ``allow_removals``), a published file would equal
                 an original, or OUTDIR is not a site; nothing was published.
             PassphraseError: wrong passphrase (needed to decrypt derivatives and to log).
         """
+        self._ws.require_writable()  # the publication is logged: refuse before building
         gate, originals = self.gate()
         if strict and gate.left_out:
             raise PublishError(f"{len(gate.left_out)} linked media would be left out (first: {gate.left_out[0]})")
@@ -139,6 +145,7 @@ class Publishing:
             Path(outdir), gate, self._ws.incidents.regions(), self._ws.incidents.categories(),
             originals=originals, options=SiteOptions(lang=lang, title=title, base_url=base_url, languages=languages),
             progress=progress, strict=strict, units=self._ws.units.list(), unit_kinds=kinds, media_from=media_from,
+            allow_removals=allow_removals,
         )
         manifest_sha = hashlib.sha256((report.outdir / MANIFEST).read_bytes()).hexdigest()
         published = sorted({m.derivative.sha256 for ms in gate.media.values() for m in ms})
@@ -164,8 +171,11 @@ class Publishing:
         base_url: str = "",
         strict: bool = False,
         progress: Progress | None = None,
+        allow_removals: bool = False,
     ) -> list[BuildReport]:
         """Build the site in every interface language, under ``OUTDIR/<lang>/``, each logged.
+
+        ``allow_removals`` is passed to each build (see :meth:`publish`).
 
         ``OUTDIR/index.html`` lets a visitor choose a language. Each language tree is built and
         committed like a single site (fail closed, atomic, incremental); all come from the same
@@ -194,6 +204,7 @@ class Publishing:
             reports.append(self.publish(
                 root / lang, lang=lang, title=title, base_url=f"{base_url.rstrip('/')}/{lang}/" if base_url else "",
                 strict=strict, progress=progress, languages=order, media_from=root / order[0] if reports else None,
+                allow_removals=allow_removals,
             ))
         atomic_write_bytes(root / "index.html", _chooser(order))
         return reports

@@ -80,6 +80,7 @@ class Redaction:
             redactor: Use this redactor (tests give one with a scripted detector).
         """
         ws = self._ws
+        ws.require_writable()  # the copy is sealed into the archive: refuse before any work
         sha = ws.resolve(id_prefix)
         rec = ws.item(sha)
         media_kind(Path(rec.name))

@@ -90,7 +90,8 @@ class TraceMatch:
         """Plain JSON for ``--json`` output."""
         m = self.match
         return {
-            "id": self.sha256,
+            "sha256": self.sha256,  # the item id key of every --json output
+            "id": self.sha256,  # older name, kept for scripts
             "name": self.name,
             "received_at": self.received_at,
             "score": m.score,
@@ -150,7 +151,7 @@ class CopyGroup:
         return {
             "earliest": self.members[0].sha256,
             "items": [
-                {"id": m.sha256, "name": m.name, "received_at": m.received_at, "earliest": m.earliest}
+                {"sha256": m.sha256, "id": m.sha256, "name": m.name, "received_at": m.received_at, "earliest": m.earliest}
                 for m in self.members
             ],
         }
