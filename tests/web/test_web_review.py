@@ -138,6 +138,7 @@ def test_frames_are_exact_by_index_and_recorded(rapp: tuple[object, Clock], rwor
     bad = rev.post(f"/items/{item}/review/frame", json={"n": NUMBERED_FRAMES},
                    headers={"X-CSRF-Token": csrf})
     assert bad.status_code == 400 and "no frame" in bad.json()["error"]
+    rev.get(f"/items/{item}/review")  # frames served are recorded in batches; opening again records the rest
     with Workspace.open(rworld.root, ARCHIVE_PASS) as ws:
         st = ws.review.status(item, "rev")
         assert st.frames_not_shown == NUMBERED_FRAMES - len(set(order)), "every frame served is recorded as shown"
@@ -232,3 +233,20 @@ def _state(c: TestClient, item: str) -> dict[str, object]:
 def _mean(a: np.ndarray, box: tuple[float, float, float, float], inset: int = 6) -> float:
     x0, y0, x1, y1 = (int(v) for v in box)
     return float(a[y0 + inset : y1 - inset, x0 + inset : x1 - inset].mean())
+
+
+def test_every_frame_served_counts_at_approval(rapp: tuple[object, Clock], rworld: ReviewWorld) -> None:
+    """Frames are recorded in batches: approving right after the last frame still sees them all,
+    and one frame short is refused."""
+    rev = client(rapp, rworld, "ed")  # another reviewer: the frames shown to "rev" do not count
+    item = rworld.numbered_copy
+    _, csrf = page_csrf(rev, item)
+    for n in range(NUMBERED_FRAMES - 1):
+        frame(rev, item, csrf, n)
+    r = rev.post(f"/items/{item}/review/approve", data={"csrf_token": csrf})
+    assert r.status_code == 409 and f"1 frame(s) never shown to ed (first: {NUMBERED_FRAMES - 1})" in r.text
+    frame(rev, item, csrf, NUMBERED_FRAMES - 1)
+    r = rev.post(f"/items/{item}/review/approve", data={"csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    with Workspace.open(rworld.root, ARCHIVE_PASS) as ws:
+        assert ws.review.approvers(item) == ("ed",)

@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from .sessions import Session
 
 _ASSETS = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+SHOW_BATCH = 10
+SHOW_EVERY = 1.0
 LOW_SCORE = 0.3
 """Detector scores under this are drawn red on the timeline (the tracker's own keep floor)."""
 
@@ -58,6 +61,24 @@ class _Live:
     review: Review
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     read: Callable[[int], np.ndarray] | None = None
+    unrecorded: set[int] = field(default_factory=set)
+    recorded_at: float = 0.0
+
+    def shown(self, n: int) -> None:
+        """Frame ``n`` was served. Recorded through ``Review.show`` in batches: each call
+        rewrites the review's draft (all its edits), which per frame would cost more than the
+        frame itself on long reviews. Frames not yet recorded when a server dies simply count
+        as not shown (fail closed)."""
+        self.unrecorded.add(n)
+        if len(self.unrecorded) >= SHOW_BATCH or time.monotonic() - self.recorded_at > SHOW_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Record the frames served so far (before anything reads the status)."""
+        if self.unrecorded:
+            self.review.show(sorted(self.unrecorded))
+            self.unrecorded.clear()
+        self.recorded_at = time.monotonic()
 
     def close(self) -> None:
         self.read = None
@@ -94,6 +115,8 @@ def _live(ws: Workspace, session: Session, scope: Scope, item_id: str, *, fresh:
         cur = _LIVE.get(session.id_hash)
     if cur is not None and cur[1].item == rec.sha256 and not fresh:
         return cur[1]
+    if cur is not None:
+        cur[1].flush()
     review = ws.review.open(rec.sha256, scope.name, log=True)
     live = _Live(rec.sha256, review)
     with _LIVE_LOCK:
@@ -258,6 +281,7 @@ def _apply(rv: Review, d: Mapping[str, Any]) -> None:
 
 def _edit(ws: Workspace, session: Session, scope: Scope, item_id: str, d: Mapping[str, Any]) -> dict[str, Any]:
     live = _live(ws, session, scope, item_id, fresh=False)
+    live.flush()
     _apply(live.review, d)
     return state_json(live.review)
 
@@ -294,7 +318,7 @@ def _frame(ws: Workspace, session: Session, scope: Scope, item_id: str, n: int, 
         if live.read is None:
             live.read = live.stack.enter_context(rv.frame_reader())
         rgb = live.read(n)
-        rv.show([n])
+        live.shown(n)
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb[..., :3])).save(buf, "JPEG", quality=92)
     return buf.getvalue()
@@ -316,6 +340,7 @@ async def review_frame(request: Request, ctx: Ctx) -> Response:
 
 def _save(ws: Workspace, session: Session, scope: Scope, item_id: str) -> str:
     live = _live(ws, session, scope, item_id, fresh=False)
+    live.flush()
     new = live.review.save()
     assert new.parent is not None
     return new.parent
@@ -339,6 +364,7 @@ async def review_save(request: Request, ctx: Ctx) -> Response:
 
 def _approve(ws: Workspace, session: Session, scope: Scope, item_id: str) -> str:
     live = _live(ws, session, scope, item_id, fresh=False)
+    live.flush()
     return live.review.approve().item
 
 
