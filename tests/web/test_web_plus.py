@@ -149,8 +149,18 @@ def test_publish_from_the_browser(plus: Plus) -> None:
     assert copies
     for path, data in _site_bytes(plus.site):
         assert plus.photo_bytes not in data, path
-        assert not path.suffix.lower() in (".jpg", ".jpeg", ".webp", ".png", ".mp4", ".webm"), path
+        assert path.suffix.lower() not in (".jpg", ".jpeg", ".webp", ".png", ".mp4", ".webm"), path
     assert "Detention at the market" in (plus.site / "incidents" / f"{plus.incident}.html").read_text()
+
+    # Once a reviewer approved the copy, the same button publishes it (re-encoded), never the original.
+    with Workspace.open(plus.root, ARCHIVE_PASS) as ws:
+        ws.publishing.approve(copies[0])
+    r = ed.post("/publish", data={"csrf_token": csrf_of(ed)})
+    assert r.status_code == 200 and 'id="publish-done"' in r.text, r.text
+    media = [p for p, _ in _site_bytes(plus.site) if p.suffix.lower() in (".jpg", ".jpeg", ".webp", ".png")]
+    assert media
+    for path, data in _site_bytes(plus.site):
+        assert plus.photo_bytes not in data, path
 
     # Unpublished since: the build would remove its page, and says so; nothing changes until
     # the editor ticks the confirmation box.
@@ -158,8 +168,8 @@ def test_publish_from_the_browser(plus: Plus) -> None:
         ws.incidents.set_status(plus.incident, "draft")
     before = _site_bytes(plus.site)
     r = ed.post("/publish", data={"csrf_token": csrf_of(ed)})
-    assert r.status_code == 422 and 'id="publish-error"' in r.text and plus.incident in r.text
-    assert 'id="allow-removals"' in r.text
+    assert r.status_code == 422 and 'id="publish-error"' in r.text
+    assert 'id="allow-removals"' in r.text and f"<li><code>{plus.incident}</code></li>" in r.text
     assert _site_bytes(plus.site) == before
     r = ed.post("/publish", data={"csrf_token": csrf_of(ed), "allow_removals": "on"})
     assert r.status_code == 200 and 'id="publish-done"' in r.text, r.text

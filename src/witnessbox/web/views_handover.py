@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..errors import InputError, PublishError
+from ..publish.builder import published_incident_pages
+from ..publish.site import incident_path
 from ..workspace import Workspace
 from ..workspace.access import Scope
 from .sessions import REAUTH_VALID
@@ -49,7 +51,15 @@ def _reauth_fresh(ctx: Ctx) -> bool:
     return ctx.session is not None and ctx.state.sessions.clock() - ctx.session.reauth_at <= REAUTH_VALID
 
 
-async def _publish_page(ctx: Ctx, status: int = 200, error: str = "", removals: bool = False,
+def _removals(ws: Workspace, site: Path) -> tuple[str, ...]:
+    """Incidents the site publishes now that a build from today's gate would remove."""
+    gate, _originals = ws.publishing.gate()
+    keep = {incident_path(i.id) for i in gate.incidents}
+    return tuple(p.removeprefix("incidents/").removesuffix(".html")
+                 for p in published_incident_pages(site) if p not in keep)
+
+
+async def _publish_page(ctx: Ctx, status: int = 200, error: str = "", removals: tuple[str, ...] = (),
                         done: str = "") -> Response:
     preview = await ctx.call(_preview)
     site = ctx.state.config.site
@@ -76,9 +86,10 @@ async def publish_site(request: Request, ctx: Ctx) -> Response:
     try:
         report = await ctx.call(lambda ws: ws.publishing.publish(site, allow_removals=allow_removals))
     except PublishError as e:
-        # The removal refusal names the incidents: show it with the confirmation box.
-        return await _publish_page(ctx, status=e.http_status, error=e.message,
-                                   removals="would be removed" in e.message)
+        # Refused (nothing written). When pages would be removed, list them and offer the
+        # explicit confirmation box; any other refusal is shown as it is.
+        removals = () if allow_removals else await ctx.call(_removals, site)
+        return await _publish_page(ctx, status=e.http_status, error=e.message, removals=removals)
     done = ctx.ngettext("Published: %(num)d incident", "Published: %(num)d incidents", report.incidents) % {
         "num": report.incidents}
     return await _publish_page(ctx, done=done)
