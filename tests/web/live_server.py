@@ -51,10 +51,11 @@ def _listens(pid: int, port: int) -> bool:
     return False
 
 
-def _start(archive: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
+def _start(archive: Path, *extra: str) -> tuple[str, subprocess.Popen[bytes]] | None:
     """Start a server on a free port; None when the port was taken meanwhile (try another)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "witnessbox", "serve", "--port", str(port), "--archive", str(archive)],
+    proc = subprocess.Popen([sys.executable, "-m", "witnessbox", "serve", "--port", str(port), "--archive", str(archive),
+                             *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -75,10 +76,11 @@ def _start(archive: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
 
 
 @contextmanager
-def serving(archive: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(archive: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``witnessbox serve`` on a free loopback port; ``extra``: more options (``--site DIR``)."""
     started = None
     for _ in range(5):
-        started = _start(archive)
+        started = _start(archive, *extra)
         if started is not None:
             break
     if started is None:

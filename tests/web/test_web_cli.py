@@ -70,3 +70,37 @@ def test_serve_answers_healthz_on_loopback(archive: Path) -> None:
             assert r.headers["content-security-policy"].startswith("default-src 'none'")
         with urllib.request.urlopen(f"{url}/signin") as r:
             assert r.status == 200
+
+
+def test_serve_site_and_dropbox_inbox_reach_the_pages(archive: Path, tmp_path: Path) -> None:
+    """``--site`` and ``--dropbox-inbox`` of a real ``witnessbox serve`` show on the pages that use them."""
+    import html
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    import pyotp
+
+    from witnessbox.dropbox import Inbox
+    from witnessbox.workspace.accounts import parse_totp_uri_secret
+
+    with Workspace.open(archive, ARCHIVE_PASS) as ws:
+        ws.dropbox.recipient(tmp_path / "recipient.txt")
+    inbox = Inbox.create(tmp_path / "inbox", (tmp_path / "recipient.txt").read_text())
+    site = tmp_path / "public site"
+    r = cli("user", "add", "pubed", "--role", "editor", "--json", "--archive", str(archive), env=env())
+    secret = parse_totp_uri_secret(json.loads(r.stdout)["totp_uri"])
+    with serving(archive, "--site", str(site), "--dropbox-inbox", str(inbox.root)) as (url, _proc):
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with opener.open(f"{url}/signin") as resp:
+            m = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode())
+        assert m
+        form = urllib.parse.urlencode({"name": "pubed", "passphrase": USER_PASS, "code": pyotp.TOTP(secret).now(),
+                                       "csrf_token": m.group(1), "next": "/publish"}).encode()
+        req = urllib.request.Request(f"{url}/signin", data=form, headers={"Origin": url})
+        with opener.open(req) as resp:
+            page = html.unescape(resp.read().decode())
+        assert 'id="publish-form"' in page and str(site) in page, page
+        with opener.open(f"{url}/dropbox") as resp:
+            page = html.unescape(resp.read().decode())
+        assert 'id="submissions"' in page and str(inbox.root) in page and 'id="dropbox-no-inbox"' not in page

@@ -38,6 +38,8 @@ def serve(
     tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     behind_proxy: bool = typer.Option(False, "--behind-proxy", help="A TLS proxy (Caddy, nginx, onion service) is in front."),
     origin: str = typer.Option(None, "--origin", help="Public origin behind a proxy, e.g. https://evidence.example.org."),
+    site: Path = typer.Option(None, "--site", help="Folder the publish page builds the public site into."),
+    dropbox_inbox: Path = typer.Option(None, "--dropbox-inbox", help="Drop-box inbox whose submissions editors answer."),
 ) -> None:
     """Serve the documenters' web app for one archive (see docs/web-security.md)."""
     import uvicorn
@@ -51,7 +53,8 @@ def serve(
         raise UsageError(f"refusing to serve on {host} without TLS: give --tls-cert/--tls-key, or --behind-proxy when a TLS proxy is in front")
     root = config.archive_path(archive)
     web = WebConfig(archive=root, secure_cookies=tls or behind_proxy, origin=origin.rstrip("/") if origin else None,
-                    hsts=tls or behind_proxy)
+                    hsts=tls or behind_proxy, site=site.resolve() if site else None,
+                    dropbox_inbox=dropbox_inbox.resolve() if dropbox_inbox else None)
     app = create_app(web)
     scheme = "https" if tls else "http"
     shown = f"[{host}]" if ":" in host else host

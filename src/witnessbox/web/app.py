@@ -67,12 +67,18 @@ class WebConfig:
         origin: The expected Origin (scheme://host:port) of state-changing requests; None
             accepts the request's own Host (loopback and behind a proxy that sets Host).
         hsts: Send Strict-Transport-Security (served over TLS).
+        site: The folder editors publish the public site to from the publish page
+            (``serve --site``); None: the page only previews and says how to set it.
+        dropbox_inbox: The drop-box inbox whose submissions editors list and answer
+            (``serve --dropbox-inbox``); None: the page says how to set it.
     """
 
     archive: Path
     secure_cookies: bool = False
     origin: str | None = None
     hsts: bool = False
+    site: Path | None = None
+    dropbox_inbox: Path | None = None
 
     @property
     def session_cookie(self) -> str:

@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from ..workspace.accounts import Role
 from . import views_auth, views_custody, views_handover, views_incidents, views_intake, views_items, views_users
-from . import views_review
+from . import views_dropbox, views_review
 
 if TYPE_CHECKING:
     from .app import Ctx
@@ -106,6 +106,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/items", GET, views_items.items_table, V),
     RouteSpec("/items/{item_id}", GET, views_items.item_page, V, scope="item_id"),
     RouteSpec("/items/{item_id}/original", GET, views_items.download_original, E, scope="item_id"),
+    RouteSpec("/items/{item_id}/redact", POST, views_items.item_redact, E, Csrf.TOKEN, scope="item_id"),
     # redaction review (issue 12): reviewers (editors and admins include it), scoped by item;
     # the frame route is a POST because a served frame is recorded as shown
     RouteSpec("/static/review/{name}", GET, views_review.review_static, None),
@@ -133,10 +134,15 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/custody", GET, views_custody.custody_log, V, scope="all-regions"),
     RouteSpec("/custody/{seq}/proof", GET, views_custody.custody_proof, V, scope="all-regions"),
     RouteSpec("/custody/verify", POST, views_custody.custody_verify, A, Csrf.TOKEN, scope="all-regions"),
-    # publish preview and export (export: after re-authentication)
+    # publish preview and publishing to the server's --site folder, export (publishing and
+    # export: after re-authentication)
     RouteSpec("/publish", GET, views_handover.publish_preview, E, scope="all-regions"),
+    RouteSpec("/publish", POST, views_handover.publish_site, E, Csrf.TOKEN, scope="all-regions", reauth=True),
     RouteSpec("/export", GET, views_handover.export_form, E, reauth=True),
     RouteSpec("/export", POST, views_handover.export_download, E, Csrf.TOKEN, reauth=True),
+    # drop-box submissions of the server's --dropbox-inbox and replies to their sources
+    RouteSpec("/dropbox", GET, views_dropbox.dropbox_page, E, scope="all-regions"),
+    RouteSpec("/dropbox/reply", POST, views_dropbox.dropbox_reply, E, Csrf.TOKEN, scope="all-regions"),
     # users (admins, after re-authentication)
     RouteSpec("/users", GET, views_users.users_page, A, reauth=True),
     RouteSpec("/users", POST, views_users.user_add, A, Csrf.TOKEN, reauth=True),

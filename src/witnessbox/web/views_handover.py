@@ -15,9 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..errors import InputError
+from ..errors import InputError, PublishError
+from ..publish.builder import published_incident_pages
+from ..publish.site import incident_path
 from ..workspace import Workspace
 from ..workspace.access import Scope
+from .sessions import REAUTH_VALID
 
 if TYPE_CHECKING:
     from .app import Ctx
@@ -44,9 +47,52 @@ def _preview(ws: Workspace) -> Preview:
     return Preview(incs, tuple((lo.incident_id, lo.item, lo.reason) for lo in gate.left_out))
 
 
-async def publish_preview(request: Request, ctx: Ctx) -> Response:
+def _reauth_fresh(ctx: Ctx) -> bool:
+    return ctx.session is not None and ctx.state.sessions.clock() - ctx.session.reauth_at <= REAUTH_VALID
+
+
+def _removals(ws: Workspace, site: Path) -> tuple[str, ...]:
+    """Incidents the site publishes now that a build from today's gate would remove."""
+    gate, _originals = ws.publishing.gate()
+    keep = {incident_path(i.id) for i in gate.incidents}
+    return tuple(p.removeprefix("incidents/").removesuffix(".html")
+                 for p in published_incident_pages(site) if p not in keep)
+
+
+async def _publish_page(ctx: Ctx, status: int = 200, error: str = "", removals: tuple[str, ...] = (),
+                        done: str = "") -> Response:
     preview = await ctx.call(_preview)
-    return ctx.render("publish.html", preview=preview)
+    site = ctx.state.config.site
+    return ctx.render("publish.html", status=status, preview=preview, site=str(site) if site else "",
+                      reauth_fresh=_reauth_fresh(ctx), error=error, removals=removals, done=done)
+
+
+async def publish_preview(request: Request, ctx: Ctx) -> Response:
+    return await _publish_page(ctx)
+
+
+async def publish_site(request: Request, ctx: Ctx) -> Response:
+    """Build the public site into the server's ``--site`` folder, as ``witnessbox publish`` does.
+
+    The library's gate decides what goes out (published incidents, approved redacted copies
+    only), so this handler adds nothing to it. Removing pages of incidents the site publishes
+    now needs the explicit confirmation box (``allow_removals``), like ``--allow-removals``.
+    """
+    site = ctx.state.config.site
+    if site is None:
+        raise InputError("no site folder is set: start the server with witnessbox serve --site DIR")
+    form = await request.form()
+    allow_removals = form.get("allow_removals") == "on"
+    try:
+        report = await ctx.call(lambda ws: ws.publishing.publish(site, allow_removals=allow_removals))
+    except PublishError as e:
+        # Refused (nothing written). When pages would be removed, list them and offer the
+        # explicit confirmation box; any other refusal is shown as it is.
+        removals = () if allow_removals else await ctx.call(_removals, site)
+        return await _publish_page(ctx, status=e.http_status, error=e.message, removals=removals)
+    done = ctx.ngettext("Published: %(num)d incident", "Published: %(num)d incidents", report.incidents) % {
+        "num": report.incidents}
+    return await _publish_page(ctx, done=done)
 
 
 async def export_form(request: Request, ctx: Ctx) -> Response:

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ..errors import InputError
 from ..ledger.records import ItemRecord, LogEntry
 from ..workspace import Workspace
 from ..workspace.access import Scope
@@ -172,3 +173,20 @@ async def download_original(request: Request, ctx: Ctx) -> Response:
     headers = {"content-disposition": f"attachment; filename*=UTF-8''{quote(safe)}",
                "content-length": str(rec.size)}
     return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+
+
+def _redact(ws: Workspace, scope: Scope, item_id: str) -> str:
+    """Redact an original with the library's defaults, as ``witnessbox redact ID`` does.
+
+    The custody entry carries the signed-in user: the session runs this under
+    ``config.acting_as``. The copy is a draft: it goes out only once a reviewer approves it.
+    """
+    rec = scope.item(ws, item_id)
+    if rec.parent is not None:
+        raise InputError("this is already a redacted copy: redact its original")
+    return ws.redaction.redact_item(rec.sha256).sha256
+
+
+async def item_redact(request: Request, ctx: Ctx) -> Response:
+    sha = await ctx.call(_redact, ctx.scope, request.path_params["item_id"])
+    return ctx.redirect(f"/items/{sha}")
