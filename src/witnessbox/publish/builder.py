@@ -61,14 +61,11 @@ from .site import (
     UnitView,
     fingerprint,
     incident_path,
-    incident_csv_rows,
-    incident_json_line,
-    incidents_csv_from_rows,
-    incidents_json_from_lines,
+    incidents_csv,
+    incidents_json,
     open_data_records,
     region_path,
-    search_index_js_from_items,
-    search_item,
+    search_index_js,
 )
 from .unit_pages import (
     PublishedUnits,
@@ -123,13 +120,10 @@ class _State:
     fps: dict[str, str] = field(default_factory=dict)  # path -> fingerprint of its inputs
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # source key -> PublishedMedia fields
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # incident fp -> list view
-    # incident fp -> [incidents.json line, incidents.csv row, search-index entry]: the open data
-    # of an unchanged incident is not encoded again (the fp covers everything they show).
-    rows: dict[str, list[str]] = field(default_factory=dict)
 
     def dump(self) -> bytes:
         data = {"format": SITE_FORMAT, "files": self.files, "sizes": self.sizes, "fingerprints": self.fps,
-                "media": self.media, "summaries": self.summaries, "rows": self.rows}
+                "media": self.media, "summaries": self.summaries}
         return (json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
     @classmethod
@@ -146,10 +140,7 @@ class _State:
         if not isinstance(files, dict) or not all(isinstance(p, str) and _SAFE_PATH.fullmatch(p) for p in files):
             return None
         try:
-            rows = data.get("rows", {})  # absent in states written before it existed: encode all once
-            if not isinstance(rows, dict):
-                return None
-            return cls(files, data["sizes"], data["fingerprints"], data["media"], data["summaries"], rows)
+            return cls(files, data["sizes"], data["fingerprints"], data["media"], data["summaries"])
         except KeyError:
             return None
 
@@ -609,10 +600,9 @@ def _write_site(
 
     summaries: dict[str, IncidentView] = {}
     listed: dict[str, dict[str, Any]] = {}  # id -> what a list entry shows (fingerprints of list pages)
-    inc_fps: dict[str, str] = {}
     for n, inc in enumerate(incidents):
         rel = incident_path(inc.id)
-        fp = inc_fps[inc.id] = _incident_fp(tpl, inc, inc_slug[inc.id], media.get(inc.id, []), unit_names)
+        fp = _incident_fp(tpl, inc, inc_slug[inc.id], media.get(inc.id, []), unit_names)
         cached = w.old.summaries.get(fp)
         if cached is not None and w.old.fps.get(rel) == fp and w.reuse(rel, fp):
             summaries[inc.id] = _view_from_summary(cached)
@@ -657,9 +647,9 @@ def _write_site(
              lambda: r.search_page(region_views, cat_views))
     w.put_fp("methodology.html", fingerprint(tpl), r.methodology_page)
 
-    rows = _open_data_rows(w, incidents, inc_fps, summaries, media, by_id, inc_slug)
-    w.put_if_changed("incidents.json", incidents_json_from_lines([r[0] for r in rows]))
-    w.put_if_changed("incidents.csv", incidents_csv_from_rows([r[1] for r in rows]))
+    records = open_data_records(incidents, summaries, media)
+    w.put_if_changed("incidents.json", incidents_json(records))
+    w.put_if_changed("incidents.csv", incidents_csv(records))
     u_records = unit_records(pub, {i: summaries[i].url for i in summaries})
     w.put_if_changed("units.json", units_json(u_records))
     w.put_if_changed("units.csv", units_csv(u_records))
@@ -671,38 +661,14 @@ def _write_site(
              lambda: r.feed(recent, summaries))
     w.put_if_changed(
         "search-index.js",
-        search_index_js_from_items([r[2] for r in rows], {v.slug: v.name for v in region_views},
-                                   {c.slug: c.label for c in cat_views}),
+        search_index_js([summaries[i.id] for i in incidents], by_id, {v.slug: v.name for v in region_views},
+                        {c.slug: c.label for c in cat_views}, inc_slug),
     )
     static = resources.files("witnessbox.publish").joinpath("static")
     for f in sorted(static.iterdir(), key=lambda p: p.name):
         if f.name.endswith((".css", ".js")):
             w.put_if_changed(f"static/{f.name}", f.read_bytes())
     return (*gate.left_out, *failed)
-
-
-def _open_data_rows(
-    w: _Writer, incidents: Sequence[Incident], fps: Mapping[str, str], summaries: Mapping[str, IncidentView],
-    media: Mapping[str, Sequence[PublishedMedia]], by_id: Mapping[str, Incident], inc_slug: Mapping[str, str],
-) -> list[list[str]]:
-    """Each incident's open-data line, CSV row and search entry, in order: kept from the previous
-    build for an incident whose fingerprint is unchanged (only changed ones are encoded)."""
-    rows: list[list[str] | None] = [_row_ok(w.old.rows.get(fps[i.id])) for i in incidents]
-    todo = [i for i, row in zip(incidents, rows, strict=True) if row is None]
-    if todo:
-        records = open_data_records(todo, summaries, media)
-        fresh = iter(zip((incident_json_line(r) for r in records), incident_csv_rows(records),
-                         (search_item(summaries[i.id], by_id[i.id], inc_slug[i.id]) for i in todo), strict=True))
-        rows = [list(next(fresh)) if row is None else row for row in rows]
-    out = [row for row in rows if row is not None]
-    for inc, row in zip(incidents, out, strict=True):
-        w.new.rows[fps[inc.id]] = row
-    return out
-
-
-def _row_ok(row: Any) -> list[str] | None:
-    # The state lies in the served folder: a malformed entry is encoded again, never trusted.
-    return row if type(row) is list and len(row) == 3 and all(type(x) is str for x in row) else None
 
 
 def _repr_fp(*parts: Any) -> str:

@@ -401,17 +401,8 @@ def open_data_records(incidents: Sequence[Incident], views: Mapping[str, Inciden
 
 def incidents_json(records: Sequence[Mapping[str, Any]]) -> bytes:
     """A JSON array with one incident per line (the C encoder: ``indent`` would be 10x slower)."""
-    return incidents_json_from_lines([incident_json_line(r) for r in records])
-
-
-def incident_json_line(record: Mapping[str, Any]) -> str:
-    """One incident's line of ``incidents.json`` (no raw newline: JSON escapes them)."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True)
-
-
-def incidents_json_from_lines(lines: Sequence[str]) -> bytes:
-    """``incidents.json`` from lines made by :func:`incident_json_line` (kept by the builder per incident)."""
-    return ("[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n").encode("utf-8")
+    lines = ",\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in records)
+    return ("[\n" + lines + "\n]\n" if records else "[]\n").encode("utf-8")
 
 
 def _csv_safe(v: str) -> str:
@@ -419,19 +410,11 @@ def _csv_safe(v: str) -> str:
     return "'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
 
 
-_CSV_COLUMNS = ["id", "url", "title", "start", "end", "precision", "place", "region", "lat", "lon", "categories", "description",
-                "sources", "media"]
-
-
 def incidents_csv(records: Sequence[Mapping[str, Any]]) -> bytes:
-    return incidents_csv_from_rows(incident_csv_rows(records))
-
-
-def incident_csv_rows(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The CSV text of each record (one row each, CRLF-terminated; quoted newlines stay inside)."""
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")
-    out = []
+    cols = ["id", "url", "title", "start", "end", "precision", "place", "region", "lat", "lon", "categories", "description", "sources", "media"]
+    w.writerow(cols)
     for r in records:
         c = r["coordinates"] or {}
         text = [_csv_safe(str(v)) for v in (r["id"], r["url"], r["title"], r["start"], r["end"], r["precision"], r["place"], r["region"])]
@@ -440,41 +423,22 @@ def incident_csv_rows(records: Sequence[Mapping[str, Any]]) -> list[str]:
         rest = [_csv_safe(str(v)) for v in (";".join(r["categories"]), r["description"], "\n".join(r["sources"]),
                                             ";".join(m["url"] for m in r["media"]))]
         w.writerow([*text, *coords, *rest])
-        out.append(buf.getvalue())
-        buf.seek(0)
-        buf.truncate()
-    return out
-
-
-def incidents_csv_from_rows(rows: Sequence[str]) -> bytes:
-    """``incidents.csv`` from rows made by :func:`incident_csv_rows` (kept by the builder per incident)."""
-    buf = io.StringIO(newline="")
-    csv.writer(buf, lineterminator="\r\n").writerow(_CSV_COLUMNS)
-    return (buf.getvalue() + "".join(rows)).encode("utf-8")
+    return buf.getvalue().encode("utf-8")
 
 
 def search_index_js(views: Sequence[IncidentView], incidents: Mapping[str, Incident], regions: Mapping[str, str], cat_labels: Mapping[str, str], region_slugs: Mapping[str, str]) -> bytes:
     """``window.WB_INDEX``: a script, not JSON, because ``fetch`` of local files fails from ``file://``."""
-    items = [search_item(v, incidents[v.id], region_slugs[v.id]) for v in views]
-    return search_index_js_from_items(items, regions, cat_labels)
-
-
-def search_item(v: IncidentView, inc: Incident, region_slug: str) -> str:
-    """One incident's entry of the search index, as compact JSON (kept by the builder per incident)."""
-    item = {
-        "u": v.url, "t": v.title, "w": v.day, "p": v.place, "r": region_slug,
-        "c": list(v.category_slugs), "k": inc.time.sort_key(), "e": inc.time.end_key(), "s": v.search,
-    }
-    return json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def search_index_js_from_items(items: Sequence[str], regions: Mapping[str, str], cat_labels: Mapping[str, str]) -> bytes:
-    """The script from entries made by :func:`search_item`: the same bytes as one ``json.dumps`` of
-    ``{"categories", "items", "regions"}`` with sorted keys (the keys are in that order here)."""
-    def dump(o: Any) -> str:
-        return json.dumps(o, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-    blob = '{"categories":' + dump(dict(cat_labels)) + ',"items":[' + ",".join(items) + '],"regions":' + dump(dict(regions)) + "}"
+    items = []
+    for v in views:
+        inc = incidents[v.id]
+        items.append(
+            {
+                "u": v.url, "t": v.title, "w": v.day, "p": v.place, "r": region_slugs[v.id],
+                "c": list(v.category_slugs), "k": inc.time.sort_key(), "e": inc.time.end_key(), "s": v.search,
+            }
+        )
+    payload = {"regions": dict(regions), "categories": dict(cat_labels), "items": items}
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     # Keep the script inert if ever inlined: no "</script" or HTML comment openers survive.
     blob = blob.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return ("window.WB_INDEX = " + blob + ";\n").encode("utf-8")
