@@ -653,7 +653,12 @@ def _write_site(
     u_records = unit_records(pub, {i: summaries[i].url for i in summaries})
     w.put_if_changed("units.json", units_json(u_records))
     w.put_if_changed("units.csv", units_csv(u_records))
-    w.put_if_changed("feed.atom", r.feed(incidents, summaries))
+    # Fingerprinted by what its entries show (the settings are in tpl): an unchanged feed is not
+    # rendered again (its Markdown excerpts are most of its cost).
+    recent = r.feed_incidents(incidents)
+    w.put_fp("feed.atom", _repr_fp(tpl, [(i.id, i.updated_at, i.title, i.description, summaries[i.id].url,
+                                          summaries[i.id].categories) for i in recent]),
+             lambda: r.feed(recent, summaries))
     w.put_if_changed(
         "search-index.js",
         search_index_js([summaries[i.id] for i in incidents], by_id, {v.slug: v.name for v in region_views},

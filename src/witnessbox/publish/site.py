@@ -337,9 +337,13 @@ class Renderer:
         cats = [(slug, label) for slug, label in self._cat_labels.items()]
         return monthly_chart(incidents, cats, lang=self.options.lang, chart_id=chart_id, title=title)
 
+    def feed_incidents(self, incidents: Sequence[Incident]) -> list[Incident]:
+        """The incidents the Atom feed lists: the most recently updated ones, newest first."""
+        return sorted(incidents, key=lambda i: (i.updated_at, i.id), reverse=True)[: self.options.feed_size]
+
     def feed(self, incidents: Sequence[Incident], views: Mapping[str, IncidentView]) -> bytes:
         """Atom feed of the most recently updated published incidents."""
-        recent = sorted(incidents, key=lambda i: (i.updated_at, i.id), reverse=True)[: self.options.feed_size]
+        recent = self.feed_incidents(incidents)
         base = self.options.base_url.rstrip("/") + "/" if self.options.base_url.strip() else ""
         ns = uuid.uuid5(uuid.NAMESPACE_URL, "witnessbox:" + (base or self.site_title))
         entries = [
