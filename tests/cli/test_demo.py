@@ -23,9 +23,15 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert "verifies" in run.stdout and "archive OK" in run.stdout
     assert (out / "site" / "index.html").is_file()
     assert (out / "site" / "units" / "demo-riot-police.html").is_file()
+    # It says how to open the web app, with an account whose sign-in is in a private file.
+    assert "serve" in run.stdout and "http://127.0.0.1:8484/" in run.stdout
+    sign_in = (out / "web-sign-in.txt")
+    assert sign_in.stat().st_mode & 0o077 == 0
+    assert "demo-admin" in sign_in.read_text() and "otpauth://" in sign_in.read_text()
 
     ws = Workspace.open(out / "archive", "demo only - not a secret")
     assert ws.verify().ok
+    assert [a.name for a in ws.accounts.list()] == ["demo-admin"]
     items = ws.items()
     originals = [r for r in items if r.parent is None]
     copies = [r for r in items if r.parent is not None]

@@ -13,10 +13,12 @@ import sys
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import typer
 
 DEMO_PASSPHRASE = "demo only - not a secret"
+DEMO_USER = "demo-admin"
 
 
 def register(app: typer.Typer) -> None:
@@ -136,9 +138,36 @@ def run_demo(outdir: Path) -> None:
 
     result = ws.verify()
     _say("verify", f"archive {'OK' if result.ok else 'BROKEN'}: {result.tree_size} custody log entries")
+
+    account = _demo_account(ws, outdir, passphrase)
+    _say("team", f"web app account '{DEMO_USER}' (admin); its passphrase and one-time codes are in {account}")
     typer.echo("")
     from ._common import safe
 
     typer.echo(safe(f"Open {outdir / 'site' / 'index.html'} in a browser; the archive is {outdir / 'archive'}"))
     exe = sys.argv[0] if sys.argv[0].endswith("witnessbox") else "witnessbox"
     typer.echo(safe(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} list"))
+    typer.echo(safe(f"Web app: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} serve, then open http://127.0.0.1:8484/"))
+    typer.echo(safe(f"and sign in as '{DEMO_USER}' with the passphrase and a recovery code (or the TOTP link) in {account}"))
+
+
+def _demo_account(ws: Any, outdir: Path, archive_passphrase: str) -> Path:
+    """An admin account of the web app with a random passphrase, written (0600) to a file in
+    the demo folder: the demo is meant to be opened, and nothing in it is evidence."""
+    import secrets
+
+    from .._fsutil import atomic_write_text
+
+    user_passphrase = secrets.token_urlsafe(18)
+    enrollment = ws.accounts.add(DEMO_USER, user_passphrase, "admin", archive_passphrase=archive_passphrase)
+    path = outdir / "web-sign-in.txt"
+    atomic_write_text(path, "\n".join([
+        "witnessbox demo: sign-in for the web app (`witnessbox serve`). Demo only: never reuse.",
+        f"name:        {DEMO_USER}",
+        f"passphrase:  {user_passphrase}",
+        f"TOTP link:   {enrollment.totp_uri}",
+        "recovery codes (each works once instead of an authenticator code):",
+        *(f"  {c}" for c in enrollment.recovery_codes),
+        "",
+    ]), file_mode=0o600)
+    return path
