@@ -115,7 +115,7 @@ def test_ray_redaction_is_byte_identical_to_local(ray_executor: ex.RayExecutor, 
     remote = Redactor(RedactOptions()).redact_paths(inputs, tmp_path / "ray", executor=ray_executor)
     assert not local.failed and not remote.failed
     assert [r.source for r in remote.done] == [r.source for r in local.done] == inputs
-    assert len(_digests(tmp_path / "ray")) == 2 * len(inputs)  # each copy and its regions file
+    assert len(_digests(tmp_path / "ray")) == 3 * len(inputs)  # each copy, its regions and its suggestions file
     assert _digests(tmp_path / "ray") == _digests(tmp_path / "local")
 
 
