@@ -213,11 +213,18 @@ def test_export_imports_back(engine: sa.Engine, reg: UnitRegistry, tmp_path: Pat
     src.write_text(json.dumps([
         {"slug": "omon", "name_be": "АМАП", "name_ru": "ОМОН", "name_en": "", "kind": "riot police", "parent": "mvd",
          "insignia": "шэўрон з тыграм", "notes": "Line 1\nLine 2", "sources": ["https://example.org/a"]},
-        {"slug": "mvd", "name_en": "Ministry", "kind": "other"},
+        # Spreadsheet formulas are neutralised in CSV (a leading ') and come back exactly.
+        {"slug": "mvd", "name_en": "Ministry", "kind": "other", "notes": "=HYPERLINK(\"x\")", "insignia": "@x"},
     ], ensure_ascii=False))
     rep = import_units(reg, engine, src, log)
     assert rep.slugs == ("mvd", "omon")
     assert log.changes[-1].action == "catalog.unit.import"
+    import csv
+    import io
+
+    cells = [c for row in csv.reader(io.StringIO(export_units_csv(reg.list()))) for c in row]
+    assert "'=HYPERLINK(\"x\")" in cells and "'@x" in cells
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))]
     for fmt, text in (("csv", export_units_csv(reg.list())), ("json", export_units_json(reg.list()))):
         e2 = sa.create_engine("sqlite://")
         from witnessbox.catalog import create_schema

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -241,41 +241,52 @@ def _parse_csv(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
     return rows, problems
 
 
-def _parse_json(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
-    """Parse a top-level JSON array element by element so each row keeps its line number."""
+def json_array_elements(path: Path, text: str, what: str) -> Iterator[tuple[int, Any]]:
+    """The elements of a top-level JSON array, one by one, each with its line number (so that
+    every bad row of an import is reported where it stands).
+
+    Raises:
+        InputError: not a JSON array, or invalid JSON (nothing is imported then).
+    """
     dec = json.JSONDecoder()
     i = _skip_ws(text, 0)
     if i >= len(text) or text[i] != "[":
-        raise InputError(f"{path.name}: the file must be a JSON array of incident objects")
+        raise InputError(f"{path.name}: the file must be a JSON array of {what} objects")
     i = _skip_ws(text, i + 1)
-    rows: list[_Row] = []
-    problems: list[RowProblem] = []
     if i < len(text) and text[i] == "]":
-        return rows, problems
+        return
     while True:
         line = text.count("\n", 0, i) + 1
         try:
             obj, i = dec.raw_decode(text, i)
         except json.JSONDecodeError as e:
             raise InputError(f"{path.name} line {e.lineno}: invalid JSON ({e.msg}); nothing was imported") from None
-        if not isinstance(obj, dict):
-            problems.append(RowProblem(line, "each element must be an object"))
-        else:
-            unknown = set(obj) - set(CSV_COLUMNS) - set(CSV_OPTIONAL) - {"observations"}
-            try:
-                if unknown:
-                    raise InputError(f"unknown fields {sorted(unknown)}")
-                inp, obs = _input_from_fields(obj)
-                rows.append(_Row(line, inp, obs))
-            except WitnessboxError as e:
-                problems.append(RowProblem(line, e.message))
+        yield line, obj
         i = _skip_ws(text, i)
         if i < len(text) and text[i] == ",":
             i = _skip_ws(text, i + 1)
             continue
         if i < len(text) and text[i] == "]" and not text[i + 1 :].strip():
-            return rows, problems
+            return
         raise InputError(f"{path.name} line {text.count(chr(10), 0, i) + 1}: expected , or ] in the JSON array")
+
+
+def _parse_json(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
+    rows: list[_Row] = []
+    problems: list[RowProblem] = []
+    for line, obj in json_array_elements(path, text, "incident"):
+        if not isinstance(obj, dict):
+            problems.append(RowProblem(line, "each element must be an object"))
+            continue
+        unknown = set(obj) - set(CSV_COLUMNS) - set(CSV_OPTIONAL) - {"observations"}
+        try:
+            if unknown:
+                raise InputError(f"unknown fields {sorted(unknown)}")
+            inp, obs = _input_from_fields(obj)
+            rows.append(_Row(line, inp, obs))
+        except WitnessboxError as e:
+            problems.append(RowProblem(line, e.message))
+    return rows, problems
 
 
 def _skip_ws(text: str, i: int) -> int:

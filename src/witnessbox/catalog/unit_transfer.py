@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import InputError, WitnessboxError
 from .models import Change
 from .store import LogFn, nolog
-from .transfer import RowProblem, _read_text, _reject, _skip_ws
+from .transfer import RowProblem, _read_text, _reject, csv_cell_in, csv_cell_out, json_array_elements
 from .units import Unit, UnitRegistry, unit_details
 
 UNIT_COLUMNS = ("slug", "name_be", "name_ru", "name_en", "kind")
@@ -127,45 +127,27 @@ def _parse_csv(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
             problems.append(RowProblem(line, f"{len(values)} fields where the header has {len(header)}"))
             continue
         try:
-            rows.append(_Row(line, _unit_from_fields(dict(zip(header, values, strict=True)))))
+            rows.append(_Row(line, _unit_from_fields({h: csv_cell_in(v) for h, v in zip(header, values, strict=True)})))
         except WitnessboxError as e:
             problems.append(RowProblem(line, e.message))
     return rows, problems
 
 
 def _parse_json(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
-    dec = json.JSONDecoder()
-    i = _skip_ws(text, 0)
-    if i >= len(text) or text[i] != "[":
-        raise InputError(f"{path.name}: the file must be a JSON array of unit objects")
-    i = _skip_ws(text, i + 1)
     rows: list[_Row] = []
     problems: list[RowProblem] = []
-    if i < len(text) and text[i] == "]":
-        return rows, problems
-    while True:
-        line = text.count("\n", 0, i) + 1
-        try:
-            obj, i = dec.raw_decode(text, i)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path.name} line {e.lineno}: invalid JSON ({e.msg}); nothing was imported") from None
+    for line, obj in json_array_elements(path, text, "unit"):
         if not isinstance(obj, dict):
             problems.append(RowProblem(line, "each element must be an object"))
-        else:
-            unknown = [k for k in obj if k not in UNIT_COLUMNS + UNIT_OPTIONAL]
-            try:
-                if unknown:
-                    raise InputError(_unknown_message(unknown))
-                rows.append(_Row(line, _unit_from_fields(obj)))
-            except WitnessboxError as e:
-                problems.append(RowProblem(line, e.message))
-        i = _skip_ws(text, i)
-        if i < len(text) and text[i] == ",":
-            i = _skip_ws(text, i + 1)
             continue
-        if i < len(text) and text[i] == "]" and not text[i + 1 :].strip():
-            return rows, problems
-        raise InputError(f"{path.name} line {text.count(chr(10), 0, i) + 1}: expected , or ] in the JSON array")
+        unknown = [k for k in obj if k not in UNIT_COLUMNS + UNIT_OPTIONAL]
+        try:
+            if unknown:
+                raise InputError(_unknown_message(unknown))
+            rows.append(_Row(line, _unit_from_fields(obj)))
+        except WitnessboxError as e:
+            problems.append(RowProblem(line, e.message))
+    return rows, problems
 
 
 def import_units(registry: UnitRegistry, engine: Any, path: Path, log: LogFn = nolog) -> UnitImportReport:
@@ -276,5 +258,6 @@ def export_units_csv(items: Sequence[Unit]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(UNIT_COLUMNS + UNIT_OPTIONAL)
     for u in items:
-        w.writerow([u.slug, u.name_be, u.name_ru, u.name_en, u.kind, u.parent, u.insignia, u.notes, "\n".join(u.sources)])
+        w.writerow([csv_cell_out(v) for v in (u.slug, u.name_be, u.name_ru, u.name_en, u.kind, u.parent, u.insignia,
+                                                u.notes, "\n".join(u.sources))])
     return buf.getvalue()
