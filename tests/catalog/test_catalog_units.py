@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _servers import use_catalog_of
 
 from witnessbox.catalog import (
     Catalog,
@@ -279,6 +280,7 @@ def test_everything_survives_reindex_from_the_log(ws: Workspace, tmp_path: Path)
 def test_cli_unit_commands(ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASS)
+    use_catalog_of(monkeypatch, ws)  # the module's archive keeps its catalog (PostgreSQL run)
     a = ["--archive", str(ws.root)]
 
     def run(*args: str) -> tuple[int, str, str]:

