@@ -216,29 +216,37 @@ def _parse_csv(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
         )
     rows: list[_Row] = []
     problems: list[RowProblem] = []
+    for line, raw in csv_rows(reader, header, problems):
+        try:
+            fields = {h: v if h == "coordinates" else csv_cell_in(v) for h, v in raw.items()}
+            inp, obs = _input_from_fields(fields)
+            rows.append(_Row(line, inp, obs))
+        except WitnessboxError as e:
+            problems.append(RowProblem(line, e.message))
+    return rows, problems
+
+
+def csv_rows(reader: Any, header: Sequence[str], problems: list[RowProblem]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The data rows of a ``csv.reader`` past its header, each as ``{column: raw cell}`` with its
+    line number. Blank rows are skipped; a row of the wrong width is added to ``problems``, and
+    unreadable CSV is added there and ends the reading."""
     last = reader.line_num
     while True:
         line = last + 1
         try:
             values = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as e:
             problems.append(RowProblem(line, f"unreadable CSV ({e})"))
-            break
+            return
         last = reader.line_num
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
             problems.append(RowProblem(line, f"{len(values)} fields where the header has {len(header)}"))
             continue
-        try:
-            fields = {h: v if h == "coordinates" else csv_cell_in(v) for h, v in zip(header, values, strict=True)}
-            inp, obs = _input_from_fields(fields)
-            rows.append(_Row(line, inp, obs))
-        except WitnessboxError as e:
-            problems.append(RowProblem(line, e.message))
-    return rows, problems
+        yield line, dict(zip(header, values, strict=True))
 
 
 def json_array_elements(path: Path, text: str, what: str) -> Iterator[tuple[int, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import InputError, WitnessboxError
 from .models import Change
 from .store import LogFn, nolog
-from .transfer import RowProblem, _read_text, _reject, csv_cell_in, csv_cell_out, json_array_elements
+from .transfer import RowProblem, _read_text, _reject, csv_cell_in, csv_cell_out, csv_rows, json_array_elements
 from .units import Unit, UnitRegistry, unit_details
 
 UNIT_COLUMNS = ("slug", "name_be", "name_ru", "name_en", "kind")
@@ -110,24 +110,9 @@ def _parse_csv(path: Path, text: str) -> tuple[list[_Row], list[RowProblem]]:
         )
     rows: list[_Row] = []
     problems: list[RowProblem] = []
-    last = reader.line_num
-    while True:
-        line = last + 1
+    for line, raw in csv_rows(reader, header, problems):
         try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            problems.append(RowProblem(line, f"unreadable CSV ({e})"))
-            break
-        last = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            problems.append(RowProblem(line, f"{len(values)} fields where the header has {len(header)}"))
-            continue
-        try:
-            rows.append(_Row(line, _unit_from_fields({h: csv_cell_in(v) for h, v in zip(header, values, strict=True)})))
+            rows.append(_Row(line, _unit_from_fields({h: csv_cell_in(v) for h, v in raw.items()})))
         except WitnessboxError as e:
             problems.append(RowProblem(line, e.message))
     return rows, problems
