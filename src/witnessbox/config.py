@@ -15,6 +15,7 @@ ENV_ACTOR = "WITNESSBOX_ACTOR"
 ENV_DATA = "WITNESSBOX_DATA"
 ENV_DATABASE_URL = "WITNESSBOX_DATABASE_URL"
 ENV_EXECUTOR = "WITNESSBOX_EXECUTOR"
+ENV_STORE_URL = "WITNESSBOX_STORE_URL"
 
 
 def archive_path(explicit: Path | None = None) -> Path:
@@ -72,3 +73,9 @@ def database_url() -> str | None:
 def executor_name() -> str:
     """Where batch work runs: ``$WITNESSBOX_EXECUTOR`` (``local`` or ``ray``), default ``local``."""
     return (os.environ.get(ENV_EXECUTOR) or "local").strip().lower()
+
+
+def store_url() -> str | None:
+    """Where blobs live: ``$WITNESSBOX_STORE_URL`` (``s3://BUCKET/PREFIX``), or None for the
+    archive folder (the default). Fixed at ``init`` (``store.json``)."""
+    return (os.environ.get(ENV_STORE_URL) or "").strip() or None

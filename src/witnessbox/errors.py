@@ -63,6 +63,10 @@ class ArchiveError(WitnessboxError):
     http_status = 500
 
 
+class StoreMismatchError(ArchiveError):
+    """{detail}"""
+
+
 class NoArchiveError(ArchiveError):
     """No witnessbox archive at {detail}: run `witnessbox init` first or set WITNESSBOX_ARCHIVE."""
 

@@ -30,20 +30,24 @@ def init(
     path: Path = typer.Argument(None, hidden=True, help="Old spelling of --archive."),
     archive: Path = typer.Option(None, "--archive", "-A", help="Folder to create (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive)."),
     no_encryption: bool = typer.Option(False, "--no-encryption", help="Store originals unencrypted (public material only)."),
+    object_lock: int = typer.Option(None, "--object-lock", metavar="DAYS", help="With $WITNESSBOX_STORE_URL: keep every blob under S3 Object Lock (compliance mode) for DAYS."),
 ) -> None:
-    """Create a new archive and its keys."""
+    """Create a new archive and its keys (blobs in $WITNESSBOX_STORE_URL when set)."""
     from ..workspace import Workspace
 
     if path is not None and archive is not None and path != archive:
         raise UsageError("give the folder once: `witnessbox init -A FOLDER`")
     target = config.archive_path(archive or path)
+    if object_lock is not None and not config.store_url():
+        raise UsageError(f"--object-lock needs object storage: set {config.ENV_STORE_URL}=s3://BUCKET/PREFIX")
     passphrase = config.passphrase_from_env()
     if passphrase is None:
         if not sys.stdin.isatty():
             raise UsageError("no passphrase: set WITNESSBOX_PASSPHRASE (stdin is not a terminal)")
         passphrase = typer.prompt("New archive passphrase", hide_input=True, confirmation_prompt=True)
-    ws = Workspace.init(target, passphrase, encrypted=not no_encryption)
-    _err.print(f"created archive {_safe(str(ws.root))} ({'unencrypted' if no_encryption else 'encrypted'}), key id {ws.key_id[:16]}")
+    ws = Workspace.init(target, passphrase, encrypted=not no_encryption, object_lock_days=object_lock)
+    where = f", blobs in {_safe(ws.store.blobs.url)}" if ws.store.blobs.url else ""
+    _err.print(f"created archive {_safe(str(ws.root))} ({'unencrypted' if no_encryption else 'encrypted'}), key id {ws.key_id[:16]}{where}")
 
 
 def add(

@@ -129,6 +129,9 @@ def unlock_age_identity(keys_dir: Path, passphrase: str) -> pyrage.x25519.Identi
     try:
         text = pyrage.passphrase.decrypt(data, passphrase)
     except pyrage.DecryptError as e:
+        if "excessive work" in str(e).lower():
+            # age refuses an scrypt that would take too long on this machine now (heavy load).
+            raise ArchiveError("the age identity could not be unlocked: the machine is too busy now (age's scrypt limit); try again") from e
         raise PassphraseError() from e
     try:
         return pyrage.x25519.Identity.from_str(text.decode("ascii").strip())

@@ -13,17 +13,19 @@ named, never returned.
   compliance mode, and ciphertext only (anything that is not an age file is refused, so the
   storage operator can read nothing).
 
-Not yet used by ``Workspace`` (which keeps its folder layout, ``ledger/store.py``): see the
-"Not yet" section of docs/scale-out.md.
+``Workspace`` keeps its blobs here when the archive was made with ``WITNESSBOX_STORE_URL``
+(``ledger/store.py``, :class:`~witnessbox.ledger.store.ObjectBlobs`); records, sidecars and
+the custody log stay in the folder (docs/scale-out.md).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from .._fsutil import atomic_write_bytes, fsync_dir
@@ -174,6 +176,96 @@ class S3ObjectStore:
             )
         except Exception as e:  # noqa: BLE001 - botocore raises many classes; all mean "refused"
             raise ArchiveError(f"cannot create bucket {self.bucket} ({self._error_code(e) or e})") from e
+
+    def bucket_exists(self) -> bool:
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except Exception as e:  # noqa: BLE001
+            if self._error_code(e) in ("NoSuchBucket", "404", "NotFound"):
+                return False
+            raise ArchiveError(f"cannot reach bucket {self.bucket} ({self._error_code(e) or e})") from e
+        return True
+
+    def object_lock_enabled(self) -> bool:
+        """Whether the bucket was created with Object Lock (only then can objects be locked)."""
+        try:
+            got = self._s3.get_object_lock_configuration(Bucket=self.bucket)
+        except Exception:  # noqa: BLE001 - "not found", "not implemented": no lock either way
+            return False
+        return bool(got.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
+
+    def put_file_once(self, key: str, path: Path, *, lock_days: int | None = None) -> bool:
+        """Like :meth:`put_once` for a file (streamed, not read into memory); with
+        ``lock_days`` the object is under Object Lock in compliance mode for that many days.
+
+        One ``PUT`` (S3 limits a single ``PUT`` to 5 GiB).
+        """
+        full = self._key(key)
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(AGE_MAGIC)) != AGE_MAGIC:
+                    raise UsageError(f"object {key}: only ciphertext (age files) may leave the machine")
+                f.seek(0)
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+                f.seek(0)
+                extra: dict[str, Any] = {}
+                if lock_days:
+                    until = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(days=int(lock_days))
+                    extra = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}
+                self._s3.put_object(Bucket=self.bucket, Key=full, Body=f, IfNoneMatch="*",
+                                    ChecksumSHA256=base64.b64encode(h.digest()).decode(), **extra)
+        except OSError as e:
+            raise ArchiveError(f"cannot read {path} to store it as {key}: {e.strerror}") from e
+        except UsageError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            if self._error_code(e) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise ArchiveError(f"cannot store object {key} ({self._error_code(e) or e})") from e
+        return True
+
+    def download(self, key: str, out: BinaryIO, expected: str | None = None) -> None:
+        """Stream the object into ``out``, checked like :meth:`get` (``out`` then holds bytes
+        that must not be used: the caller discards it on error).
+
+        Raises:
+            NotFoundError: No object at ``key``.
+            IntegrityError: The object no longer matches its checksum or ``expected``.
+        """
+        full = self._key(key)
+        h = hashlib.sha256()
+        try:
+            got = self._s3.get_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED")
+            want = got.get("ChecksumSHA256")
+            body = got["Body"]
+            while chunk := body.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+        except Exception as e:  # noqa: BLE001
+            if self._error_code(e) in ("NoSuchKey", "404", "NotFound"):
+                raise NotFoundError(f"object {key} is missing") from e
+            if type(e).__name__ == "FlexibleChecksumError":
+                raise IntegrityError(f"object {key} does not match its SHA-256 (changed or corrupted)") from e
+            if isinstance(e, OSError) and not hasattr(e, "response"):
+                raise
+            raise ArchiveError(f"cannot read object {key} ({self._error_code(e) or e})") from e
+        if not want:
+            raise IntegrityError(f"object {key} carries no SHA-256 checksum: it was not written by witnessbox")
+        digest = h.hexdigest()
+        if digest != base64.b64decode(want).hex() or (expected is not None and digest != expected):
+            raise IntegrityError(f"object {key} does not match its SHA-256 (changed or corrupted)")
+
+    def delete(self, key: str) -> None:
+        """Remove the object (under Object Lock the locked version stays; the key reads as gone)."""
+        full = self._key(key)
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=full)
+        except Exception as e:  # noqa: BLE001
+            if self._error_code(e) in ("NoSuchKey", "404", "NotFound"):
+                return
+            raise ArchiveError(f"cannot delete object {key} ({self._error_code(e) or e})") from e
 
     def put_once(self, key: str, data: bytes) -> bool:
         full = self._key(key)

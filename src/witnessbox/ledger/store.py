@@ -5,6 +5,11 @@ own thread) and the age stream cipher (:mod:`.agestream`), in constant memory. T
 ``tmp/`` (atomically, mode 0444) and then hard-linked to ``blobs/<ab>/<sha256>[.age]``; a
 link fails when the blob exists, so an item is never stored twice and a staged file never
 replaces a sealed one.
+
+Where the encrypted blobs live is a :class:`BlobStore`: :class:`FolderBlobs` (the archive
+folder, the default) or :class:`ObjectBlobs` (S3-compatible storage, fixed at ``init`` by
+``WITNESSBOX_STORE_URL`` and recorded in ``store.json``). Blob names are archive-relative
+paths (``blobs/<ab>/<sha256>.age``); only the staging file stays local.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import pyrage
 
 from .._fsutil import atomic_write, fsync_dir
-from ..errors import ArchiveError, IntegrityError
+from ..errors import ArchiveError, IntegrityError, NotFoundError
 from .agestream import AgeWriter
+
+if TYPE_CHECKING:
+    from .objects import S3ObjectStore
 
 CHUNK = 1 << 20
 _QUEUE_DEPTH = 4
@@ -164,27 +172,214 @@ def decrypt_stream(src: BinaryIO, out: Any, identity: pyrage.x25519.Identity, *,
         raise
 
 
+class BlobStore(Protocol):
+    """Where sealed blobs live: put once by name, read back checked, list, delete (recovery)."""
+
+    @property
+    def url(self) -> str | None:
+        """The object storage URL, or None for the archive folder."""
+        ...
+
+    def put_file_once(self, name: str, path: Path, *, replace: bool = False) -> bool:
+        """Store the file at ``path`` as ``name``; False (nothing written) when ``name`` exists.
+        With ``replace`` an existing ``name`` is replaced (an orphan nothing sealed owns)."""
+        ...
+
+    def open(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """The stored bytes as a seekable stream.
+
+        Raises:
+            IntegrityError: Missing, or (object storage) no longer matching its checksum.
+        """
+        ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def delete(self, name: str) -> None:
+        """Remove ``name`` if present (recovery of an uncommitted item only)."""
+        ...
+
+    def names(self) -> list[str]:
+        """Every stored blob name, sorted."""
+        ...
+
+
+class FolderBlobs:
+    """Blobs as read-only files under the archive folder (``<root>/<name>``)."""
+
+    url: str | None = None
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def put_file_once(self, name: str, path: Path, *, replace: bool = False) -> bool:
+        final = self.path(name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, final)
+            created = True
+        except FileExistsError:
+            created = False
+            if replace:
+                try:
+                    os.replace(path, final)
+                except OSError as e:
+                    raise ArchiveError(f"cannot store blob {final}: {e.strerror}") from e
+                created = True
+        except OSError as e:
+            raise ArchiveError(f"cannot store blob {final}: {e.strerror}") from e
+        fsync_dir(final.parent)
+        return created
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        try:
+            f = open(self.path(name), "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError as e:
+            raise IntegrityError(f"blob {Path(name).name.split('.')[0]} is missing") from e
+        with f:
+            yield f
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).is_file()
+
+    def delete(self, name: str) -> None:
+        p = self.path(name)
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            fsync_dir(p.parent)
+
+    def names(self) -> list[str]:
+        return sorted(f"blobs/{p.parent.name}/{p.name}" for p in (self.root / "blobs").glob("*/*")
+                      if not p.name.startswith(".tmp-"))
+
+
+class ObjectBlobs:
+    """Blobs as objects in S3-compatible storage, under ``<prefix>/<key prefix>/`` (the key
+    prefix is the archive id, chosen at ``init``).
+
+    Writes are create-once (``If-None-Match: *``) and carry a SHA-256 checksum, checked on
+    every read; only age ciphertext is accepted. With ``lock_days`` every blob is written under
+    Object Lock in compliance mode.
+
+    Args:
+        url: ``s3://BUCKET/PREFIX`` (credentials and endpoint from the ``AWS_*`` variables).
+        key_prefix: The archive's own folder in the store (its id at ``init``): several
+            archives may share one bucket and prefix.
+        tmp: Where a downloaded blob is spooled while it is checked (an anonymous file).
+    """
+
+    def __init__(self, url: str, key_prefix: str, tmp: Path | None, *, lock_days: int | None = None,
+                 client: Any = None) -> None:
+        from .objects import S3ObjectStore
+
+        self.url = url
+        self.lock_days = lock_days
+        self.tmp = tmp
+        self._prefix = url.rstrip("/") + "/" + key_prefix
+        S3ObjectStore(self._prefix, client=object())  # a bad URL fails here, before any connection
+        self._client = client
+        self._s3: S3ObjectStore | None = None
+
+    @property
+    def s3(self) -> S3ObjectStore:
+        """The S3 client, made at first use (opening an archive does not connect)."""
+        if self._s3 is None:
+            from .objects import S3ObjectStore
+
+            self._s3 = S3ObjectStore(self._prefix, client=self._client if self._client is not None else _s3_client())
+        return self._s3
+
+    def prepare(self) -> None:
+        """At ``init``: create the bucket if missing (with Object Lock when asked) and check
+        that a lock can be honoured.
+
+        Raises:
+            ArchiveError: The bucket cannot be reached or made, or it has no Object Lock.
+        """
+        if not self.s3.bucket_exists():
+            self.s3.create_bucket(object_lock_days=self.lock_days)
+        elif self.lock_days and not self.s3.object_lock_enabled():
+            raise ArchiveError(f"bucket {self.s3.bucket} has no Object Lock: use a new bucket for --object-lock")
+
+    def put_file_once(self, name: str, path: Path, *, replace: bool = False) -> bool:
+        if self.s3.put_file_once(name, path, lock_days=self.lock_days):
+            return True
+        if not replace:
+            return False
+        self.s3.delete(name)
+        if not self.s3.put_file_once(name, path, lock_days=self.lock_days):
+            raise ArchiveError(f"cannot store blob {name}: another writer stored it at the same time")
+        return True
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        tmp = self.tmp if self.tmp is not None and os.access(self.tmp, os.W_OK) else None
+        with tempfile.TemporaryFile(dir=tmp) as f:
+            try:
+                self.s3.download(name, f)
+            except NotFoundError as e:
+                raise IntegrityError(f"blob {Path(name).name.split('.')[0]} is missing (object {name})") from e
+            f.seek(0)
+            yield f
+
+    def exists(self, name: str) -> bool:
+        return self.s3.exists(name)
+
+    def delete(self, name: str) -> None:
+        self.s3.delete(name)
+
+    def names(self) -> list[str]:
+        return [k for k in self.s3.keys("blobs/")]
+
+
+def _s3_client() -> Any:
+    """A boto3 S3 client from the standard ``AWS_*`` variables (endpoint included)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"max_attempts": 3}))
+
+
 class ContentStore:
-    """Blobs under ``root/blobs``, staging under ``root/tmp``.
+    """Blobs in a :class:`BlobStore` (default: ``root/blobs``), staging under ``root/tmp``.
 
     Args:
         root: The archive folder.
         recipient: The age recipient; None for an archive made with ``--no-encryption``.
+        blobs: Where sealed blobs live (default: the folder).
     """
 
-    def __init__(self, root: Path, recipient: pyrage.x25519.Recipient | None) -> None:
+    def __init__(self, root: Path, recipient: pyrage.x25519.Recipient | None, blobs: BlobStore | None = None) -> None:
         self.root = root
         self.recipient = recipient
         self.tmp = root / "tmp"
+        self.blobs: BlobStore = blobs if blobs is not None else FolderBlobs(root)
 
     @property
     def encrypted(self) -> bool:
         return self.recipient is not None
 
-    def blob_path(self, sha256: str) -> Path:
-        """Where the blob of ``sha256`` lives (whether or not it exists)."""
+    def blob_name(self, sha256: str) -> str:
+        """The blob's archive-relative name (``blobs/<ab>/<sha256>[.age]``)."""
         suffix = ".age" if self.encrypted else ""
-        return self.root / "blobs" / sha256[:2] / f"{sha256}{suffix}"
+        return f"blobs/{sha256[:2]}/{sha256}{suffix}"
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where the blob of ``sha256`` lives in the folder (whether or not it exists; with
+        object storage only its name matters: see :meth:`open_blob`)."""
+        return self.root / self.blob_name(sha256)
+
+    def open_blob(self, sha256: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """The stored (encrypted) bytes of a blob.
+
+        Raises:
+            IntegrityError: Missing or changed behind witnessbox's back.
+        """
+        return self.blobs.open(self.blob_name(sha256))
 
     def stage(self, src: BinaryIO, *, progress: Callable[[int], None] | None = None, size_hint: int | None = None) -> Staged:
         """Hash and encrypt ``src`` in one pass into a staging file.
@@ -234,24 +429,9 @@ class ContentStore:
         Raises:
             ArchiveError: The link or the folder sync failed.
         """
-        final = self.blob_path(staged.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(staged.path, final)
-            created = True
-        except FileExistsError:
-            created = False
-            if replace_orphan:
-                try:
-                    os.replace(staged.path, final)
-                except OSError as e:
-                    raise ArchiveError(f"cannot store blob {final}: {e.strerror}") from e
-                created = True
-        except OSError as e:
-            raise ArchiveError(f"cannot store blob {final}: {e.strerror}") from e
+        created = self.blobs.put_file_once(self.blob_name(staged.sha256), staged.path, replace=replace_orphan)
         with contextlib.suppress(OSError):
             staged.path.unlink()
-        fsync_dir(final.parent)
         return created
 
     def discard(self, staged: Staged) -> None:
@@ -261,10 +441,7 @@ class ContentStore:
 
     def remove(self, sha256: str) -> None:
         """Delete a blob (recovery of an uncommitted item only)."""
-        p = self.blob_path(sha256)
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-            fsync_dir(p.parent)
+        self.blobs.delete(self.blob_name(sha256))
 
     def encrypt_bytes(self, data: bytes) -> bytes:
         """Encrypt a small payload (sensitive metadata) to the archive key, or pass it through."""
@@ -299,12 +476,7 @@ class ContentStore:
             NotFoundError: No such blob.
             IntegrityError: The ciphertext is damaged.
         """
-        path = self.blob_path(sha256)
-        try:
-            src = open(path, "rb")
-        except FileNotFoundError as e:
-            raise IntegrityError(f"blob {sha256} is missing") from e
-        with src:
+        with self.open_blob(sha256) as src:
             if not self.encrypted:
                 yield src
                 return
@@ -328,7 +500,6 @@ class ContentStore:
         Raises:
             IntegrityError: Missing or undecryptable blob.
         """
-        path = self.blob_path(sha256)
         h256, h512 = hashlib.sha256(), hashlib.sha512()
         n = 0
 
@@ -343,16 +514,13 @@ class ContentStore:
                 n += len(b)
                 return len(b)
 
-        try:
-            with open(path, "rb") as src:
-                if self.encrypted:
-                    if identity is None:
-                        raise IntegrityError("the age identity is needed to re-hash encrypted blobs")
-                    decrypt_stream(src, _Sink(), identity, what=f"blob {sha256}")
-                else:
-                    sink = _Sink()
-                    while chunk := src.read(CHUNK):
-                        sink.write(chunk)
-        except FileNotFoundError as e:
-            raise IntegrityError(f"blob {sha256} is missing") from e
+        with self.open_blob(sha256) as src:
+            if self.encrypted:
+                if identity is None:
+                    raise IntegrityError("the age identity is needed to re-hash encrypted blobs")
+                decrypt_stream(src, _Sink(), identity, what=f"blob {sha256}")
+            else:
+                sink = _Sink()
+                while chunk := src.read(CHUNK):
+                    sink.write(chunk)
         return h256.hexdigest(), h512.hexdigest(), n

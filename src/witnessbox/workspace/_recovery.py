@@ -79,6 +79,11 @@ def recover(ws: Workspace) -> int:
         if not _committed(ws, info, size):
             # Record first: once it is gone the item is absent whatever else remains.
             for rel in sorted(info.get("files", []), key=lambda r: (not r.startswith("records/"), r)):
+                if isinstance(rel, str) and rel.startswith("blobs/") and rel == ws.store.blob_name(str(info.get("sha256"))):
+                    # The blob may be an object in S3: uploaded before the seal's log entry,
+                    # it is deleted like a file when that entry never came.
+                    ws.store.remove(str(info.get("sha256")))
+                    continue
                 p = (root / rel).resolve()
                 if root.resolve() not in p.parents:
                     continue  # never delete outside the archive, whatever a marker says

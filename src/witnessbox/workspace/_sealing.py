@@ -472,7 +472,7 @@ def extract_item(ws: Workspace, sha256: str, out: Path, *, overwrite: bool) -> P
     try:
         with atomic_write(out, "wb", file_mode=0o600, overwrite=overwrite) as f:
             w = _HashingWriter(f)
-            with open(ws.store.blob_path(sha256), "rb") as src:
+            with ws.store.open_blob(sha256) as src:
                 if identity is None:
                     while chunk := src.read(1 << 20):
                         w.write(chunk)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyrage
 
-from ..errors import IntegrityError
+from ..errors import ArchiveError, IntegrityError
 from ..ledger.canonical import sha256_hex
 from ..ledger.merkle import frontier_extend, leaf_hash, root_from_frontier
 from ..ledger.records import SEAL_ACTIONS, ItemRecord, LogEntry
@@ -142,10 +142,15 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     for p in sorted((ws.root / "records").glob("*/*.json")):
         if p.resolve() not in known_records and p.resolve() not in pending_files:
             bad(f"record {p.stem}", "is not in the custody log (added outside witnessbox?)")
-    known_blobs = {ws.store.blob_path(s).resolve() for s in sealed}
-    for p in sorted((ws.root / "blobs").glob("*/*")):
-        if p.resolve() not in known_blobs and p.resolve() not in pending_files and not p.name.startswith(".tmp-"):
-            bad(f"blob {p.name}", "is not in the custody log (added outside witnessbox?)")
+    known_blobs = {ws.store.blob_name(s) for s in sealed}
+    try:
+        stored = ws.store.blobs.names()
+    except ArchiveError as e:
+        bad("blobs", f"cannot be listed ({e.message})")
+        stored = []
+    for name in stored:
+        if name not in known_blobs and (ws.root / name).resolve() not in pending_files:
+            bad(f"blob {name.rsplit('/', 1)[-1]}", "is not in the custody log (added outside witnessbox?)")
     return rep
 
 

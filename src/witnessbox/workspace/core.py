@@ -4,7 +4,8 @@ On-disk layout (full formats in ``docs/archive-format.md``)::
 
     archive.json (+ .sig)          signed header: id, encryption on/off, key id, KDF
     keys/                          signing key pair, age recipient and identity
-    blobs/<ab>/<sha256>[.age]      originals and derivatives, read-only
+    blobs/<ab>/<sha256>[.age]      originals and derivatives, read-only (or on S3: store.json)
+    store.json                     only when blobs live in object storage: its URL, fixed at init
     records/<ab>/<sha256>.json     signed canonical record (+ .json.sig, raw Ed25519)
     meta/<ab>/<sha256>.json[.age]  sensitive metadata (GPS, serials), encrypted
     sidecars/<ab>/<sha256>/<name>  files stored beside an item (regions, proofs)
@@ -53,6 +54,7 @@ from ..errors import (
     NotFoundError,
     PassphraseRequiredError,
     ReadOnlyArchiveError,
+    StoreMismatchError,
     UsageError,
     WitnessboxError,
 )
@@ -61,7 +63,7 @@ from ..ledger import keys as _keys
 from ..ledger.canonical import canonical_bytes, parse_canonical, sha256_hex, utc_now
 from ..ledger.custody import CustodyLog
 from ..ledger.records import SEAL_ACTIONS, Checkpoint, InclusionProof, ItemRecord, LogEntry
-from ..ledger.store import ContentStore, decrypt_stream
+from ..ledger.store import BlobStore, ContentStore, FolderBlobs, ObjectBlobs, decrypt_stream
 from ..ledger.verify import key_id as _key_id
 from ..ledger.verify import verify_signature
 from ._reports import AddReport, Progress, VerifyReport
@@ -83,8 +85,11 @@ _log = logging.getLogger(__name__)
 
 HEADER = "archive.json"
 HEADER_FORMAT = "witnessbox-archive/1"
+STORE_FILE = "store.json"
+STORE_FORMAT = "witnessbox-store/1"
 TOOL = f"witnessbox {__version__}"
 _HEX = re.compile(r"[0-9a-f]{1,64}")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 PassphraseSource = str | Callable[[], str] | None
 
@@ -162,24 +167,35 @@ class Workspace:
         # originals to someone else's key.
         if recipient is not None and str(recipient) != header.age_recipient:
             raise IntegrityError(f"keys/{_keys.AGE_PUB} does not match the signed archive header: restore it from a backup")
-        self.store = ContentStore(root, recipient)
+        self.store = ContentStore(root, recipient, _blob_store(root, self.read_only))
         self.public_key_pem = (root / "keys" / _keys.SIGNING_PUB).read_bytes()
 
     # -- creation ----------------------------------------------------------------------------
     @classmethod
-    def init(cls, path: Path, passphrase: str, *, encrypted: bool = True) -> Workspace:
+    def init(cls, path: Path, passphrase: str, *, encrypted: bool = True, object_lock_days: int | None = None) -> Workspace:
         """Create a new archive at ``path`` (absent or an empty folder).
 
         The archive is built in a hidden sibling folder and renamed into place, so a crash
-        never leaves a half-made archive at ``path``.
+        never leaves a half-made archive at ``path``. With ``$WITNESSBOX_STORE_URL`` set, its
+        blobs live in that object storage from now on (``store.json``; the bucket is made if
+        missing); ``object_lock_days`` puts them under S3 Object Lock in compliance mode.
 
         Raises:
-            UsageError: ``path`` exists and is not an empty folder, or the passphrase is empty.
-            ArchiveError: The folder cannot be written.
+            UsageError: ``path`` exists and is not an empty folder, the passphrase is empty,
+                or object storage / Object Lock is asked for where it cannot apply.
+            ArchiveError: The folder cannot be written, or the bucket cannot be used.
         """
         path = Path(path)
         if not passphrase:
             raise UsageError("the passphrase must not be empty")
+        store_url = config.store_url()
+        if object_lock_days is not None:
+            if not store_url:
+                raise UsageError(f"--object-lock needs object storage: set {config.ENV_STORE_URL}=s3://BUCKET/PREFIX")
+            if object_lock_days < 1:
+                raise UsageError("--object-lock needs a number of days of at least 1")
+        if store_url and not encrypted:
+            raise UsageError("object storage holds ciphertext only: an archive with --no-encryption keeps its folder")
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UsageError(f"{path} already exists and is not an empty folder: choose another path")
         parent = path.absolute().parent
@@ -204,9 +220,16 @@ class Workspace:
             data = canonical_bytes(header.to_json())
             atomic_write_bytes(build / (HEADER + ".sig"), made.signing_key.sign(data), file_mode=0o444)
             atomic_write_bytes(build / HEADER, data, file_mode=0o444)
+            init_details: dict[str, Any] = {"archive_id": header.archive_id, "encrypted": encrypted, "key_id": header.key_id, "tool": TOOL}
+            if store_url:
+                store_info = {"format": STORE_FORMAT, "url": store_url, "key_prefix": header.archive_id,
+                              "object_lock_days": object_lock_days}
+                ObjectBlobs(store_url, header.archive_id, build / "tmp", lock_days=object_lock_days).prepare()
+                atomic_write_bytes(build / STORE_FILE, canonical_bytes(store_info), file_mode=0o444)
+                init_details.update(store=store_url, store_key_prefix=header.archive_id, object_lock_days=object_lock_days)
             ws = cls(build, header, passphrase)
             ws._signing = made.signing_key
-            ws.log_store.append("init", config.actor(), [], {"archive_id": header.archive_id, "encrypted": encrypted, "key_id": header.key_id, "tool": TOOL})
+            ws.log_store.append("init", config.actor(), [], init_details)
             ws.log_store.write_checkpoint(made.signing_key, header.archive_id, header.key_id)
             # The catalog file exists from the start, so that a missing one later means a lost
             # one (rebuilt from the log, see `engine`). A server catalog is checked and claimed
@@ -224,7 +247,7 @@ class Workspace:
             raise
         ws.root = path
         ws.log_store = CustodyLog(path)
-        ws.store = ContentStore(path, ws.store.recipient)
+        ws.store = ContentStore(path, ws.store.recipient, _blob_store(path, ws.read_only))
         return ws
 
     @classmethod
@@ -721,7 +744,7 @@ class Workspace:
             PassphraseError: Wrong or missing passphrase.
         """
         rec = self._load_record(self.resolve(sha256))
-        if not self.encrypted:
+        if not self.encrypted and isinstance(self.store.blobs, FolderBlobs):
             yield self.store.blob_path(rec.sha256)
             return
         ident = self._identity()
@@ -730,8 +753,11 @@ class Workspace:
         fd, tmp = tempfile.mkstemp(prefix=f"plain-{os.getpid()}-", suffix=suffix,
                                    dir=None if self.read_only else self.root / "tmp")
         try:
-            with os.fdopen(fd, "wb") as out, open(self.store.blob_path(rec.sha256), "rb") as src:
-                decrypt_stream(src, out, ident, what=f"blob {rec.sha256}")
+            with os.fdopen(fd, "wb") as out, self.store.open_blob(rec.sha256) as src:
+                if ident is None:
+                    shutil.copyfileobj(src, out)
+                else:
+                    decrypt_stream(src, out, ident, what=f"blob {rec.sha256}")
             yield Path(tmp)
         finally:
             with contextlib.suppress(OSError):
@@ -979,3 +1005,35 @@ class Workspace:
         from .accounts import Accounts
 
         return Accounts(self)
+
+
+def _blob_store(root: Path, read_only: bool) -> BlobStore:
+    """Where this archive's blobs live: ``store.json`` decides, and ``$WITNESSBOX_STORE_URL``
+    must agree with it (a second place for the same archive would split it silently).
+
+    Raises:
+        StoreMismatchError: The variable names another place than the archive's own.
+    """
+    wanted = config.store_url()
+    try:
+        info = json.loads((root / STORE_FILE).read_bytes())
+    except FileNotFoundError:
+        if wanted:
+            raise StoreMismatchError(f"this archive keeps its blobs in its folder, not in {_safe_url(wanted)}: unset {config.ENV_STORE_URL}") from None
+        return FolderBlobs(root)
+    except (OSError, ValueError) as e:
+        raise IntegrityError(f"{STORE_FILE} is unreadable or damaged ({e})") from e
+    if (not isinstance(info, dict) or info.get("format") != STORE_FORMAT or not isinstance(info.get("url"), str)
+            or not isinstance(info.get("key_prefix"), str) or not _KEY_PREFIX.fullmatch(info["key_prefix"])):
+        raise IntegrityError(f"{STORE_FILE}: unknown format")
+    url = str(info["url"])
+    if wanted != url:
+        hint = f"not in {_safe_url(wanted)}" if wanted else f"and {config.ENV_STORE_URL} is not set"
+        raise StoreMismatchError(f"this archive keeps its blobs in {_safe_url(url)}, {hint}: set {config.ENV_STORE_URL}={_safe_url(url)}")
+    lock = info.get("object_lock_days")
+    return ObjectBlobs(url, str(info["key_prefix"]), None if read_only else root / "tmp", lock_days=int(lock) if lock else None)
+
+
+def _safe_url(url: str) -> str:
+    """A store URL for a one-line message (printable characters only, bounded)."""
+    return "".join(c if c.isprintable() else "?" for c in url)[:200]
