@@ -5,6 +5,11 @@ Anchor: ``FolderObjectStore.put_once`` (atomic write, fsync, create-once link) i
 S3: ``S3ObjectStore.put_once`` (conditional PUT with a SHA-256 checksum) to a SeaweedFS started
 by the same helper as the tests. Reads back every object (checked) in both.
 
+Then the archive itself: ``Workspace.add`` of N files of S MiB (random bytes) into an archive
+with its blobs in the folder (the anchor) and into one made with ``WITNESSBOX_STORE_URL`` on
+the same SeaweedFS (hash, encrypt, upload, record, log), and ``Workspace.verify`` of each
+(every blob read back, checked and decrypted). Key unlocking is done before timing.
+
 Usage: .venv/bin/python benchmarks/scale_store.py [--objects 40] [--mib 4]
 """
 
@@ -26,6 +31,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from _servers import start_seaweedfs  # noqa: E402
 
 from witnessbox.ledger.objects import FolderObjectStore, ObjectStore, S3ObjectStore  # noqa: E402
+from witnessbox.workspace import Workspace  # noqa: E402
+
+PASSPHRASE = "benchmark passphrase"
 
 
 def run(store: ObjectStore, blobs: list[bytes]) -> tuple[float, float]:
@@ -37,6 +45,20 @@ def run(store: ObjectStore, blobs: list[bytes]) -> tuple[float, float]:
     for i, b in enumerate(blobs):
         assert store.get(f"blobs/{i:02x}/{i:064x}.age") == b
     return write, time.perf_counter() - t0
+
+
+def run_workspace(root: Path, files: list[Path]) -> tuple[float, float]:
+    ws = Workspace.init(root, PASSPHRASE)
+    ws.unlock()
+    t0 = time.perf_counter()
+    rep = ws.add(files)
+    add = time.perf_counter() - t0
+    assert len(rep.added) == len(files) and not rep.failed
+    t0 = time.perf_counter()
+    assert ws.verify().ok
+    verify = time.perf_counter() - t0
+    ws.close()
+    return add, verify
 
 
 def main() -> None:
@@ -54,13 +76,29 @@ def main() -> None:
         s3 = S3ObjectStore("s3://wb-bench/archive", client=srv.client())
         s3.create_bucket()
         rows.append(("S3 on SeaweedFS, loopback", *run(s3, blobs)))
+        src = folder / "src"
+        src.mkdir()
+        files = []
+        for i in range(args.objects):
+            files.append(src / f"f{i:03d}.bin")
+            files[-1].write_bytes(os.urandom(args.mib << 20))
+        ws_rows = [("archive, blobs in folder (anchor)", *run_workspace(folder / "ws-folder", files))]
+        os.environ.update({"WITNESSBOX_STORE_URL": "s3://wb-bench-ws/archives", "AWS_ENDPOINT_URL": srv.endpoint,
+                           "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "witnessbox-bench",
+                           "AWS_SECRET_ACCESS_KEY": "witnessbox-bench", "AWS_EC2_METADATA_DISABLED": "true"})
+        ws_rows.append(("archive, blobs on S3 (SeaweedFS)", *run_workspace(folder / "ws-s3", files)))
+        os.environ.pop("WITNESSBOX_STORE_URL")
     finally:
         srv.stop()
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"{args.objects} objects of {args.mib} MiB ({total_mib:.0f} MiB), 2-core machine\n")
-    print(f"{'store':28} {'write MiB/s':>12} {'read MiB/s':>11} {'write x anchor':>15}")
+    print(f"{args.objects} objects of {args.mib} MiB ({total_mib:.0f} MiB), {os.cpu_count()}-core machine\n")
+    print(f"{'store':34} {'write MiB/s':>12} {'read MiB/s':>11} {'write x anchor':>15}")
     for label, w, r in rows:
-        print(f"{label:28} {total_mib / w:12.1f} {total_mib / r:11.1f} {rows[0][1] / w:15.2f}")
+        print(f"{label:34} {total_mib / w:12.1f} {total_mib / r:11.1f} {rows[0][1] / w:15.2f}")
+    plain_mib = args.objects * args.mib
+    print(f"\n{'Workspace':34} {'add MiB/s':>12} {'verify MiB/s':>13} {'add x anchor':>13} {'verify x anchor':>16}")
+    for label, a, v in ws_rows:
+        print(f"{label:34} {plain_mib / a:12.1f} {plain_mib / v:13.1f} {ws_rows[0][1] / a:13.2f} {ws_rows[0][2] / v:16.2f}")
 
 
 if __name__ == "__main__":

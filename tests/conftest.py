@@ -79,6 +79,48 @@ def shared_postgres() -> PostgresServer:
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _PG:
         _PG.pop().stop()
+    while _S3:
+        _S3.pop().stop()
+
+
+# -- where blobs live: the archive folder by default; the same tests again on S3 --------------
+#
+# `WITNESSBOX_TEST_STORE=s3 pytest tests/workspace tests/export` runs the given tests with every
+# archive they make keeping its blobs on a SeaweedFS started on 127.0.0.1 for the run (one
+# bucket, `$WITNESSBOX_STORE_URL` set for the whole session; each archive has its own key
+# prefix). Archives made with encrypted=False keep their folder (S3 takes ciphertext only): the
+# tests that need one are skipped there. Not part of .ci/run (time budget).
+
+ENV_TEST_STORE = "WITNESSBOX_TEST_STORE"
+_S3: list[SeaweedServer] = []
+
+
+def test_store() -> str:
+    """``folder`` or ``s3``: where the archives of this run keep their blobs."""
+    value = os.environ.get(ENV_TEST_STORE, "folder").strip().lower()
+    if value not in ("folder", "s3"):
+        raise pytest.UsageError(f"{ENV_TEST_STORE} must be folder or s3, not {value!r}")
+    return value
+
+
+def _start_store_run() -> None:
+    """Start SeaweedFS and point the whole run's archives at a fresh bucket on it."""
+    import uuid
+
+    srv = start_seaweedfs()  # a failure to start fails the run: the switch asked for S3
+    _S3.append(srv)
+    os.environ.update({
+        "WITNESSBOX_STORE_URL": f"s3://wb-run-{uuid.uuid4().hex[:10]}/archives",
+        "AWS_ENDPOINT_URL": srv.endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "witnessbox-test",
+        "AWS_SECRET_ACCESS_KEY": "witnessbox-test", "AWS_EC2_METADATA_DISABLED": "true",
+    })
+
+
+@pytest.fixture
+def folder_store_only() -> None:
+    """Skip a test that needs blobs in the archive folder (an unencrypted archive) in an S3 run."""
+    if test_store() == "s3":
+        pytest.skip("unencrypted archives keep their blobs in the folder (S3 holds ciphertext only)")
 
 
 class _WideFixtureSchemas:
@@ -111,6 +153,8 @@ class _WideFixtureSchemas:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_WideFixtureSchemas(), "witnessbox-wide-fixture-schemas")
+    if test_store() == "s3" and not _S3:
+        _start_store_run()
 
 
 @pytest.fixture(scope="session")
@@ -182,6 +226,9 @@ def ray_cluster() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def seaweedfs() -> Iterator[SeaweedServer]:
     """SeaweedFS's S3 API on 127.0.0.1 for the run (skips with the reason it cannot start)."""
+    if _S3:  # an S3 run (WITNESSBOX_TEST_STORE=s3) has one already
+        yield _S3[0]
+        return
     try:
         srv = start_seaweedfs()
     except ServerUnavailable as e:

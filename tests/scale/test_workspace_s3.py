@@ -139,6 +139,24 @@ def test_another_or_missing_store_url_is_refused(s3_ws: Workspace, store_url: st
         Workspace.open(folder.root, PASSPHRASE)
 
 
+def test_a_redirected_store_json_is_named_by_verify(s3_ws: Workspace, tmp_path: Path, store_url: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    s3_ws.add(_files(tmp_path / "in", 1))
+    root = s3_ws.root
+    s3_ws.close()
+    store = root / "store.json"
+    info = json.loads(store.read_bytes())
+    info["url"] = store_url + "-elsewhere"
+    store.chmod(0o644)
+    store.write_text(json.dumps(info))
+    monkeypatch.setenv("WITNESSBOX_STORE_URL", store_url + "-elsewhere")
+    ws = Workspace.open(root, PASSPHRASE)
+    rep = ws.verify()
+    problems = {p.object: p.detail for p in rep.problems}
+    assert f"the archive was made with {store_url} (init log entry)" in problems["store.json"]
+    ws.close()
+
+
 def test_s3_needs_encryption(store_url: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="ciphertext only"):
         Workspace.init(tmp_path / "a", PASSPHRASE, encrypted=False)

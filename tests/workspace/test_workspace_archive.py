@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from _servers import lose_catalog
-from workspace_helpers import PASSPHRASE, snapshot
+from workspace_helpers import PASSPHRASE, read_blob, snapshot, write_blob
 from media_samples import jpeg_with_exif, mp4
 
 from witnessbox.errors import NotFoundError, PassphraseError, PassphraseRequiredError, UsageError
@@ -38,8 +38,9 @@ def test_add_folder_seals_every_file_once(ws: Workspace, files: Path) -> None:
             assert (r.source, r.note, r.captured_at, r.place) == ("signal", "from a witness", "2026-01-01", "square")
             assert r.received_at.endswith("Z") and r.tool.startswith("witnessbox ")
             blob = ws.store.blob_path(r.sha256)
-            assert blob.name.endswith(".age") and p.read_bytes() not in blob.read_bytes()
-            assert not blob.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+            assert blob.name.endswith(".age") and p.read_bytes() not in read_blob(ws, r.sha256)
+            if ws.store.blobs.url is None:  # in the folder: read-only
+                assert not blob.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
 def test_duplicate_is_logged_not_stored_twice(ws: Workspace, files: Path, tmp_path: Path) -> None:
@@ -341,9 +342,7 @@ def test_a_planted_blob_never_stands_in_for_a_new_original(ws: Workspace, tmp_pa
     src = tmp_path / "e.txt"
     src.write_text("the real evidence")
     sha = _sha(src)
-    blob = ws.store.blob_path(sha)
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(b"garbage that is not the original")
+    write_blob(ws, sha, b"garbage that is not the original")
     rep = ws.add([src])
     assert [r.sha256 for r in rep.added] == [sha]
     assert ws.verify().ok
@@ -381,3 +380,12 @@ def test_a_planted_record_does_not_make_a_new_file_a_duplicate(ws: Workspace, tm
     assert ws.extract(sha, tmp_path / "out.txt").read_text() == "the real evidence"
     again = ws.add([src])
     assert not again.added and [d.sha256 for d in again.duplicates] == [sha]
+
+
+def test_blobs_live_where_the_run_says(ws: Workspace, files: Path) -> None:
+    # WITNESSBOX_TEST_STORE=s3 runs this folder with every archive's blobs on S3 (tests/conftest.py).
+    on_s3 = os.environ.get("WITNESSBOX_TEST_STORE", "folder") == "s3"
+    r = ws.add([files / "a.txt"]).added[0]
+    assert (ws.store.blobs.url is not None) == on_s3
+    assert ws.store.blob_path(r.sha256).exists() != on_s3
+    assert ws.store.blobs.names() == [ws.store.blob_name(r.sha256)]

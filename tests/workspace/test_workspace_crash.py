@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workspace_helpers import PASSPHRASE
+from workspace_helpers import PASSPHRASE, blob_exists, copy_archive
 
 from witnessbox.workspace import Workspace
 
@@ -37,7 +37,7 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def crash_archive(archive_path: Path, fast_tmp: Path) -> Path:
-    return Path(shutil.copytree(archive_path, fast_tmp / "archive"))
+    return copy_archive(archive_path, fast_tmp / "archive")
 
 
 def _cli() -> list[str]:
@@ -58,7 +58,7 @@ def _check(archive: Path, identity: object, inputs: list[Path]) -> set[str]:
     sealed = {r.sha256 for r in ws.items()}
     for p in inputs:
         sha = hashlib.sha256(p.read_bytes()).hexdigest()
-        parts = [ws.store.blob_path(sha).exists(), ws.record_path(sha).exists()]
+        parts = [blob_exists(ws, sha), ws.record_path(sha).exists()]
         assert all(parts) if sha in sealed else not any(parts), (p, parts)
     assert not list((archive / "pending").iterdir()) and not list((archive / "tmp").iterdir())
     ws.close()
@@ -155,7 +155,7 @@ def test_crash_at_every_commit_step(crash_archive: Path, fast_tmp: Path, unlocke
     archive_path, tmp_path = crash_archive, fast_tmp
     rng = random.Random(7)
     template = tmp_path / "template"
-    shutil.copytree(archive_path, template)
+    copy_archive(archive_path, template)
     paths = _inputs(tmp_path / "in", rng, 2)
     dup = tmp_path / "in" / "dup.bin"
     dup.write_bytes(paths[0].read_bytes())
@@ -168,7 +168,7 @@ def test_crash_at_every_commit_step(crash_archive: Path, fast_tmp: Path, unlocke
         for after in (True, False) if step % 3 == 0 else (True,):
             target = tmp_path / f"s{step}{after}"
             fresh_catalog()  # each copy is another archive: its own catalog
-            shutil.copytree(archive_path, target)
+            copy_archive(archive_path, target)
             assert _run_forked(target, unlocked_identity, paths, step, after) == 9
             sealed = _check(target, unlocked_identity, paths)
             assert len(sealed) <= 2

@@ -3,7 +3,14 @@ ambiguous when pytest runs several test folders that each have a conftest.py."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import os
+import shutil
+import uuid
 from pathlib import Path
+from typing import Any
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -15,3 +22,78 @@ def snapshot(root: Path) -> dict[str, bytes]:
         if p.is_file() and not p.name.startswith("catalog.sqlite") and p.name != "lock":
             out[str(p.relative_to(root))] = p.read_bytes()
     return out
+
+
+# -- blobs behind witnessbox's back, in the folder or on S3 (WITNESSBOX_TEST_STORE=s3) --------
+
+
+def _s3(ws: Any) -> tuple[Any, str, str] | None:
+    """(boto3 client, bucket, key prefix) when ``ws`` keeps its blobs on S3, else None."""
+    from witnessbox.ledger.store import ObjectBlobs
+
+    blobs = ws.store.blobs
+    if not isinstance(blobs, ObjectBlobs):
+        return None
+    return blobs.s3._s3, blobs.s3.bucket, blobs.s3.prefix
+
+
+def read_blob(ws: Any, sha256: str) -> bytes:
+    """The stored (encrypted) bytes of an item's blob."""
+    s3 = _s3(ws)
+    if s3 is None:
+        return bytes(ws.store.blob_path(sha256).read_bytes())
+    client, bucket, prefix = s3
+    return bytes(client.get_object(Bucket=bucket, Key=f"{prefix}/{ws.store.blob_name(sha256)}")["Body"].read())
+
+
+def write_blob(ws: Any, sha256: str, data: bytes) -> None:
+    """Replace an item's blob as an intruder would (on S3 with a matching checksum, so only
+    the record's hashes can tell)."""
+    s3 = _s3(ws)
+    if s3 is None:
+        path = ws.store.blob_path(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.chmod(0o644)
+        path.write_bytes(data)
+        return
+    client, bucket, prefix = s3
+    client.put_object(Bucket=bucket, Key=f"{prefix}/{ws.store.blob_name(sha256)}", Body=data,
+                      ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+
+
+def delete_blob(ws: Any, sha256: str) -> None:
+    s3 = _s3(ws)
+    if s3 is None:
+        ws.store.blob_path(sha256).unlink()
+        return
+    client, bucket, prefix = s3
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/{ws.store.blob_name(sha256)}")
+
+
+def blob_exists(ws: Any, sha256: str) -> bool:
+    return bool(ws.store.blobs.exists(ws.store.blob_name(sha256)))
+
+
+def copy_archive(src: Path, dst: Path) -> Path:
+    """A copy of an archive folder that owns its blobs: on S3 the copy gets its own key prefix
+    (``store.json``) and a copy of every object, so tampering with one copy leaves the others."""
+    shutil.copytree(src, dst, symlinks=True)
+    store = dst / "store.json"
+    if not store.exists():
+        return dst
+    from witnessbox.ledger.store import ObjectBlobs
+
+    info = json.loads(store.read_bytes())
+    old = ObjectBlobs(info["url"], info["key_prefix"], None)
+    info["key_prefix"] = "copy-" + uuid.uuid4().hex
+    new = ObjectBlobs(info["url"], info["key_prefix"], None)
+    client = old.s3._s3
+    for name in old.names():
+        data = client.get_object(Bucket=old.s3.bucket, Key=f"{old.s3.prefix}/{name}")["Body"].read()
+        client.put_object(Bucket=new.s3.bucket, Key=f"{new.s3.prefix}/{name}", Body=data,
+                          ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+    os.chmod(store, 0o644)
+    store.write_text(json.dumps(info, sort_keys=True, separators=(",", ":")))
+    os.chmod(store, 0o444)
+    return dst

@@ -93,6 +93,10 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         if entry.prev != want_prev:
             bad(obj, f"hash chain broken: its previous-entry hash does not match log entry {seq - 1}")
         prev_bytes = data
+        if seq == 0 and entry.action == "init" and entry.details.get("store") != ws.store.blobs.url:
+            # store.json is not signed; the init entry says where the blobs were meant to go.
+            bad("store.json", f"names {ws.store.blobs.url or 'the archive folder'} but the archive was made with "
+                              f"{entry.details.get('store') or 'the archive folder'} (init log entry)")
         if entry.action in SEAL_ACTIONS and entry.objects:
             if entry.objects[0] in sealed:
                 bad(obj, f"item {entry.objects[0]} is sealed twice")
