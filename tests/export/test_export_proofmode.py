@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def _bundle(folder: Path) -> tuple[bytes, dict[str, bytes]]:
 
 
 def test_export_carries_the_proofmode_sidecars_and_verifies(tmp_path: Path) -> None:
-    ws = Workspace.init(tmp_path / "arch", PASSPHRASE, encrypted=False)  # encryption is tested elsewhere
+    # Encryption is tested elsewhere (and slow); S3 (WITNESSBOX_TEST_STORE=s3) holds ciphertext only.
+    ws = Workspace.init(tmp_path / "arch", PASSPHRASE, encrypted=os.environ.get("WITNESSBOX_TEST_STORE") == "s3")
     media, proofs = _bundle(tmp_path / "phone")
     rep = ws.add([tmp_path / "phone"])
     sha = hashlib.sha256(media).hexdigest()
