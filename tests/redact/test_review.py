@@ -237,6 +237,50 @@ def test_approve_refused_while_anything_is_undecided(scene_archive: tuple[Worksp
     assert ws.review.approvers(d1) == ("alice",)
 
 
+def test_library_approve_goes_through_the_review(scene_archive: tuple[Workspace, str, str],
+                                                 tmp_path: Path) -> None:
+    """``ws.publishing.approve`` (what the CLI and scripts call) runs the review's checks: no
+    approval of an undecided or unseen copy, of an original, or of a copy without a regions file."""
+    ws, orig, d1 = scene_archive
+    with pytest.raises(ReviewError, match=r"track\(s\) undecided.*suggestion\(s\) undecided.*never shown to alice"):
+        ws.publishing.approve(d1, reviewer="alice")
+    rv = ws.review.open(d1, "alice")
+    for t in rv.tracks():
+        rv.accept(t.id)
+    for s in rv.suggestions():
+        rv.dismiss_suggestion(s.id)
+    with pytest.raises(ReviewError, match=rf"{SCENE_FRAMES} frame\(s\) never shown to alice") as e:
+        ws.publishing.approve(d1, reviewer="alice")
+    assert "undecided" not in str(e.value)
+    rv.show(range(SCENE_FRAMES - 1))
+    with pytest.raises(ReviewError, match=r"1 frame\(s\) never shown to alice \(first: 29\)"):
+        ws.publishing.approve(d1, reviewer="alice")
+    # Frames shown to alice do not count for bob.
+    with pytest.raises(ReviewError, match="never shown to bob"):
+        ws.publishing.approve(d1, reviewer="bob")
+    assert ws.publishing.approvals() == {} and _published_count(ws) == 0
+    rv.show([SCENE_FRAMES - 1])
+    approval = ws.publishing.approve(d1, reviewer="alice")
+    assert approval.actor == "alice" and ws.review.approvers(d1) == ("alice",)
+    assert [e.actor for e in ws.log(d1) if e.action == "review.approve"] == ["alice"]
+
+    # An original is refused (not resolved to its copy), and so is a derivative that is not a
+    # redacted copy with a regions file, whoever asks.
+    with pytest.raises(InputError, match="is an original"):
+        ws.publishing.approve(orig, reviewer="alice")
+    thumb = tmp_path / "thumb.png"
+    Image.new("RGB", (8, 8)).save(thumb)
+    t = ws.add_derivative(orig, thumb, kind="thumbnail", method="resize")
+    with pytest.raises(InputError, match="not a redacted copy"):
+        ws.publishing.approve(t.sha256, reviewer="alice")
+    bare = tmp_path / "bare.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(bare)
+    b = ws.add_derivative(orig, bare, kind="redacted", method="by hand")
+    with pytest.raises(InputError, match="no regions file"):
+        ws.publishing.approve(b.sha256, reviewer="alice")
+    assert set(ws.publishing.approvals()) == {d1}
+
+
 def test_two_reviewers_required_by_the_archive_setting(scene_archive: tuple[Workspace, str, str]) -> None:
     ws, orig, d1 = scene_archive
     ws.review.set_approvals_required(2)
