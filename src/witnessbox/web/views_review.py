@@ -14,8 +14,10 @@ Safety (docs/web-security.md, docs/review.md):
   prefetch of another site can pull a frame.
 * Responses carry ``Cache-Control: no-store`` (the app's security headers).
 * One open review and one frame reader per signed-in session (so stepping continues decoding
-  instead of starting over). The reader holds the decrypted stream in memory only; it is
-  closed when the session opens another review, and swept when its session ends.
+  instead of starting over), which decodes the next ``PREFETCH_AHEAD`` frames in the background
+  while a frame is on screen (bounded, in memory; a jump cancels it). The reader holds the
+  decrypted stream in memory only; it is closed (and its decoding ahead stopped) when the
+  session opens another review, and swept when its session ends.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 _ASSETS = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
 SHOW_BATCH = 10
 SHOW_EVERY = 1.0
+PREFETCH_AHEAD = 8
+"""Frames decoded ahead of the one on screen while the reviewer looks at it (media/prefetch.py)."""
 LOW_SCORE = 0.3
 """Detector scores under this are drawn red on the timeline (the tracker's own keep floor)."""
 
@@ -316,7 +320,7 @@ def _frame(ws: Workspace, session: Session, scope: Scope, item_id: str, n: int, 
         rgb = rv.preview(n)
     else:
         if live.read is None:
-            live.read = live.stack.enter_context(rv.frame_reader())
+            live.read = live.stack.enter_context(rv.frame_reader(ahead=PREFETCH_AHEAD))
         rgb = live.read(n)
         live.shown(n)
     buf = io.BytesIO()
