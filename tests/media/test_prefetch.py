@@ -152,3 +152,34 @@ def test_close_stops_the_thread_and_drops_every_frame(clip: bytes) -> None:
         assert thread is not None and not thread.is_alive()
         with pytest.raises(RuntimeError):
             pf.read(1)
+
+
+def test_frames_are_encoded_ahead_too(clip: bytes) -> None:
+    """The review screen's JPEG is made in the thread ahead, and only it is held: a step forward
+    costs neither the decoding nor the encoding; a step back to a recent frame costs nothing."""
+    where: list[tuple[int, str]] = []
+
+    def encode(arr: np.ndarray) -> bytes:
+        n = frame_number(arr)
+        where.append((n, threading.current_thread().name))
+        return bytes([n]) * 1000
+
+    with _reader(clip) as r, Prefetcher(r, FRAMES, ahead=4, encode=encode, behind=5) as pf:
+        assert pf.read_encoded(0) == bytes([0]) * 1000
+        assert where == [(0, threading.current_thread().name)], "a miss is encoded by the caller"
+        assert pf.wait_idle() and pf.held() == (1, 2, 3, 4)
+        assert pf.held_bytes() == 4 * 1000, "only the encodings are held"
+        for k in range(1, 10):
+            assert pf.read_encoded(k) == bytes([k]) * 1000
+            assert pf.wait_idle()
+        assert {n for n, t in where if t == "frame-prefetch"} == set(range(1, 14))
+        assert [n for n, t in where if t != "frame-prefetch"] == [0]
+        made = len(where)
+        for k in range(8, 4, -1):  # steps back within the last 5 frames read: kept
+            assert pf.read_encoded(k) == bytes([k]) * 1000
+            assert pf.wait_idle()
+        assert len(where) == made, "nothing decoded or encoded again"
+        assert pf.read_encoded(2) == bytes([2]) * 1000  # older: decoded again, exactly
+        assert pf.read_encoded(40) == bytes([40]) * 1000
+        with pytest.raises(RuntimeError):
+            pf.read(41)

@@ -415,6 +415,13 @@ def test_review_frame_decodes_the_original_exactly(tmp_path: Path) -> None:
         assert frame_number(rv.frame(i)) == i
     with rv.frame_reader() as read:
         assert [frame_number(read(i)) for i in (3, 4, 5, 4, 29)] == [3, 4, 5, 4, 29]
+    order = [0, 1, 2, 3, 4, 5, 6, 20, 21, 19, 3, 29, 28, 0]
+    with rv.frame_reader(ahead=4) as read:  # decoding ahead in a thread
+        assert [frame_number(read(i)) for i in order] == order
+    shape = rv.frame(0).shape
+    with rv.encoded_frames(lambda a: np.ascontiguousarray(a).tobytes(), ahead=4) as send:
+        got = [np.frombuffer(send(i), np.uint8).reshape(shape) for i in order]
+        assert [frame_number(a) for a in got] == order
     assert not list((ws.root / "tmp").glob("plain-*")), "no decrypted copy is left on disk"
 
 

@@ -424,6 +424,22 @@ class Review:
             with Prefetcher(reader, self.frames, ahead=ahead) as pf:
                 yield pf.read
 
+    @contextlib.contextmanager
+    def encoded_frames(self, encode: Callable[[np.ndarray], bytes], *, ahead: int = 0) -> Iterator[Callable[[int], bytes]]:
+        """``send(index)``: ``encode`` of frame ``index`` of the original (the review screen's
+        JPEG), like :meth:`frame_reader`. With ``ahead``, the next ``ahead`` frames of a video
+        are decoded and encoded in the background while a frame is shown (bounded, in memory)."""
+        from ..media.prefetch import Prefetcher
+        from ..media.video import FrameReader, probe_video
+
+        if self.kind == "photo" or ahead <= 0:
+            with self.frame_reader() as read:
+                yield lambda index: encode(read(index))
+            return
+        with (self._ws.open_original(self.original) as f, FrameReader(f, probe_video(f), self.frames) as reader,
+              Prefetcher(reader, self.frames, ahead=ahead, encode=encode) as pf):
+            yield pf.read_encoded
+
     def preview(self, index: int) -> np.ndarray:
         """Frame ``index`` rendered with what saving now would hide, with the copy's fill (the
         toggle to the redacted view; the saved copy is rendered by the same function)."""
