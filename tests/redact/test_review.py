@@ -452,6 +452,46 @@ def test_cli_review_status_and_list(tmp_path: Path, scene_archive: tuple[Workspa
     assert ws.review.approvals_required() == 2
 
 
+def test_cli_approve_is_refused_until_the_review_is_complete(
+        scene_archive: tuple[Workspace, str, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`witnessbox approve` approves as $WITNESSBOX_ACTOR, through the review's checks: one line
+    and exit 17 while anything is undecided or unseen; exit 3 for an original."""
+    from witnessbox.cli import main
+
+    ws, orig, d1 = scene_archive
+    monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASS)
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "carol")
+
+    def approve(item: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as e:
+            main(["approve", item[:12], "--archive", str(ws.root)])
+        err = capsys.readouterr().err
+        return int(e.value.code or 0), err
+
+    code, err = approve(d1)
+    assert code == 17 and len(err.strip().splitlines()) == 1
+    assert "2 track(s) undecided" in err and "3 suggestion(s) undecided" in err and "never shown to carol" in err
+    rv = ws.review.open(d1, "carol")
+    for t in rv.tracks():
+        rv.accept(t.id)
+    for sg in rv.suggestions():
+        rv.dismiss_suggestion(sg.id, "checked")
+    code, err = approve(d1)
+    assert code == 17 and "undecided" not in err and f"{SCENE_FRAMES} frame(s) never shown to carol" in err
+    rv.show(range(SCENE_FRAMES))
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "dave")  # carol's review does not count for dave
+    code, err = approve(d1)
+    assert code == 17 and "never shown to dave" in err
+    assert ws.review.approvers(d1) == ()
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "carol")
+    code, err = approve(d1)
+    assert code == 0 and "by carol" in err
+    assert ws.review.approvers(d1) == ("carol",)
+    code, err = approve(orig)
+    assert code == 3 and "is an original" in err
+
+
 def test_timeline_and_preview(scene_archive: tuple[Workspace, str, str]) -> None:
     ws, _, d1 = scene_archive
     rv = ws.review.open(d1, "alice")
