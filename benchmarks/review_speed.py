@@ -3,13 +3,16 @@
 1. Opening the review of a long 1080p video (an already redacted copy): the page, then the first
    frame, as the browser asks for them; anchor: decoding frame 0 of the same video straight
    from a plaintext file with PyAV (same run).
-2. One-frame steps forward through the screen's frame route (one frame reader per session):
-   median and p95; anchor: one decoded frame in a plain PyAV decode loop (same run).
+2. One-frame steps through the screen's frame route (one frame reader per session), with the
+   decoding ahead (media/prefetch.py) off and on, alternated over ``--rounds``: forward steps
+   (a key press per frame, ``--look-ms`` looking at each), a held key (30 repeats per second)
+   and steps back; median and p95; anchor: one decoded frame in a plain PyAV decode loop.
 3. A photo with 200 regions in chromium: frames per second while a region is dragged
    (``requestAnimationFrame`` ticks during 120 pointer moves); anchor: the same count with no
    drag going on.
 
-Usage: .venv/bin/python benchmarks/review_speed.py [--seconds 600] [--steps 100] [--no-browser]
+Usage: .venv/bin/python benchmarks/review_speed.py [--seconds 600] [--steps 100] [--rounds 2]
+       [--look-ms 150] [--no-browser]
 (default 30 s of 1080p at 30 fps: the 10-minute figure of the issue is --seconds 600, which
 takes long to encode on a 2-core machine).
 """
@@ -67,7 +70,7 @@ def hand_copy(ws: object, original: str, tmp: Path, regions: list[dict[str, obje
 
 def sign_in(app: object, clock: object, secret: str, name: str) -> object:
     import pyotp
-    from conftest import new_client, signin_token
+    from web_helpers import new_client, signin_token
 
     c = new_client(app)
     token = signin_token(c)
@@ -82,11 +85,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=2, help="walks per setting (prefetch off / on, alternated)")
+    ap.add_argument("--look-ms", type=int, default=150, help="time looking at each frame between key presses")
     ap.add_argument("--no-browser", action="store_true")
     a = ap.parse_args()
 
     import av
-    from conftest import Clock
+    from web_helpers import Clock
 
     from witnessbox.web.app import WebConfig, create_app
     from witnessbox.web.sessions import SessionManager
@@ -143,18 +148,68 @@ def main() -> int:
     r = c.post(f"/items/{vid}/review/frame", json={"n": 0}, headers={"X-CSRF-Token": csrf})  # type: ignore[attr-defined]
     assert r.status_code == 200
     t_first = time.perf_counter() - t
-    steps = []
-    for i in range(1, min(a.steps, n - 1) + 1):
-        t = time.perf_counter()
-        r = c.post(f"/items/{vid}/review/frame", json={"n": i}, headers={"X-CSRF-Token": csrf})  # type: ignore[attr-defined]
-        assert r.status_code == 200
-        steps.append(time.perf_counter() - t)
-    steps.sort()
-    p95 = steps[int(0.95 * (len(steps) - 1))]
     print(f"video {n} frames 1080p: page {t_page:.2f} s, first frame on screen {t_first:.2f} s "
           f"(anchor: PyAV frame 0 {first_anchor:.3f} s; ratio {t_first / first_anchor:.1f}x)")
-    print(f"one-frame steps ({len(steps)}): median {statistics.median(steps) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms "
-          f"(anchor: one frame in a PyAV decode loop {step_anchor * 1000:.1f} ms; p95 ratio {p95 / step_anchor:.1f}x)")
+
+    # Stepping, with the decoding ahead off (the reader alone, as before media/prefetch.py) and
+    # on, alternated over the rounds (same machine, same run).
+    from witnessbox.web import views_review
+
+    def ms(v: float) -> str:
+        return f"{v * 1000:.0f} ms"
+
+    def p95(xs: list[float]) -> float:
+        xs = sorted(xs)
+        return xs[int(0.95 * (len(xs) - 1))]
+
+    def walk(ahead: int, start: int) -> dict[str, list[float]]:
+        views_review.PREFETCH_AHEAD = ahead
+        page = c.get(f"/items/{vid}/review")  # type: ignore[attr-defined]  # a fresh review and reader
+        tok = html.unescape(re.search(r'data-csrf="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+
+        def get(k: int) -> float:
+            t = time.perf_counter()
+            r = c.post(f"/items/{vid}/review/frame", json={"n": k}, headers={"X-CSRF-Token": tok})  # type: ignore[attr-defined]
+            assert r.status_code == 200 and r.headers["X-Frame"] == str(k)
+            return time.perf_counter() - t
+
+        out: dict[str, list[float]] = {"forward": [], "held": [], "backward": []}
+        k = start
+        get(k)
+        time.sleep(a.look_ms / 1000)
+        for _ in range(a.steps):  # one key press per frame, the reviewer looking at each
+            k += 1
+            out["forward"].append(get(k))
+            time.sleep(a.look_ms / 1000)
+        nxt = time.perf_counter()
+        for _ in range(a.steps):  # a held key: the keyboard repeats at 30 per second
+            k += 1
+            out["held"].append(get(k))
+            nxt += 1 / 30
+            time.sleep(max(0.0, nxt - time.perf_counter()))
+        time.sleep(a.look_ms / 1000)
+        for _ in range(a.steps):  # steps back, looking at each
+            k -= 1
+            out["backward"].append(get(k))
+            time.sleep(a.look_ms / 1000)
+        return out
+
+    need = 2 * a.steps + 2
+    results: dict[int, dict[str, list[float]]] = {0: {}, views_review.PREFETCH_AHEAD: {}}
+    modes = list(results)
+    for rnd in range(a.rounds):
+        for ahead in (modes if rnd % 2 == 0 else modes[::-1]):
+            start = (rnd * need) % max(1, n - need)
+            for kind, xs in walk(ahead, start).items():
+                results[ahead].setdefault(kind, []).extend(xs)
+    views_review.PREFETCH_AHEAD = modes[1]
+    print(f"anchor: one frame in a PyAV decode loop {step_anchor * 1000:.1f} ms; {a.rounds} round(s) of {a.steps} "
+          f"steps each, looking {a.look_ms} ms at each frame (held key: 30 repeats per second)")
+    for kind in ("forward", "held", "backward"):
+        off, on = results[0][kind], results[modes[1]][kind]
+        print(f"{kind:>8} step: prefetch off median {ms(statistics.median(off))} p95 {ms(p95(off))} | "
+              f"on ({modes[1]} ahead) median {ms(statistics.median(on))} p95 {ms(p95(on))} | "
+              f"p95 ratio on/off {p95(on) / p95(off):.2f}; on/anchor {p95(on) / step_anchor:.1f}x")
 
     if not a.no_browser and Path("/usr/bin/chromium").exists():
         from live_server import serving

@@ -37,6 +37,13 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     copies = [r for r in items if r.parent is not None]
     assert len(originals) == 3 and len(copies) == 3
     assert {c.parent for c in copies} == {o.sha256 for o in originals}
+    # Each copy was approved by the demo reviewer after a completed review (nothing undecided,
+    # every frame shown), as approval requires on every path.
+    for c in copies:
+        assert ws.review.approvers(c.sha256) == ("demo-reviewer",)
+        assert ws.review.status(c.sha256, "demo-reviewer").ready
+    acts = [(e.action, e.actor) for e in ws.log()]
+    assert ("review.approve", "demo-reviewer") in acts and ("review.open", "demo-reviewer") in acts
 
     # Nothing published equals an original, and the photo's GPS and camera never reach the site.
     published = [p for p in (out / "site").rglob("*") if p.is_file()]

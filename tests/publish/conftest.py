@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from _review_done import approve_reviewed, redacted_copy
 from publish_fixtures import (
     CONTACT,
     HOSTILE_REGION,
@@ -20,7 +21,7 @@ from publish_fixtures import (
     mp4_with_metadata,
 )
 
-from witnessbox.catalog import IncidentInput, Observation, Unit, Vehicle, make_timespan
+from witnessbox.catalog import Catalog, IncidentInput, Observation, Unit, Vehicle, make_timespan
 from witnessbox.workspace import Workspace
 
 
@@ -48,12 +49,18 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     (der / "photo2-red.jpg").write_bytes(jpeg_with_everything((20, 20, 20)))
     (der / "photo3-thumb.jpg").write_bytes(jpeg_with_everything((30, 30, 30)))
     (der / "clip-red.mp4").write_bytes(mp4_with_metadata(90))
-    d1 = ws.add_derivative(by_name["photo1.jpg"], der / "photo1-red.jpg", kind="redacted", method="test-blur")
-    d2 = ws.add_derivative(by_name["photo2.jpg"], der / "photo2-red.jpg", kind="redacted", method="test-blur")
+    d1 = redacted_copy(ws, by_name["photo1.jpg"], der / "photo1-red.jpg", width=64, height=48)
+    d2 = redacted_copy(ws, by_name["photo2.jpg"], der / "photo2-red.jpg", width=64, height=48)
     d3 = ws.add_derivative(by_name["photo3.jpg"], der / "photo3-thumb.jpg", kind="thumbnail", method="resize")
-    dv = ws.add_derivative(by_name["clip.mp4"], der / "clip-red.mp4", kind="redacted", method="test-blur")
-    for d in (d1, dv, d3):
-        ws.publishing.approve(d.sha256)
+    dv = redacted_copy(ws, by_name["clip.mp4"], der / "clip-red.mp4", width=64, height=48, frames=10, fps=10.0)
+    for d in (d1, dv):
+        approve_reviewed(ws, d.sha256)  # a review completed through the library, then approved
+    # A thumbnail cannot be approved any more (only a reviewed redacted copy can); an approval
+    # of one recorded by an older witnessbox (replayed from the custody log) must still be left
+    # out by the gate.
+    with ws.transaction():
+        Catalog(ws.engine).approve(d3.sha256, "older-witnessbox",
+                                   lambda c: ws.log_action(c.action, c.objects, dict(c.details)))
     inc = ws.incidents
     inc.add_region(HOSTILE_REGION)
     inc.add_region("Мінск")

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import av
 import pytest
+from _review_done import complete_review
 from _servers import use_catalog_of
 from publish_fixtures import MARKERS, PLATE_XSS, TESTIMONY, XSS, Published
 from PIL import Image
@@ -258,10 +259,21 @@ def test_cli_approve_and_publish(published: Published, tmp_path: Path, capsys: p
         out, err = capsys.readouterr()
         return int(ei.value.code or 0), out, err
 
+    # The CLI approves as $WITNESSBOX_ACTOR: carol never reviewed the copy, so it is refused
+    # (one line, exit 17), and approved once she completed her review.
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "carol")
     code, _, err = run(["approve", published.approved["photo1"][:12]])
-    assert code == 0 and "approved" in err
+    assert code == 17 and "approval refused" in err and "never shown to carol" in err
+    assert len(err.strip().splitlines()) == 1
+    assert "carol" not in published.ws.review.approvers(published.approved["photo1"])
+    complete_review(published.ws, published.approved["photo1"], "carol")
+    code, _, err = run(["approve", published.approved["photo1"][:12]])
+    assert code == 0 and "approved" in err and "by carol" in err
+    assert "carol" in published.ws.review.approvers(published.approved["photo1"])
     code, _, err = run(["approve", next(r.sha256 for r in published.ws.items() if r.parent is None)])
     assert code == 3 and "is an original" in err
+    code, _, err = run(["approve", published.unapproved["photo3"][:12]])  # a thumbnail
+    assert code == 3 and "not a redacted copy" in err
     code, out, err = run(["publish", str(tmp_path / "cli-site"), "--json"])
     assert code == 0
     rep = json.loads(out)

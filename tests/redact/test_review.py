@@ -237,6 +237,50 @@ def test_approve_refused_while_anything_is_undecided(scene_archive: tuple[Worksp
     assert ws.review.approvers(d1) == ("alice",)
 
 
+def test_library_approve_goes_through_the_review(scene_archive: tuple[Workspace, str, str],
+                                                 tmp_path: Path) -> None:
+    """``ws.publishing.approve`` (what the CLI and scripts call) runs the review's checks: no
+    approval of an undecided or unseen copy, of an original, or of a copy without a regions file."""
+    ws, orig, d1 = scene_archive
+    with pytest.raises(ReviewError, match=r"track\(s\) undecided.*suggestion\(s\) undecided.*never shown to alice"):
+        ws.publishing.approve(d1, reviewer="alice")
+    rv = ws.review.open(d1, "alice")
+    for t in rv.tracks():
+        rv.accept(t.id)
+    for s in rv.suggestions():
+        rv.dismiss_suggestion(s.id)
+    with pytest.raises(ReviewError, match=rf"{SCENE_FRAMES} frame\(s\) never shown to alice") as e:
+        ws.publishing.approve(d1, reviewer="alice")
+    assert "undecided" not in str(e.value)
+    rv.show(range(SCENE_FRAMES - 1))
+    with pytest.raises(ReviewError, match=r"1 frame\(s\) never shown to alice \(first: 29\)"):
+        ws.publishing.approve(d1, reviewer="alice")
+    # Frames shown to alice do not count for bob.
+    with pytest.raises(ReviewError, match="never shown to bob"):
+        ws.publishing.approve(d1, reviewer="bob")
+    assert ws.publishing.approvals() == {} and _published_count(ws) == 0
+    rv.show([SCENE_FRAMES - 1])
+    approval = ws.publishing.approve(d1, reviewer="alice")
+    assert approval.actor == "alice" and ws.review.approvers(d1) == ("alice",)
+    assert [e.actor for e in ws.log(d1) if e.action == "review.approve"] == ["alice"]
+
+    # An original is refused (not resolved to its copy), and so is a derivative that is not a
+    # redacted copy with a regions file, whoever asks.
+    with pytest.raises(InputError, match="is an original"):
+        ws.publishing.approve(orig, reviewer="alice")
+    thumb = tmp_path / "thumb.png"
+    Image.new("RGB", (8, 8)).save(thumb)
+    t = ws.add_derivative(orig, thumb, kind="thumbnail", method="resize")
+    with pytest.raises(InputError, match="not a redacted copy"):
+        ws.publishing.approve(t.sha256, reviewer="alice")
+    bare = tmp_path / "bare.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(bare)
+    b = ws.add_derivative(orig, bare, kind="redacted", method="by hand")
+    with pytest.raises(InputError, match="no regions file"):
+        ws.publishing.approve(b.sha256, reviewer="alice")
+    assert set(ws.publishing.approvals()) == {d1}
+
+
 def test_two_reviewers_required_by_the_archive_setting(scene_archive: tuple[Workspace, str, str]) -> None:
     ws, orig, d1 = scene_archive
     ws.review.set_approvals_required(2)
@@ -371,6 +415,13 @@ def test_review_frame_decodes_the_original_exactly(tmp_path: Path) -> None:
         assert frame_number(rv.frame(i)) == i
     with rv.frame_reader() as read:
         assert [frame_number(read(i)) for i in (3, 4, 5, 4, 29)] == [3, 4, 5, 4, 29]
+    order = [0, 1, 2, 3, 4, 5, 6, 20, 21, 19, 3, 29, 28, 0]
+    with rv.frame_reader(ahead=4) as read:  # decoding ahead in a thread
+        assert [frame_number(read(i)) for i in order] == order
+    shape = rv.frame(0).shape
+    with rv.encoded_frames(lambda a: np.ascontiguousarray(a).tobytes(), ahead=4) as send:
+        got = [np.frombuffer(send(i), np.uint8).reshape(shape) for i in order]
+        assert [frame_number(a) for a in got] == order
     assert not list((ws.root / "tmp").glob("plain-*")), "no decrypted copy is left on disk"
 
 
@@ -399,6 +450,46 @@ def test_cli_review_status_and_list(tmp_path: Path, scene_archive: tuple[Workspa
     code, out = run("review", "approvals", "--require", "2")
     assert code == 0 and "approvals required: 2" in out
     assert ws.review.approvals_required() == 2
+
+
+def test_cli_approve_is_refused_until_the_review_is_complete(
+        scene_archive: tuple[Workspace, str, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`witnessbox approve` approves as $WITNESSBOX_ACTOR, through the review's checks: one line
+    and exit 17 while anything is undecided or unseen; exit 3 for an original."""
+    from witnessbox.cli import main
+
+    ws, orig, d1 = scene_archive
+    monkeypatch.setenv("WITNESSBOX_PASSPHRASE", PASS)
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "carol")
+
+    def approve(item: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as e:
+            main(["approve", item[:12], "--archive", str(ws.root)])
+        err = capsys.readouterr().err
+        return int(e.value.code or 0), err
+
+    code, err = approve(d1)
+    assert code == 17 and len(err.strip().splitlines()) == 1
+    assert "2 track(s) undecided" in err and "3 suggestion(s) undecided" in err and "never shown to carol" in err
+    rv = ws.review.open(d1, "carol")
+    for t in rv.tracks():
+        rv.accept(t.id)
+    for sg in rv.suggestions():
+        rv.dismiss_suggestion(sg.id, "checked")
+    code, err = approve(d1)
+    assert code == 17 and "undecided" not in err and f"{SCENE_FRAMES} frame(s) never shown to carol" in err
+    rv.show(range(SCENE_FRAMES))
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "dave")  # carol's review does not count for dave
+    code, err = approve(d1)
+    assert code == 17 and "never shown to dave" in err
+    assert ws.review.approvers(d1) == ()
+    monkeypatch.setenv("WITNESSBOX_ACTOR", "carol")
+    code, err = approve(d1)
+    assert code == 0 and "by carol" in err
+    assert ws.review.approvers(d1) == ("carol",)
+    code, err = approve(orig)
+    assert code == 3 and "is an original" in err
 
 
 def test_timeline_and_preview(scene_archive: tuple[Workspace, str, str]) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _review_done import approve_reviewed
 from PIL import Image
 from starlette.testclient import TestClient
 from web_helpers import ARCHIVE_PASS, CHEAP, USER_PASS, Clock, User, csrf_of, reauth, sign_in
@@ -154,7 +155,7 @@ def test_publish_from_the_browser(plus: Plus) -> None:
 
     # Once a reviewer approved the copy, the same button publishes it (re-encoded), never the original.
     with Workspace.open(plus.root, ARCHIVE_PASS) as ws:
-        ws.publishing.approve(copies[0])
+        approve_reviewed(ws, copies[0])
     r = ed.post("/publish", data={"csrf_token": csrf_of(ed)})
     assert r.status_code == 200 and 'id="publish-done"' in r.text, r.text
     media = [p for p, _ in _site_bytes(plus.site) if p.suffix.lower() in (".jpg", ".jpeg", ".webp", ".png")]

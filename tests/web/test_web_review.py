@@ -155,6 +155,8 @@ def test_photo_review_with_forms_only(rapp: tuple[object, Clock], rworld: Review
     url = f"/items/{rworld.photo}/review"
     r = rev.post(url + "/approve", data={"csrf_token": csrf})
     assert r.status_code == 409 and "undecided" in r.text and "never shown" in r.text
+    with Workspace.open(rworld.root, ARCHIVE_PASS) as ws:
+        assert ws.review.approvers(ws.review.latest(rworld.photo).sha256) == (), "nothing approved"
 
     st = _state(rev, rworld.photo)
     poster = next(t["id"] for t in st["tracks"] if t["keys"]["0"][0][1] + t["keys"]["0"][0][3] > 2 * 120)

@@ -19,6 +19,7 @@ import typer
 
 DEMO_PASSPHRASE = "demo only - not a secret"
 DEMO_USER = "demo-admin"
+DEMO_REVIEWER = "demo-reviewer"
 
 
 def register(app: typer.Typer) -> None:
@@ -122,8 +123,12 @@ def run_demo(outdir: Path) -> None:
     ws.units.add(Unit("demo-riot-police", "Дэма-АМАП", "Демо-ОМОН", "Demo riot police", "riot-police",
                       insignia="sample chevron (not real)"))
     inc.observe(incident.id, Observation(unit="demo riot police", unit_slug="demo-riot-police", officers=6))
+    # Approval needs a completed review, on every path: the demo plays a reviewer who checks
+    # each copy (accepts every track, dismisses every suggestion, is shown every frame).
     for copy in copies:
-        ws.publishing.approve(copy.sha256)
+        _review(ws, copy.sha256)
+        ws.publishing.approve(copy.sha256, reviewer=DEMO_REVIEWER)
+    _say("review", f"{DEMO_REVIEWER} reviewed and approved {len(copies)} redacted copies")
     inc.set_status(incident.id, Status.VERIFIED)
     inc.set_status(incident.id, Status.PUBLISHED)
     _say("document", f"incident {incident.id} linked to {len(report.added)} items, published status")
@@ -149,6 +154,22 @@ def run_demo(outdir: Path) -> None:
     typer.echo(safe(f"(demo passphrase: '{passphrase}'). Try: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} list"))
     typer.echo(safe(f"Web app: WITNESSBOX_ARCHIVE={outdir / 'archive'} {exe} serve, then open http://127.0.0.1:8484/"))
     typer.echo(safe(f"and sign in as '{DEMO_USER}' with the passphrase and a recovery code (or the TOTP link) in {account}"))
+
+
+def _review(ws: Any, copy: str) -> None:
+    """Review one copy as the demo reviewer, through the library (``ws.review``): the sample
+    media hold nothing to leave visible, so every track is accepted and every suggestion
+    dismissed; every frame is decoded and shown, as the review screen's player would."""
+    rv = ws.review.open(copy, DEMO_REVIEWER)
+    for t in rv.tracks():
+        if t.decision is None:
+            rv.accept(t.id)
+    for s in rv.state.undecided_suggestions():
+        rv.dismiss_suggestion(s, "demo: sample picture, nothing to hide")
+    with rv.frame_reader() as read:
+        for n in range(rv.frames):
+            read(n)
+    rv.show(range(rv.frames))
 
 
 def _demo_account(ws: Any, outdir: Path, archive_passphrase: str) -> Path:

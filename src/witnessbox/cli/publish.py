@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from .. import config
 from ._common import err as _err
 from ._common import open_workspace, print_json, safe, unlock_before_progress
 from ._common import out as _out
@@ -23,13 +24,18 @@ def approve(
     revoke: bool = typer.Option(False, "--revoke", help="Withdraw the approval instead."),
     archive: Path = ArchiveOpt,
 ) -> None:
-    """Mark a reviewed redacted derivative as fit to publish (logged)."""
+    """Approve a reviewed redacted copy for publication, as $WITNESSBOX_ACTOR (logged).
+
+    Refused (one line; exit 17) until the review of the copy is complete for that reviewer:
+    every track and suggestion decided, every frame shown (`witnessbox review status ID`);
+    refused with exit 3 for an original or a copy without a regions file.
+    """
     ws = open_workspace(archive)
     if revoke:
         ws.publishing.revoke(item)
         _err.print(f"approval of {safe(item)} withdrawn")
         return
-    a = ws.publishing.approve(item)
+    a = ws.publishing.approve(item, reviewer=config.actor())
     _err.print(f"approved {safe(a.item[:16])} by {safe(a.actor)}")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -300,8 +300,13 @@ class FrameReader:
             self._container.close()
         self._container, self._decoder, self._last = None, None, -1
 
-    def read(self, index: int) -> np.ndarray:
+    def read(self, index: int, *, remember: bool = True) -> np.ndarray:
         """Frame ``index`` as upright RGB.
+
+        Args:
+            remember: Keep the frames decoded among the recent ones (steps back). A decoder
+                working ahead of the player (:mod:`witnessbox.media.prefetch`) passes False and
+                hands the frame over with :meth:`remember` when the player shows it.
 
         Raises:
             InputError: No such frame, or the video cannot be decoded.
@@ -310,20 +315,26 @@ class FrameReader:
             raise InputError(f"no frame {index}: the video has frames 0..{self._frames - 1}")
         if index in self._cache:
             return self._cache[index]
+        keep = self._remember if remember else _pass
         fi = self._fi
         if fi is None:
-            return self._remember(index, read_frame(self._path, index, self._info))
-        got = self._forward(index) if self._decoder is not None and self._last < index and not any(
+            return keep(index, read_frame(self._path, index, self._info))
+        got = self._forward(index, keep) if self._decoder is not None and self._last < index and not any(
             fi.pts[self._last] < k <= fi.pts[index] for k in fi.keyframes) else None
         if got is None:
             self._seek(index)
-            got = self._forward(index)
+            got = self._forward(index, keep)
         if got is None:  # a surprise from the decoder: count from the start, exactly
             self.close()
-            return self._remember(index, read_frame(self._path, index, self._info))
+            return keep(index, read_frame(self._path, index, self._info))
         return got
 
+    def remember(self, index: int, arr: np.ndarray) -> None:
+        """Keep frame ``index`` among the recent frames (it is being shown)."""
+        self._remember(index, arr)
+
     def _remember(self, index: int, arr: np.ndarray) -> np.ndarray:
+        self._cache.pop(index, None)
         self._cache[index] = arr
         while len(self._cache) > self._keep:
             del self._cache[next(iter(self._cache))]
@@ -345,7 +356,7 @@ class FrameReader:
             return
         self._container, self._decoder = c, iter(c.decode(vs))
 
-    def _forward(self, index: int) -> np.ndarray | None:
+    def _forward(self, index: int, keep: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray | None:
         import av
 
         assert self._fi is not None
@@ -358,12 +369,16 @@ class FrameReader:
                 if at is None or fr.pts > want:
                     return None
                 self._last = at
-                arr = self._remember(at, _upright(fr.to_ndarray(format="rgb24"), self._info.rotation))
+                arr = keep(at, _upright(fr.to_ndarray(format="rgb24"), self._info.rotation))
                 if at == index:
                     return arr
         except av.error.FFmpegError:
             return None
         return None
+
+
+def _pass(index: int, arr: np.ndarray) -> np.ndarray:
+    return arr
 
 
 def _seek_frame(path: VideoSource, info: VideoInfo, fi: FrameIndex, index: int) -> np.ndarray | None:

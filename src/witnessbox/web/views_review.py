@@ -14,8 +14,10 @@ Safety (docs/web-security.md, docs/review.md):
   prefetch of another site can pull a frame.
 * Responses carry ``Cache-Control: no-store`` (the app's security headers).
 * One open review and one frame reader per signed-in session (so stepping continues decoding
-  instead of starting over). The reader holds the decrypted stream in memory only; it is
-  closed when the session opens another review, and swept when its session ends.
+  instead of starting over), which decodes and encodes the next ``PREFETCH_AHEAD`` frames in
+  the background while a frame is on screen (bounded, in memory; a jump cancels it). The reader holds the
+  decrypted stream in memory only; it is closed (and its decoding ahead stopped) when the
+  session opens another review, and swept when its session ends.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 _ASSETS = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
 SHOW_BATCH = 10
 SHOW_EVERY = 1.0
+PREFETCH_AHEAD = 8
+"""Frames decoded ahead of the one on screen while the reviewer looks at it (media/prefetch.py)."""
 LOW_SCORE = 0.3
 """Detector scores under this are drawn red on the timeline (the tracker's own keep floor)."""
 
@@ -60,7 +64,7 @@ class _Live:
     item: str
     review: Review
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    read: Callable[[int], np.ndarray] | None = None
+    send: Callable[[int], bytes] | None = None
     unrecorded: set[int] = field(default_factory=set)
     recorded_at: float = 0.0
 
@@ -81,7 +85,7 @@ class _Live:
         self.recorded_at = time.monotonic()
 
     def close(self) -> None:
-        self.read = None
+        self.send = None
         self.stack.close()
 
 
@@ -305,23 +309,26 @@ async def review_op(request: Request, ctx: Ctx) -> Response:
     return ctx.redirect(f"/items/{item_id}/review")
 
 
-def _frame(ws: Workspace, session: Session, scope: Scope, item_id: str, n: int, view: str) -> bytes:
+def _jpeg(rgb: np.ndarray) -> bytes:
     from PIL import Image
 
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb[..., :3])).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _frame(ws: Workspace, session: Session, scope: Scope, item_id: str, n: int, view: str) -> bytes:
     live = _live(ws, session, scope, item_id, fresh=False)
     rv = live.review
     if not 0 <= n < rv.frames:
         raise InputError(f"no frame {n}: the copy has frames 0..{rv.frames - 1}")
     if view == "redacted":
-        rgb = rv.preview(n)
-    else:
-        if live.read is None:
-            live.read = live.stack.enter_context(rv.frame_reader())
-        rgb = live.read(n)
-        live.shown(n)
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb[..., :3])).save(buf, "JPEG", quality=92)
-    return buf.getvalue()
+        return _jpeg(rv.preview(n))
+    if live.send is None:
+        live.send = live.stack.enter_context(rv.encoded_frames(_jpeg, ahead=PREFETCH_AHEAD))
+    data = live.send(n)
+    live.shown(n)
+    return data
 
 
 async def review_frame(request: Request, ctx: Ctx) -> Response:

@@ -1,7 +1,8 @@
 """Use case: approve reviewed derivatives and publish the public site (``ws.publishing``).
 
-``approve`` records that a person reviewed a derivative (a redacted copy: an item whose record
-has a ``parent``); only approved derivatives of kind ``redacted`` can reach the site. ``publish``
+``approve`` records that a person reviewed a redacted copy, and is refused unless the review of
+``ws.review`` is complete (:meth:`witnessbox.workspace.review.Review.approve`); only approved
+derivatives of kind ``redacted`` can reach the site. ``publish``
 runs the fail-closed gate (:mod:`witnessbox.publish.gate`) over the catalog and the archive
 records, re-encodes what passed and builds the site (:mod:`witnessbox.publish.builder`); every
 left-out medium is reported. Both are logged; the publish entry names every derivative
@@ -47,20 +48,34 @@ class Publishing:
     def _log(self, change: Change) -> None:
         self._ws.log_action(change.action, change.objects, dict(change.details))
 
-    def approve(self, item: str) -> Approval:
-        """Mark a derivative as reviewed and fit to publish; logged (action ``approve``).
+    def approve(self, item: str, *, reviewer: str | None = None) -> Approval:
+        """Approve a redacted copy for publication as ``reviewer``, through the review checks.
+
+        The same checks as the review screen (``ws.review``; docs/review.md): the item is a
+        redacted derivative with a regions file naming its original, every track and every
+        suggestion is decided, every frame was shown to this reviewer and nothing is unsaved.
+        There is no way around them: an approval by accident is impossible on every path.
+        Logged (``approve`` with the reviewer as actor, and ``review.approve``).
+
+        Args:
+            item: The redacted copy (id or unique prefix); an original is refused, not resolved
+                to its newest copy (approve what you reviewed).
+            reviewer: Who approves (default: ``$WITNESSBOX_ACTOR``, the signed-in identity, or
+                the login name).
 
         Raises:
             NotFoundError: no such item.
-            InputError: the item is an original (only derivatives can be approved).
+            InputError: the item is an original, not a redacted copy, or has no regions file,
+                or its regions file names another original.
+            ReviewError: the review is not complete (the message says what is missing).
         """
         rec = self._ws.item(item)
         if rec.parent is None:
             raise InputError(
                 f"{rec.sha256[:16]} is an original: only a redacted derivative can be approved; redact it first"
             )
-        with self._ws.transaction():
-            return self._catalog.approve(rec.sha256, config.actor(), self._log)
+        review = self._ws.review.open(rec.sha256, reviewer or config.actor(), log=False)
+        return review.approve()
 
     def revoke(self, item: str) -> None:
         """Withdraw an approval; logged (action ``approve.revoke``).

@@ -391,12 +391,19 @@ class Review:
             return read_frame(f, index, frame_index=self._frame_index, frames=self.frames)
 
     @contextlib.contextmanager
-    def frame_reader(self) -> Iterator[Callable[[int], np.ndarray]]:
+    def frame_reader(self, *, ahead: int = 0) -> Iterator[Callable[[int], np.ndarray]]:
         """``read(index)`` for stepping through the original's frames (a player): exact by
         index, a step forward continues decoding, recent frames are kept. Decoded from the
         decrypted stream, which exists only inside the ``with`` block (in memory, or an
-        anonymous file unlinked at once)."""
+        anonymous file unlinked at once).
+
+        Args:
+            ahead: Video: after each frame read, decode the next ``ahead`` frames in the
+                background (:class:`~witnessbox.media.prefetch.Prefetcher`: bounded, in memory,
+                cancelled by a jump, stopped when the block ends).
+        """
         from ..media.images import load_image
+        from ..media.prefetch import Prefetcher
         from ..media.video import FrameReader, probe_video
 
         if self.kind == "photo":
@@ -411,7 +418,27 @@ class Review:
             yield photo
             return
         with self._ws.open_original(self.original) as f, FrameReader(f, probe_video(f), self.frames) as reader:
-            yield reader.read
+            if ahead <= 0:
+                yield reader.read
+                return
+            with Prefetcher(reader, self.frames, ahead=ahead) as pf:
+                yield pf.read
+
+    @contextlib.contextmanager
+    def encoded_frames(self, encode: Callable[[np.ndarray], bytes], *, ahead: int = 0) -> Iterator[Callable[[int], bytes]]:
+        """``send(index)``: ``encode`` of frame ``index`` of the original (the review screen's
+        JPEG), like :meth:`frame_reader`. With ``ahead``, the next ``ahead`` frames of a video
+        are decoded and encoded in the background while a frame is shown (bounded, in memory)."""
+        from ..media.prefetch import Prefetcher
+        from ..media.video import FrameReader, probe_video
+
+        if self.kind == "photo" or ahead <= 0:
+            with self.frame_reader() as read:
+                yield lambda index: encode(read(index))
+            return
+        with (self._ws.open_original(self.original) as f, FrameReader(f, probe_video(f), self.frames) as reader,
+              Prefetcher(reader, self.frames, ahead=ahead, encode=encode) as pf):
+            yield pf.read_encoded
 
     def preview(self, index: int) -> np.ndarray:
         """Frame ``index`` rendered with what saving now would hide, with the copy's fill (the
