@@ -28,7 +28,7 @@ from witnessbox.media.video import iter_frames, probe_video
 from witnessbox.redact.detector import CandidateFrameDetector, Detection
 from witnessbox.redact.pipeline import RedactOptions, Redactor, finish_regions
 from witnessbox.redact.regions import Region
-from witnessbox.redact.tracking import EdgeCover, Margin, TrackPolicy, link, track_regions
+from witnessbox.redact.tracking import EdgeCover, Margin, TrackPolicy, is_kept, link, track_cover, track_regions
 
 sys.path.insert(0, str(TOOLS))
 from redaction_eval import ellipse_mask  # noqa: E402  (the scorer's own mask)
@@ -90,6 +90,7 @@ class Variant:
     track: TrackPolicy = _DEFAULTS.track
     edges: EdgeCover | None = _DEFAULTS.video_edges
     threshold: float = 0.1  # per-frame threshold (at least the detector's own 0.1)
+    weak_pad: int | None = None  # frames before/after for tracks whose best score is under keep_score
     post: Callable[[list[Region], int, int], list[Region]] | None = None
 
 
@@ -97,7 +98,15 @@ def regions_for(v: Variant, faces: Dets, weak: Dets, w: int, h: int) -> list[Reg
     # Faces only: the weak boxes include the closer look's boxes between its candidate floor and
     # its own threshold (0.15), which the pipeline never hides.
     dets = [[d for d in f if d.score >= v.threshold] for f in faces]
-    found = track_regions(link(dets, v.track), len(dets), v.margin, v.track)
+    if v.weak_pad is None:
+        found = track_regions(link(dets, v.track), len(dets), v.margin, v.track)
+    else:
+        weak_pol = dataclasses.replace(v.track, before=v.weak_pad, after=v.weak_pad)
+        found = []
+        for t in link(dets, v.track):
+            if is_kept(t, len(dets), v.track):
+                pol = v.track if max(t.scores) >= v.track.keep_score else weak_pol
+                found += track_cover(t, len(dets), v.margin, pol)
     if v.edges is not None:
         found = v.edges.apply(found, w, h)
     if v.post is not None:
@@ -202,6 +211,8 @@ def variants() -> dict[str, Variant]:
         "sized+s1+g3": dataclasses.replace(base, margin=SizedMargin(x=0.45, y=0.45),
                                            track=dataclasses.replace(tp, smooth=1, growth=0.03, max_growth=0.3)),
         "s1+g3": dataclasses.replace(base, track=dataclasses.replace(tp, smooth=1, growth=0.03, max_growth=0.3)),
+        "weak tracks pad 2": dataclasses.replace(base, weak_pad=2),
+        "weak tracks pad 0": dataclasses.replace(base, weak_pad=0),
         # combinations of the single steps that kept recall
         "m30+t15": dataclasses.replace(base, margin=Margin(x=0.3, y=0.3), threshold=0.15),
         "m30+s0": dataclasses.replace(base, margin=Margin(x=0.3, y=0.3), track=dataclasses.replace(tp, smooth=0)),
