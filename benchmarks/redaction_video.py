@@ -11,13 +11,17 @@ Recall is printed twice: as video_eval.py scores it, and without the face-frames
 wholly outside the frame (a make_clips.py defect, see without_ghosts), with the faces exposed
 for more than 2 frames in a row. --seed 11 gives a second set of clips to check against.
 
-Usage: .venv/bin/python benchmarks/redaction_video.py [--clips N] [--frames F] [--seed S] [--skip-speed] [--skip-recall] [--skip-deface]
+--crowd builds the clips from the crowd tuning set instead ($WITNESSBOX_WIDER_DEV, default
+../wider-dev beside the repository; see ../shared/tools/wider_dev.sh).
+
+Usage: .venv/bin/python benchmarks/redaction_video.py [--clips N] [--frames F] [--seed S] [--crowd] [--skip-speed] [--skip-recall] [--skip-deface]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +38,11 @@ from _redaction_common import (
     score,
     timed,
 )
+
+
+# The crowd tuning set (../shared/tools/wider_dev.sh): WIDER FACE validation photos of everyday
+# events, the protest/riot/march/street events held out.
+WIDER_DEV = Path(os.environ.get("WITNESSBOX_WIDER_DEV", ROOT.parent / "wider-dev"))
 
 
 def deface_video_regions(clips: Path, out: Path) -> None:
@@ -111,6 +120,28 @@ def exposed_faces(clips: Path, regions: Path, longer_than: int = 2) -> list[str]
     return out
 
 
+def make_clip_set(out: Path, n: int, frames: int, seed: int, crowd: bool) -> Path:
+    """The clips of one seed (cached): from facemask-dev, or with ``crowd`` from the crowd
+    tuning set (WIDER FACE validation photos, non-commercial: read in place, never copied
+    into the repository; make_clips.py wants IMAGES/NAME.png, so a git-ignored folder of links
+    named .png points at the photos, which OpenCV reads by content)."""
+    clips = out / f"clips-{'crowd-' if crowd else ''}{n}x{frames}-{seed}"
+    if clips.is_dir():
+        return clips
+    if crowd:
+        ann, imgs = WIDER_DEV / "annotations", out / "wider-dev-png"
+        imgs.mkdir(parents=True, exist_ok=True)
+        for p in (WIDER_DEV / "images").iterdir():
+            link = imgs / (p.stem + ".png")
+            if not link.exists():
+                link.symlink_to(p.resolve())
+    else:
+        ann, imgs = DATA / "facemask-dev" / "annotations", DATA / "facemask-dev" / "images"
+    subprocess.run([sys.executable, str(TOOLS / "make_clips.py"), str(ann), str(imgs), str(clips), str(n), str(frames),
+                    str(seed)], check=True)
+    return clips
+
+
 def count_frames(path: Path) -> int:
     import av
 
@@ -127,6 +158,7 @@ def main() -> int:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-recall", action="store_true")
     ap.add_argument("--skip-deface", action="store_true")
+    ap.add_argument("--crowd", action="store_true", help=f"clips from the crowd tuning set ({WIDER_DEV})")
     a = ap.parse_args()
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
@@ -144,11 +176,7 @@ def main() -> int:
             print(f"  ratio {t_df / t_wb:.2f}x  (target >= 2)")
     if a.skip_recall:
         return 0
-    clips = out / f"clips-{a.clips}x{a.frames}-{a.seed}"
-    if not clips.is_dir():
-        subprocess.run([sys.executable, str(TOOLS / "make_clips.py"), str(DATA / "facemask-dev" / "annotations"),
-                        str(DATA / "facemask-dev" / "images"), str(clips), str(a.clips), str(a.frames), str(a.seed)],
-                       check=True)
+    clips = make_clip_set(out, a.clips, a.frames, a.seed, a.crowd)
     shutil.rmtree(out / "wb", ignore_errors=True)
     t_clips = timed([str(VENV / "witnessbox"), "redact", *map(str, sorted(clips.glob("*.mp4"))), "-o", str(out / "wb")])
     tools = [("witnessbox", out / "wb")]

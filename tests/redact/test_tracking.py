@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from witnessbox.redact.detector import Detection
 from witnessbox.redact.regions import Region
 from witnessbox.redact.tracking import (
@@ -75,6 +77,15 @@ def test_margin_grows_and_shifts() -> None:
     x0, y0, x1, y1 = Margin(x=0.5, y=0.25, shift_y=0.1, pixels=1).apply((0, 0, 10, 20))
     assert (x0, x1) == (-6.0, 16.0)
     assert (y0, y1) == (2 - 6.0, 22 + 6.0)
+
+
+def test_margin_of_large_faces_can_shrink_with_size() -> None:
+    m = Margin(x=0.5, y=0.5, shift_y=0.0, pixels=0, large_share=0.3, small=20, large=60)
+    assert m.apply((0, 0, 20, 20)) == Margin(x=0.5, y=0.5, shift_y=0.0, pixels=0).apply((0, 0, 20, 20))
+    assert m.apply((0, 0, 100, 100)) == (-30.0, -30.0, 130.0, 130.0)  # 0.3 from 60 px on
+    x0, _, x1, _ = m.apply((0, 0, 40, 40))  # halfway: 0.4
+    assert (x0, x1) == pytest.approx((-16.0, 56.0))
+    assert Margin(x=0.5, y=0.5).apply((0, 0, 100, 100)) != m.apply((0, 0, 100, 100))  # off by default
 
 
 def test_regions_at_the_frame_edge_get_a_stretched_copy() -> None:

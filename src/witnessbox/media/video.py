@@ -439,7 +439,12 @@ class VideoWriter:
             vs.pix_fmt = "yuv420p" if even else "yuv444p"
             vs.codec_context.time_base = Fraction(1) / fps
             vs.codec_context.flags |= av.codec.context.Flags.bitexact
-            vs.options = {"crf": str(crf), "preset": preset}
+            # MB-tree off: with it, x264 gave different bytes for the same frames from one
+            # encode to the next in one process (same frames, same settings; with or without
+            # threads), so a redacted video was not reproducible. Without it the bytes are the
+            # same every time (tests/redact/test_video_pairing.py), at about the same speed and
+            # up to about a fifth larger files at the same crf (docs/redaction.md).
+            vs.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
             self._vs = vs
             self._as: Any = None
             self._a_in: Any = None

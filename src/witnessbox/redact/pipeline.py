@@ -104,6 +104,8 @@ class RedactOptions:
         common: dict[str, float | int | str | bool] = {
             "margin_x": m.x, "margin_y": m.y, "shift_y": m.shift_y, "margin_px": m.pixels,
         }
+        if m.large_share is not None:
+            common.update({"margin_large_share": m.large_share, "margin_small_px": m.small, "margin_large_px": m.large})
         if kind is MediaKind.IMAGE:
             return {
                 **common,
@@ -133,6 +135,9 @@ class RedactOptions:
             "long_hits": t.long_hits,
             "keep_score": t.keep_score,
             "keep_hits": t.keep_hits,
+            "smooth": t.smooth,
+            "growth": t.growth,
+            "max_growth": t.max_growth,
         }
 
 

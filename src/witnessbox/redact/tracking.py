@@ -29,18 +29,30 @@ class Margin:
         shift_y: The box is first moved down by this share of its height (CenterFace boxes sit
             high on masked faces: they include the forehead and stop above the chin).
         pixels: Added on every side in pixels, so that tiny faces get a safe border.
+        large_share: When set, ``x`` and ``y`` shrink linearly to this share for boxes from
+            ``small`` to ``large`` pixels wide (a large face's box jitters less, in proportion
+            to its size, than a small one's; video over-redaction is mostly large margins).
+        small: Box width up to which ``x`` and ``y`` apply in full.
+        large: Box width from which ``large_share`` applies.
     """
 
     x: float = 0.3
     y: float = 0.3
     shift_y: float = 0.1
     pixels: float = 3.0
+    large_share: float | None = None
+    small: float = 24.0
+    large: float = 64.0
 
     def apply(self, box: Box) -> Box:
         x0, y0, x1, y1 = box
         w, h = x1 - x0, y1 - y0
+        mx, my = self.x, self.y
+        if self.large_share is not None:
+            t = min(1.0, max(0.0, (w - self.small) / max(self.large - self.small, 1e-9)))
+            mx, my = mx + (self.large_share - mx) * t, my + (self.large_share - my) * t
         y0, y1 = y0 + self.shift_y * h, y1 + self.shift_y * h
-        dx, dy = self.x * w + self.pixels, self.y * h + self.pixels
+        dx, dy = mx * w + self.pixels, my * h + self.pixels
         return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
 
 
