@@ -30,7 +30,7 @@ from .._fsutil import atomic_write_text
 from ..errors import InputError
 from .detector import Detection
 from .regions import SHAPES, MediaInfo, Region, RegionsFile, Shape
-from .tracking import EdgeCover, Margin, Track, TrackPolicy, is_kept, link, track_cover
+from .tracking import BoxMargin, EdgeCover, Margin, Track, TrackPolicy, is_kept, link, track_cover
 
 FORMAT_VERSION = 1
 SUFFIX = ".suggestions.json"
@@ -284,7 +284,7 @@ def photo_suggestions(
     regions: RegionsFile,
     kept: Sequence[Sequence[Detection]],
     weak: Sequence[Sequence[Detection]],
-    margin: Margin,
+    margin: BoxMargin,
     finish: Finish,
     params: Mapping[str, float | int | str | bool],
 ) -> SuggestionsFile:
