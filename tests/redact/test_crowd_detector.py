@@ -39,7 +39,7 @@ def test_tiles_cover_the_picture_with_overlap(length: int) -> None:
 
 
 def test_small_pictures_are_one_tile() -> None:
-    assert ScalePlan().tiles(2048, 1536) == [(0, 0, 2048, 1536)]
+    assert ScalePlan().tiles(2048, 1366) == [(0, 0, 2048, 1366)]  # a 1024 px landscape photo at 2x
     assert len(ScalePlan().tiles(2048, 2800)) == 4
 
 
