@@ -116,3 +116,18 @@ def test_pipeline_draws_the_sized_margin(tmp_path: Path, size: tuple[int, int], 
     (r,) = doc.regions
     assert r.box[3] - r.box[1] == pytest.approx(120 * (1 + 2 * grow_y) + 6, abs=0.02)
     assert doc.method.params["large_margin_y"] == 0.40
+
+
+def test_covered_many_agrees_with_covered() -> None:
+    from witnessbox.redact.regions import Region
+    from witnessbox.redact.suggestions import covered, covered_many
+
+    rng = np.random.default_rng(3)
+    hidden = [Region(0, "ellipse" if i % 3 else "box", (x, y, x + w, y + h), 0.5, "detector")
+              for i, (x, y, w, h) in enumerate(rng.uniform([0, 0, 0, 0], [200, 200, 60, 60], (25, 4)))]
+    boxes = [(float(x), float(y), float(x + w), float(y + h))
+             for x, y, w, h in rng.uniform([0, 0, 1, 1], [220, 220, 30, 30], (400, 4))]
+    many = covered_many(boxes, hidden)
+    assert many == [covered(b, hidden) for b in boxes]
+    assert 0 < sum(many) < len(boxes)
+    assert covered_many(boxes[:3], []) == [False] * 3

@@ -466,21 +466,24 @@ def fuse(
     """
     if boxes.shape[0] == 0:
         return []
-    order = np.argsort(-scores, kind="stable")
+    # Boxes not yet in a cluster, best first; each cluster takes the best one left and every
+    # other left overlapping it (only those left are compared: crowds give thousands of boxes).
+    rest = np.argsort(-scores, kind="stable")
     area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
     out: list[Detection] = []
-    used = np.zeros(boxes.shape[0], bool)
-    for i in order:
-        if used[i]:
-            continue
-        xx0 = np.maximum(boxes[i, 0], boxes[:, 0])
-        yy0 = np.maximum(boxes[i, 1], boxes[:, 1])
-        xx1 = np.minimum(boxes[i, 2], boxes[:, 2])
-        yy1 = np.minimum(boxes[i, 3], boxes[:, 3])
+    while rest.size:
+        i = int(rest[0])
+        b = boxes[rest]
+        xx0 = np.maximum(boxes[i, 0], b[:, 0])
+        yy0 = np.maximum(boxes[i, 1], b[:, 1])
+        xx1 = np.minimum(boxes[i, 2], b[:, 2])
+        yy1 = np.minimum(boxes[i, 3], b[:, 3])
         inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
-        ov = inter / np.maximum(area[i] + area - inter, 1e-9)
-        members = (ov >= iou) & ~used
-        used |= members
+        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        hit = ov >= iou
+        hit[0] = True
+        members = np.sort(rest[hit])
+        rest = rest[~hit]
         wts = scores[members][:, None]
         box = (boxes[members] * wts).sum(0) / wts.sum()
         best: dict[int, float] = {}
