@@ -106,7 +106,7 @@ class _OneFace:
         return [Detection(self.box, 0.9)]
 
 
-@pytest.mark.parametrize(("size", "grow_y"), [((1000, 700), 0.40), ((700, 500), 0.28)])
+@pytest.mark.parametrize(("size", "grow_y"), [((1000, 700), 0.36), ((700, 500), 0.28)])
 def test_pipeline_draws_the_sized_margin(tmp_path: Path, size: tuple[int, int], grow_y: float) -> None:
     src = tmp_path / "p.png"
     Image.new("RGB", size, (90, 90, 90)).save(src)
@@ -115,7 +115,7 @@ def test_pipeline_draws_the_sized_margin(tmp_path: Path, size: tuple[int, int], 
     doc = read_regions(tmp_path / "out.png.regions.json")
     (r,) = doc.regions
     assert r.box[3] - r.box[1] == pytest.approx(120 * (1 + 2 * grow_y) + 6, abs=0.02)
-    assert doc.method.params["large_margin_y"] == 0.40
+    assert doc.method.params["large_margin_y"] == 0.36 and doc.method.params["large_face"] == 32
 
 
 def test_covered_many_agrees_with_covered() -> None:
