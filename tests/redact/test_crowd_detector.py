@@ -22,7 +22,8 @@ def test_passes_by_picture_size() -> None:
     # A portrait crowd photo (long side over 1280 but under 1.6 MP) is upscaled too.
     assert plan.passes(1024, 1400)[0] == Pass(2.0)
     assert plan.passes(1400, 1300)[0] == Pass(1.0)  # 1.8 MP
-    assert plan.passes(4000, 3000) == [Pass(1.0), Pass(0.5, False, 64.0), Pass(0.2)]
+    assert plan.passes(1400, 1300) == [Pass(1.0)]  # seen at 1x: no half-size pass
+    assert plan.passes(4000, 3000) == [Pass(1.0), Pass(0.2)]
     assert ScalePlan(flip=True, half_from=0).passes(640, 480) == [Pass(2.0), Pass(2.0, True)]
 
 

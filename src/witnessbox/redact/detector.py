@@ -292,9 +292,10 @@ class ScalePlan:
       so that portrait crowd photos count too) run at ``upscale`` x: faces of 10 px become
       detectable; larger ones at 1x (mirrored too when ``flip``: measured on facemask-dev it
       bought no recall, only 0.001 less over-redaction, for twice the time, so it is off);
-    - pictures with a long side of at least ``half_from`` also run at half size, keeping only
-      boxes of at least ``large_face`` px: CenterFace misses or cuts faces that fill a large
-      part of an upscaled picture, and sees them whole at half size;
+    - upscaled pictures with a long side of at least ``half_from`` also run at half size,
+      keeping only boxes of at least ``large_face`` px: CenterFace misses or cuts faces that
+      fill a large part of an upscaled picture, and sees them whole at half size (pictures
+      analysed at 1x see such faces at 1x: on a 12 MP photo the pass cost a quarter more);
     - very large ones (long side above ``max_side``) also run downscaled to ``max_side`` / 2 so
       that faces filling the frame are seen;
     - an analysed picture of more than ``tile_above`` pixels is cut into overlapping tiles of
@@ -332,7 +333,7 @@ class ScalePlan:
         up = long_side <= self.upscale_below or width * height <= self.upscale_pixels
         main = self.upscale if up else 1.0
         out = [Pass(main)] + ([Pass(main, True)] if self.flip else [])
-        if self.half_from and long_side >= self.half_from and main > 0.5:
+        if self.half_from and long_side >= self.half_from and main > 1.0:
             out.append(Pass(0.5, False, self.large_face))
         if long_side > self.max_side:
             low = self.max_side / 2 / long_side
