@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = [
     "seal_throughput.py",
     "redaction_photos.py",
+    "redaction_crowd.py",
     "redaction_video.py",
     "review_suggestions.py",
     "trace_suite.py",

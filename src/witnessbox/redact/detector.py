@@ -151,6 +151,17 @@ def _session(providers: tuple[str, ...], threads: int) -> object:
         return _SESSIONS[key]
 
 
+def _run_options(shrink: bool) -> object | None:
+    if not shrink:
+        return None
+    import onnxruntime as ort
+
+    ro = ort.RunOptions()
+    ro.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    out: object = ro
+    return out
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """Indices of the boxes kept by greedy non-maximum suppression, best score first.
 
@@ -211,10 +222,15 @@ class CenterFace:
             raise RedactionError(f"cannot load the face detector: {e}") from e
         self.provider = self._sess.get_providers()[0]  # type: ignore[attr-defined]
 
-    def raw(self, rgb: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (``N x 4``) and scores (``N``) before NMS, in ``rgb``'s pixel grid.
 
-        ``threshold`` overrides the instance's for this call (the review suggestions look below it).
+        ``threshold`` overrides the instance's for this call (the review suggestions look below
+        it). ``shrink``: the runtime's memory arena gives back, after this run, what the run grew
+        it by (the tiles of a large photo: without it the arena keeps the largest run's buffers
+        for the rest of the batch; with it every run pays for its allocations).
         """
         h, w = rgb.shape[:2]
         hp, wp = -(-h // _ALIGN) * _ALIGN, -(-w // _ALIGN) * _ALIGN
@@ -222,7 +238,9 @@ class CenterFace:
         blob = np.zeros((1, 3, hp, wp), np.float32)
         blob[0, :, :h, :w] = np.transpose(rgb, (2, 0, 1))
         try:
-            heat, scale, offset, _ = self._sess.run(None, {"input.1": blob})  # type: ignore[attr-defined]
+            heat, scale, offset, _ = self._sess.run(  # type: ignore[attr-defined]
+                None, {"input.1": blob}, _run_options(shrink)
+            )
         except Exception as e:
             raise RedactionError(f"face detector failed on a {w}x{h} picture: {e}") from e
         hm = heat[0, 0]
@@ -248,36 +266,105 @@ class CenterFace:
 
 
 @dataclass(frozen=True)
-class ScalePlan:
-    """At which sizes (as factors of the picture's size) to run the network, and mirrored or not.
+class Pass:
+    """One run of the network over a photo.
 
-    The defaults are those the photo benchmark chose on facemask-dev (docs/redaction.md):
-    small pictures (long side up to ``upscale_below``) run at ``upscale`` x, larger ones at
-    1x (mirrored too when ``flip``: measured on facemask-dev it bought no recall, only 0.001
-    less over-redaction, for twice the time, so it is off by default); very large ones (long side above
-    ``max_side``) also run downscaled to ``max_side`` / 2 so that faces filling the frame are
-    seen.
+    Attributes:
+        scale: Factor applied to the picture's size.
+        mirrored: Run on the mirrored picture (test-time augmentation).
+        min_face: Keep only boxes at least this wide, in the picture's own pixels (a pass at a
+            reduced size is there for the large faces only; its small boxes are noise).
+    """
+
+    scale: float
+    mirrored: bool = False
+    min_face: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """At which sizes (as factors of the picture's size) to run the network, and how.
+
+    The defaults are those the photo benchmarks chose on facemask-dev and on the crowd tuning
+    set (docs/redaction.md):
+
+    - small pictures (long side up to ``upscale_below``, or at most ``upscale_pixels`` pixels,
+      so that portrait crowd photos count too) run at ``upscale`` x: faces of 10 px become
+      detectable; larger ones at 1x (mirrored too when ``flip``: measured on facemask-dev it
+      bought no recall, only 0.001 less over-redaction, for twice the time, so it is off);
+    - upscaled pictures with a long side of at least ``half_from`` also run at half size,
+      keeping only boxes of at least ``large_face`` px: CenterFace misses or cuts faces that
+      fill a large part of an upscaled picture, and sees them whole at half size (pictures
+      analysed at 1x see such faces at 1x: on a 12 MP photo the pass cost a quarter more);
+    - very large ones (long side above ``max_side``) also run downscaled to ``max_side`` / 2 so
+      that faces filling the frame are seen;
+    - an analysed picture of more than ``tile_above`` pixels is cut into overlapping tiles of
+      ``tile`` px (``overlap`` px shared): the network's memory grows with its input (a 12 MP
+      photo at once took 3.5 GB), and a face up to ``overlap`` px wide always lies whole in one
+      tile (larger ones are the half-size pass's).
 
     Attributes:
         upscale_below: Long side up to which pictures are upscaled.
-        upscale: Upscaling factor for those (faces of 10 px become detectable).
+        upscale_pixels: Or: pixel count up to which they are.
+        upscale: Upscaling factor for those.
+        half_from: Long side from which a half-size pass is added (0: never).
+        large_face: Smallest box (picture pixels) kept from the half-size pass.
         max_side: Long side above which a downscaled pass is added.
         flip: Run the mirrored picture too (test-time augmentation).
+        tile_above: Analysed pixels above which the picture is tiled.
+        tile: Tile side in analysed pixels (a multiple of 32).
+        overlap: Analysed pixels shared by neighbouring tiles.
+        shrink_above: Analysed pixels above which the runtime's memory arena gives back after
+            every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
+            shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
     """
 
     upscale_below: int = 1280
+    upscale_pixels: int = 1_600_000
     upscale: float = 2.0
+    half_from: int = 800
+    large_face: float = 64.0
     max_side: int = 1600
     flip: bool = False
+    tile_above: int = 2_900_000
+    tile: int = 1536
+    overlap: int = 192
+    shrink_above: int = 8_000_000
 
-    def passes(self, width: int, height: int) -> list[tuple[float, bool]]:
-        """``(scale, mirrored)`` of every pass for a picture of this size."""
+    def passes(self, width: int, height: int) -> list[Pass]:
+        """Every pass for a picture of this size."""
         long_side = max(width, height)
-        main = self.upscale if long_side <= self.upscale_below else 1.0
-        out = [(main, False)] + ([(main, True)] if self.flip else [])
+        up = long_side <= self.upscale_below or width * height <= self.upscale_pixels
+        main = self.upscale if up else 1.0
+        out = [Pass(main)] + ([Pass(main, True)] if self.flip else [])
+        if self.half_from and long_side >= self.half_from and main > 1.0:
+            out.append(Pass(0.5, False, self.large_face))
         if long_side > self.max_side:
-            out.append((self.max_side / 2 / long_side, False))
+            low = self.max_side / 2 / long_side
+            if all(abs(p.scale - low) > 1e-6 for p in out):
+                out.append(Pass(low))
         return out
+
+    def tiles(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """``(x0, y0, x1, y1)`` of the tiles of an analysed picture of this size (one if small)."""
+        if width * height <= self.tile_above:
+            return [(0, 0, width, height)]
+        return [(x0, y0, x1, y1) for y0, y1 in _spans(height, self.tile, self.overlap)
+                for x0, x1 in _spans(width, self.tile, self.overlap)]
+
+
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Overlapping ``[start, end)`` spans of at most ``tile`` covering ``0..length``, starts on the 32 grid."""
+    if length <= tile:
+        return [(0, length)]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    # The smallest tile (on the 32 grid) that still covers the length with n tiles: no more
+    # overlap than needed (2048 px as 1536 + 1536 would analyse 1,024 px twice).
+    tile = min(tile, -(-(length + (n - 1) * overlap) // n // _ALIGN) * _ALIGN + _ALIGN)
+    step = (length - tile) / (n - 1)
+    starts = [min(length - tile, int(round(i * step)) // _ALIGN * _ALIGN) for i in range(n)]
+    starts[-1] = length - tile
+    return [(s0, s0 + tile) for s0 in starts]
 
 
 class MultiScaleDetector:
@@ -333,28 +420,36 @@ class MultiScaleDetector:
         self, rgb: np.ndarray, raw_threshold: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
         h, w = rgb.shape[:2]
-        boxes: list[np.ndarray] = []
-        scores: list[np.ndarray] = []
-        groups: list[np.ndarray] = []
+        boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
+        scores: list[np.ndarray] = [np.empty((0,), np.float32)]
+        groups: list[np.ndarray] = [np.empty((0,), np.int64)]
         plan = self.plan.passes(w, h)
-        scales = sorted({s for s, _ in plan})
-        resized: dict[float, np.ndarray] = {}
-        for s, mirrored in plan:
-            if s not in resized:
-                resized[s] = _resized(rgb, s)
-            img = resized[s]
+        scales = sorted({p.scale for p in plan})
+        for p in plan:
+            # One resized picture at a time: a 12 MP photo's copies add up.
+            img = _resized(rgb, p.scale)
+            if p.mirrored:
+                img = np.ascontiguousarray(img[:, ::-1])
             sx, sy = img.shape[1] / w, img.shape[0] / h
-            if mirrored:
-                b, sc = self.base.raw(np.ascontiguousarray(img[:, ::-1]), raw_threshold)
-                fw = img.shape[1]
-                b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
-            else:
-                b, sc = self.base.raw(img, raw_threshold)
-            boxes.append(b / np.array([sx, sy, sx, sy], np.float32))
-            scores.append(sc)
-            # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
-            groups.append(np.full(sc.shape[0], scales.index(s) * 2 + int(mirrored), np.int64))
-        per_scale = {scales.index(s): sum(1 for t, _ in plan if t == s) for s in scales}
+            tiles = self.plan.tiles(img.shape[1], img.shape[0])
+            for x0, y0, x1, y1 in tiles:
+                part = img if (x1 - x0, y1 - y0) == (img.shape[1], img.shape[0]) else \
+                    np.ascontiguousarray(img[y0:y1, x0:x1])
+                b, sc = self.base.raw(part, raw_threshold, shrink=img.shape[0] * img.shape[1] > self.plan.shrink_above)
+                b = b + np.array([x0, y0, x0, y0], np.float32)
+                if p.mirrored:
+                    fw = img.shape[1]
+                    b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
+                b = b / np.array([sx, sy, sx, sy], np.float32)
+                if p.min_face:
+                    big = (b[:, 2] - b[:, 0]) >= p.min_face
+                    b, sc = b[big], sc[big]
+                boxes.append(b.astype(np.float32))
+                scores.append(sc)
+                # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
+                groups.append(np.full(sc.shape[0], scales.index(p.scale) * 2 + int(p.mirrored), np.int64))
+            del img
+        per_scale = {scales.index(s): sum(1 for q in plan if q.scale == s) for s in scales}
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(groups), per_scale
 
 
@@ -376,21 +471,24 @@ def fuse(
     """
     if boxes.shape[0] == 0:
         return []
-    order = np.argsort(-scores, kind="stable")
+    # Boxes not yet in a cluster, best first; each cluster takes the best one left and every
+    # other left overlapping it (only those left are compared: crowds give thousands of boxes).
+    rest = np.argsort(-scores, kind="stable")
     area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
     out: list[Detection] = []
-    used = np.zeros(boxes.shape[0], bool)
-    for i in order:
-        if used[i]:
-            continue
-        xx0 = np.maximum(boxes[i, 0], boxes[:, 0])
-        yy0 = np.maximum(boxes[i, 1], boxes[:, 1])
-        xx1 = np.minimum(boxes[i, 2], boxes[:, 2])
-        yy1 = np.minimum(boxes[i, 3], boxes[:, 3])
+    while rest.size:
+        i = int(rest[0])
+        b = boxes[rest]
+        xx0 = np.maximum(boxes[i, 0], b[:, 0])
+        yy0 = np.maximum(boxes[i, 1], b[:, 1])
+        xx1 = np.minimum(boxes[i, 2], b[:, 2])
+        yy1 = np.minimum(boxes[i, 3], b[:, 3])
         inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
-        ov = inter / np.maximum(area[i] + area - inter, 1e-9)
-        members = (ov >= iou) & ~used
-        used |= members
+        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        hit = ov >= iou
+        hit[0] = True
+        members = np.sort(rest[hit])
+        rest = rest[~hit]
         wts = scores[members][:, None]
         box = (boxes[members] * wts).sum(0) / wts.sum()
         best: dict[int, float] = {}

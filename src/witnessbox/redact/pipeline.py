@@ -42,7 +42,7 @@ from .detector import (
 from .regions import MediaInfo, Method, Region, RegionsFile, read_regions, regions_path, sorted_regions
 from .render import Fill, render
 from .suggestions import SuggestionsFile, photo_suggestions, regions_digest, suggestions_path, video_suggestions
-from .tracking import EdgeCover, Margin, Track, TrackPolicy, link, track_regions
+from .tracking import EdgeCover, Margin, SizedMargin, Track, TrackPolicy, link, track_regions
 
 if TYPE_CHECKING:
     from ..executor import Executor
@@ -87,7 +87,7 @@ class RedactOptions:
     raw_threshold: float = 0.1
     threshold: float = 0.16
     video_threshold: float = 0.1
-    margin: Margin = field(default_factory=lambda: Margin(x=0.32, y=0.28))
+    margin: SizedMargin = field(default_factory=SizedMargin)
     video_margin: Margin = field(default_factory=lambda: Margin(x=0.45, y=0.45))
     plan: ScalePlan = field(default_factory=ScalePlan)
     video_side: int = 640
@@ -100,20 +100,31 @@ class RedactOptions:
 
     def params(self, kind: MediaKind) -> dict[str, float | int | str | bool]:
         """The parameters recorded in a regions file's ``method.params``."""
-        m = self.margin if kind is MediaKind.IMAGE else self.video_margin
+        m = self.margin.small if kind is MediaKind.IMAGE else self.video_margin
         common: dict[str, float | int | str | bool] = {
             "margin_x": m.x, "margin_y": m.y, "shift_y": m.shift_y, "margin_px": m.pixels,
         }
         if m.large_share is not None:
             common.update({"margin_large_share": m.large_share, "margin_small_px": m.small, "margin_large_px": m.large})
         if kind is MediaKind.IMAGE:
+            p, big = self.plan, self.margin
             return {
                 **common,
+                "large_margin_x": big.large.x,
+                "large_margin_y": big.large.y,
+                "large_face": big.face,
+                "large_picture": big.picture,
                 "raw_threshold": self.raw_threshold,
                 "threshold": self.threshold,
-                "upscale": self.plan.upscale,
-                "upscale_below": self.plan.upscale_below,
-                "flip": self.plan.flip,
+                "upscale": p.upscale,
+                "upscale_below": p.upscale_below,
+                "upscale_pixels": p.upscale_pixels,
+                "half_from": p.half_from,
+                "half_large_face": p.large_face,
+                "flip": p.flip,
+                "tile_above": p.tile_above,
+                "tile": p.tile,
+                "tile_overlap": p.overlap,
             }
         t, z = self.track, self.video_zoom
         zoom: dict[str, float | int | str | bool] = {} if z is None else {
@@ -328,6 +339,7 @@ class Redactor:
             detector_name = given.method.detector or "manual"
         else:
             det = self.photo_detector()
+            margin = o.margin.for_picture(img.width, img.height)
             found: list[Region] = []
             for i, fr in enumerate(img.frames):
                 rgb = np.ascontiguousarray(fr[..., :3])
@@ -337,7 +349,7 @@ class Redactor:
                 kept.append(k)
                 weak.append(wk)
                 for d in k:
-                    found.append(Region(i, "ellipse", o.margin.apply(d.box), d.score, "detector"))
+                    found.append(Region(i, "ellipse", margin.apply(d.box), d.score, "detector"))
             regs = _finish(found)
             detector_name = det.name
         doc = RegionsFile(
@@ -348,7 +360,7 @@ class Redactor:
         )
         if given is None:
             params = {"floor": o.suggest_floor, "threshold": o.threshold}
-            suggestions = photo_suggestions(doc, kept, weak, o.margin, _finish, params)
+            suggestions = photo_suggestions(doc, kept, weak, o.margin.for_picture(img.width, img.height), _finish, params)
         by_frame = doc.by_frame()
         frames = [render(fr, by_frame.get(i, []), o.fill) for i, fr in enumerate(img.frames)]
         buf = io.BytesIO()

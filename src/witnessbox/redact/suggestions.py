@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+import numpy as np
+
 from .._fsutil import atomic_write_text
 from ..errors import InputError
 from .detector import Detection
 from .regions import SHAPES, MediaInfo, Region, RegionsFile, Shape
-from .tracking import EdgeCover, Margin, Track, TrackPolicy, is_kept, link, track_cover
+from .tracking import BoxMargin, EdgeCover, Margin, Track, TrackPolicy, is_kept, link, track_cover
 
 FORMAT_VERSION = 1
 SUFFIX = ".suggestions.json"
@@ -266,6 +268,25 @@ def covered(box: tuple[float, float, float, float], hidden: Sequence[Region]) ->
     return any(_inside(r, cx, cy) for r in hidden)
 
 
+def covered_many(boxes: Sequence[tuple[float, float, float, float]], hidden: Sequence[Region]) -> list[bool]:
+    """:func:`covered` for many boxes at once (a crowd photo has thousands of weak boxes)."""
+    if not boxes or not hidden:
+        return [False] * len(boxes)
+    b = np.asarray(boxes, np.float64)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    r = np.asarray([h.box for h in hidden], np.float64)
+    ell = np.asarray([h.shape != "box" for h in hidden])
+    x0, y0, x1, y1 = (r[:, k][:, None] for k in range(4))
+    in_box = (x0 <= cx) & (cx <= x1) & (y0 <= cy) & (cy <= y1)
+    rx, ry = (x1 - x0) / 2, (y1 - y0) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        in_ell = ((cx - (x0 + x1) / 2) / rx) ** 2 + ((cy - (y0 + y1) / 2) / ry) ** 2 <= 1.0
+    in_ell &= (rx > 0) & (ry > 0)
+    inside = np.where(ell[:, None], in_ell, in_box)
+    hits: np.ndarray = np.asarray(inside.any(axis=0))
+    return [bool(v) for v in hits]
+
+
 def _index(final: Sequence[Region], per_track: Sequence[Sequence[Region]]) -> list[list[int]]:
     """For each track, the indices in ``final`` of the regions it produced (matched exactly)."""
     owners: dict[Region, list[int]] = {}
@@ -284,7 +305,7 @@ def photo_suggestions(
     regions: RegionsFile,
     kept: Sequence[Sequence[Detection]],
     weak: Sequence[Sequence[Detection]],
-    margin: Margin,
+    margin: BoxMargin,
     finish: Finish,
     params: Mapping[str, float | int | str | bool],
 ) -> SuggestionsFile:
@@ -309,10 +330,16 @@ def photo_suggestions(
     hidden = regions.by_frame()
     sugg: list[Suggestion] = []
     for f, dets in enumerate(weak):
-        for d in sorted(dets, key=lambda d: (-d.score, d.box)):
-            if covered(d.box, hidden.get(f, [])):
+        ordered = sorted(dets, key=lambda d: (-d.score, d.box))
+        listed: list[Region] = []
+        for d, hit in zip(ordered, covered_many([d.box for d in ordered], hidden.get(f, [])), strict=True):
+            # Nor one whose centre lies in a stronger suggestion's shape: the reviewer looking
+            # there sees it (on the crowd tuning set: 38% fewer suggestions, 2% fewer misses
+            # pointed at).
+            if hit or (listed and covered_many([d.box], listed)[0]):
                 continue
             regs = finish([Region(f, "ellipse", margin.apply(d.box), d.score, "manual")])
+            listed += regs
             sugg.append(Suggestion(f"s{len(sugg) + 1}", "below_threshold", f, f, d.score, None, regs))
     return SuggestionsFile(regions.media, regions.source_sha256, regions_digest(regions), tuple(tracks), tuple(sugg),
                            dict(params))

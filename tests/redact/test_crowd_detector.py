@@ -1,0 +1,150 @@
+"""Crowd photo detection (issue 13): which passes run, tiling of large pictures, larger margin of
+large faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from witnessbox.redact.detector import CenterFace, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
+from witnessbox.redact.pipeline import RedactOptions, Redactor
+from witnessbox.redact.regions import read_regions
+from witnessbox.redact.tracking import Margin, SizedMargin
+
+
+def test_passes_by_picture_size() -> None:
+    plan = ScalePlan()
+    assert plan.passes(640, 480) == [Pass(2.0)]  # small: upscaled only
+    assert plan.passes(1024, 768) == [Pass(2.0), Pass(0.5, False, 64.0)]
+    # A portrait crowd photo (long side over 1280 but under 1.6 MP) is upscaled too.
+    assert plan.passes(1024, 1400)[0] == Pass(2.0)
+    assert plan.passes(1400, 1300)[0] == Pass(1.0)  # 1.8 MP
+    assert plan.passes(1400, 1300) == [Pass(1.0)]  # seen at 1x: no half-size pass
+    assert plan.passes(4000, 3000) == [Pass(1.0), Pass(0.2)]
+    assert ScalePlan(flip=True, half_from=0).passes(640, 480) == [Pass(2.0), Pass(2.0, True)]
+
+
+@pytest.mark.parametrize("length", [1537, 2048, 2800, 4000, 5333])
+def test_tiles_cover_the_picture_with_overlap(length: int) -> None:
+    plan = ScalePlan()
+    spans = _spans(length, plan.tile, plan.overlap)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    for (a0, a1), (b0, b1) in zip(spans, spans[1:], strict=False):
+        assert a1 - a0 <= plan.tile and b1 - b0 <= plan.tile
+        assert a1 - b0 >= plan.overlap  # every face up to `overlap` px lies whole in one tile
+        assert b0 > a0
+    assert all(s0 % 32 == 0 for s0, _ in spans[:-1])
+
+
+def test_small_pictures_are_one_tile() -> None:
+    assert ScalePlan().tiles(2048, 1366) == [(0, 0, 2048, 1366)]  # a 1024 px landscape photo at 2x
+    assert len(ScalePlan().tiles(2048, 2800)) == 4
+
+
+def _face(face_photo: Path) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The best-scoring face of the real photo, cut out with context, enlarged 2x, and its box there."""
+    rgb = np.asarray(Image.open(face_photo).convert("RGB"))
+    best = max(MultiScaleDetector(CenterFace(0.1))(rgb), key=lambda d: d.score)
+    x0, y0, x1, y1 = best.box
+    w, h = x1 - x0, y1 - y0
+    cx0, cy0 = max(0, int(x0 - w)), max(0, int(y0 - h))
+    cx1, cy1 = min(rgb.shape[1], int(x1 + w)), min(rgb.shape[0], int(y1 + h))
+    crop = Image.fromarray(rgb[cy0:cy1, cx0:cx1]).resize(((cx1 - cx0) * 2, (cy1 - cy0) * 2))
+    return np.asarray(crop), ((x0 - cx0) * 2, (y0 - cy0) * 2, (x1 - cx0) * 2, (y1 - cy0) * 2)
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_tiled_picture_finds_faces_across_and_beyond_tile_borders(face_photo: Path) -> None:
+    crop, fbox = _face(face_photo)
+    ch, cw = crop.shape[:2]
+    W, H = 2600, 1700  # 4.4 MP: analysed at 1x, in tiles
+    plan = ScalePlan()
+    assert plan.passes(W, H)[0] == Pass(1.0)
+    tiles = plan.tiles(W, H)
+    assert len(tiles) == 4
+    canvas = np.full((H, W, 3), 120, np.uint8)
+    # One face on the border between the first two tiles (inside their overlap), one in the last tile.
+    border = tiles[1][0] + (tiles[0][2] - tiles[1][0]) // 2
+    places = [(border - cw // 2, 200), (W - cw - 100, H - ch - 100)]
+    assert places[0][0] < tiles[0][2] and places[0][0] + cw > tiles[1][0]
+    want = []
+    for px, py in places:
+        canvas[py:py + ch, px:px + cw] = crop
+        want.append((fbox[0] + px, fbox[1] + py, fbox[2] + px, fbox[3] + py))
+    found = MultiScaleDetector(CenterFace(0.1), plan, threshold=0.16)(canvas)
+    for box in want:
+        assert max(_iou(d.box, box) for d in found) > 0.5, (box, found)
+    # Where a face sits in the overlap, both tiles see it, and fusion makes it one face.
+    assert sum(_iou(d.box, want[0]) > 0.2 for d in found) == 1
+
+
+def test_large_faces_in_large_pictures_get_the_larger_margin() -> None:
+    m = SizedMargin(small=Margin(x=0.32, y=0.28), large=Margin(x=0.32, y=0.40), face=64, picture=800)
+    big, small = (100.0, 100.0, 200.0, 220.0), (100.0, 100.0, 130.0, 136.0)
+    big_pic = m.for_picture(1024, 683)
+    assert big_pic.apply(big) == Margin(x=0.32, y=0.40).apply(big)
+    assert big_pic.apply(small) == Margin(x=0.32, y=0.28).apply(small)
+    # Small pictures (facemask-dev's) keep the small margin for every face.
+    assert m.for_picture(640, 480).apply(big) == Margin(x=0.32, y=0.28).apply(big)
+
+
+class _OneFace:
+    name = "stub"
+
+    def __init__(self, box: tuple[float, float, float, float]) -> None:
+        self.box = box
+
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
+        return [Detection(self.box, 0.9)]
+
+
+@pytest.mark.parametrize(("size", "grow_y"), [((1000, 700), 0.36), ((700, 500), 0.28)])
+def test_pipeline_draws_the_sized_margin(tmp_path: Path, size: tuple[int, int], grow_y: float) -> None:
+    src = tmp_path / "p.png"
+    Image.new("RGB", size, (90, 90, 90)).save(src)
+    box = (100.0, 100.0, 200.0, 220.0)
+    Redactor(RedactOptions(), detector=_OneFace(box)).redact_file(src, tmp_path / "out.png")
+    doc = read_regions(tmp_path / "out.png.regions.json")
+    (r,) = doc.regions
+    assert r.box[3] - r.box[1] == pytest.approx(120 * (1 + 2 * grow_y) + 6, abs=0.02)
+    assert doc.method.params["large_margin_y"] == 0.36 and doc.method.params["large_face"] == 32
+
+
+def test_covered_many_agrees_with_covered() -> None:
+    from witnessbox.redact.regions import Region
+    from witnessbox.redact.suggestions import covered, covered_many
+
+    rng = np.random.default_rng(3)
+    hidden = [Region(0, "ellipse" if i % 3 else "box", (x, y, x + w, y + h), 0.5, "detector")
+              for i, (x, y, w, h) in enumerate(rng.uniform([0, 0, 0, 0], [200, 200, 60, 60], (25, 4)))]
+    boxes = [(float(x), float(y), float(x + w), float(y + h))
+             for x, y, w, h in rng.uniform([0, 0, 1, 1], [220, 220, 30, 30], (400, 4))]
+    many = covered_many(boxes, hidden)
+    assert many == [covered(b, hidden) for b in boxes]
+    assert 0 < sum(many) < len(boxes)
+    assert covered_many(boxes[:3], []) == [False] * 3
+
+
+def test_photo_suggestions_skip_boxes_inside_a_stronger_suggestion() -> None:
+    from witnessbox.redact.pipeline import finish_regions
+    from witnessbox.redact.regions import MediaInfo, Method, Region, RegionsFile
+    from witnessbox.redact.suggestions import photo_suggestions
+
+    hidden = Region(0, "ellipse", (0.0, 0.0, 40.0, 40.0), 0.9, "detector")
+    doc = RegionsFile(MediaInfo(400, 300, 1), "0" * 64, (hidden,), Method("solid", "stub"))
+    weak = [Detection((200.0, 100.0, 230.0, 136.0), 0.12),  # listed
+            Detection((212.0, 112.0, 236.0, 140.0), 0.07),  # centre inside the one above: not listed
+            Detection((300.0, 200.0, 320.0, 224.0), 0.06),  # elsewhere: listed
+            Detection((10.0, 10.0, 30.0, 30.0), 0.10)]  # centre already hidden: not listed
+    m = SizedMargin().for_picture(400, 300)
+    sugg = photo_suggestions(doc, [[]], [weak], m, finish_regions, {})
+    assert [s.score for s in sugg.suggestions] == [0.12, 0.06]
