@@ -4,9 +4,7 @@ from memory (as the review reads the decrypted original)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,20 +15,10 @@ import pytest
 from witnessbox.media.prefetch import Prefetcher
 from witnessbox.media.video import FrameReader, probe_video
 
-
-def _redact_helpers() -> object:
-    """tests/redact/redact_helpers.py, loaded by path (as tests/web does)."""
-    if "redact_helpers" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "redact_helpers", Path(__file__).resolve().parents[1] / "redact" / "redact_helpers.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["redact_helpers"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["redact_helpers"]
+from _redact_helpers import redact_helpers
 
 
-_rh = _redact_helpers()
+_rh = redact_helpers()
 frame_number = _rh.frame_number  # type: ignore[attr-defined]
 make_numbered_clip = _rh.make_numbered_clip  # type: ignore[attr-defined]
 

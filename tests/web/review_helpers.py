@@ -5,31 +5,17 @@ users of every role and a reviewer of another region."""
 from __future__ import annotations
 
 import io
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from _redact_helpers import redact_helpers
 
 
-def _redact_helpers() -> object:
-    """tests/redact/redact_helpers.py (loaded by path: putting tests/redact on sys.path would
-    let its conftest shadow this folder's ``from conftest import``)."""
-    import importlib.util
 
-    if "redact_helpers" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "redact_helpers", Path(__file__).resolve().parents[1] / "redact" / "redact_helpers.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["redact_helpers"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["redact_helpers"]
-
-
-_rh = _redact_helpers()
+_rh = redact_helpers()
 ScriptedDetector = _rh.ScriptedDetector  # type: ignore[attr-defined]
 make_numbered_clip = _rh.make_numbered_clip  # type: ignore[attr-defined]
 make_scene = _rh.make_scene  # type: ignore[attr-defined]
