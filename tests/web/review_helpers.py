@@ -14,7 +14,6 @@ from PIL import Image
 from _redact_helpers import redact_helpers
 
 
-
 _rh = redact_helpers()
 ScriptedDetector = _rh.ScriptedDetector  # type: ignore[attr-defined]
 make_numbered_clip = _rh.make_numbered_clip  # type: ignore[attr-defined]
