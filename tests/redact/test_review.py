@@ -505,3 +505,64 @@ def test_timeline_and_preview(scene_archive: tuple[Workspace, str, str]) -> None
     assert rv.track(m).frame_kind(16) == "held"
     shown = rv.preview(7)
     assert _mean(shown, FACE_D) < 10 and _mean(rv.frame(7), FACE_D) > 180
+
+
+def test_windowed_state_has_exactly_the_keys_of_its_frames(scene_archive: tuple[Workspace, str, str]) -> None:
+    import dataclasses
+
+    from witnessbox.workspace.review import LOW_SCORE
+
+    ws, _, d1 = scene_archive
+    rv = ws.review.open(d1, "alice")
+    # A drawn track with keys far apart (frames inside the window are interpolated from keys
+    # outside it) and one frame emptied inside the window.
+    m = rv.add_region(2, FACE_D, "box")
+    rv.set_key(m, 25, (FACE_D[0] + 20, FACE_D[1], FACE_D[2] + 20, FACE_D[3]))
+    rv.delete_frame(m, 13)
+    first, last = 10, 15
+    win = rv.window_doc(first, last)
+    assert (win["first"], win["last"]) == (first, last)
+    assert set(win["tracks"]) == {t.id for t in rv.tracks()}
+    for t in rv.tracks():
+        w = win["tracks"][t.id]
+        frames = {int(f) for f in w["keys"]}
+        inside = {f for f in t.keys if first <= f <= last}
+        assert {f for f in frames if first <= f <= last} == inside, t.id
+        # Outside the window: only the nearest non-empty key on each side.
+        below = [f for f, v in t.keys.items() if f < first and v]
+        above = [f for f, v in t.keys.items() if f > last and v]
+        assert frames - inside == {*(max(below),) * bool(below), *(min(above),) * bool(above)}, t.id
+        assert w["removed"] == sorted(f for f in t.removed if first <= f <= last)
+        # Drawn from the window alone, every frame of it is what the whole track draws.
+        part = dataclasses.replace(t, keys={int(f): t.keys[int(f)] for f in w["keys"]}, removed=frozenset(w["removed"]))
+        for f in range(first, last + 1):
+            assert part.regions_at(f) == t.regions_at(f), (t.id, f)
+    assert win["tracks"][m]["removed"] == [13] and {"2", "25"} <= set(win["tracks"][m]["keys"])
+    for s in rv.suggestions():
+        assert [r[0] for r in win["suggestions"][s.id]] == [r.frame for r in s.regions if first <= r.frame <= last]
+
+    # The page's state: the same track summaries windowed or whole; timelines match frame_kind.
+    whole, around = rv.state_doc(), rv.state_doc(12, radius=2)
+    assert (around["window"]["first"], around["window"]["last"]) == (first, 14)
+    assert whole["tracks"] == around["tracks"] and whole["suggestions"] == around["suggestions"]
+    assert (whole["window"]["first"], whole["window"]["last"]) == (0, SCENE_FRAMES - 1)
+    assert all("keys" not in t and "regions" not in t for t in whole["tracks"])
+    for doc in whole["tracks"]:
+        t = rv.track(doc["id"])
+        assert {int(f) for f in whole["window"]["tracks"][t.id]["keys"]} == set(t.keys)
+        spans = doc["timeline"]
+        assert spans[0][1] == t.start and spans[-1][2] == t.end
+        kinds = [k for k, a, b in spans for _ in range(a, b + 1)]
+        assert len(kinds) == t.end - t.start + 1
+        for f, k in zip(range(t.start, t.end + 1), kinds, strict=True):
+            want = t.frame_kind(f)
+            if want in ("sighting", "key") and t.keys[f] and t.keys[f][0].source == "detector" \
+                    and t.keys[f][0].score < LOW_SCORE:
+                want = "low"
+            assert k == want, (t.id, f)
+        assert doc["sightings"] == len(t.sightings)
+    assert next(d for d in whole["tracks"] if d["id"] == m)["marks"] == [2, 12, 14, 25]  # emptying 13 pins 12 and 14
+    with pytest.raises(InputError):
+        rv.window_doc(15, 10)
+    with pytest.raises(InputError):
+        rv.window_doc(SCENE_FRAMES, SCENE_FRAMES + 5)  # no frame of the clip

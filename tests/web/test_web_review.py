@@ -159,7 +159,8 @@ def test_photo_review_with_forms_only(rapp: tuple[object, Clock], rworld: Review
         assert ws.review.approvers(ws.review.latest(rworld.photo).sha256) == (), "nothing approved"
 
     st = _state(rev, rworld.photo)
-    poster = next(t["id"] for t in st["tracks"] if t["keys"]["0"][0][1] + t["keys"]["0"][0][3] > 2 * 120)
+    keys = {i: t["keys"] for i, t in st["window"]["tracks"].items()}  # type: ignore[attr-defined]
+    poster = next(t["id"] for t in st["tracks"] if keys[t["id"]]["0"][0][1] + keys[t["id"]]["0"][0][3] > 2 * 120)
     face = next(t["id"] for t in st["tracks"] if t["id"] != poster)
     r = rev.post(url + "/op", data={"csrf_token": csrf, "op": "reject", "track": poster})
     assert r.status_code == 400 and "reason" in r.text, "leaving a detected face visible needs a reason"

@@ -185,7 +185,8 @@ def test_photo_and_video_reviews_end_to_end(browser: Any, served: tuple[str, Rev
     st = json.loads(page.locator("#review").get_attribute("data-state"))
     W, H = st["media"]["width"], st["media"]["height"]
     assert page.locator("#rv-overlay .rg.detector").count() == 2
-    poster = next(t["id"] for t in st["tracks"] if t["keys"]["0"][0][1] + t["keys"]["0"][0][3] > 240)
+    keys = {i: t["keys"] for i, t in st["window"]["tracks"].items()}  # the keys around frame 0
+    poster = next(t["id"] for t in st["tracks"] if keys[t["id"]]["0"][0][1] + keys[t["id"]]["0"][0][3] > 240)
     face = next(t["id"] for t in st["tracks"] if t["id"] != poster)
 
     page.click("#rv-approve")  # refused, with the reasons
@@ -241,7 +242,8 @@ def test_photo_and_video_reviews_end_to_end(browser: Any, served: tuple[str, Rev
     st = open_review(page, url, w.video)
     wait_frame(page, 0)
     tracks = st["tracks"]
-    face_a = next(t["id"] for t in tracks if t["keys"].get("0") and t["keys"]["0"][0][1] < FACE_A[0])
+    keys = {i: t["keys"] for i, t in st["window"]["tracks"].items()}  # the keys around frame 0
+    face_a = next(t["id"] for t in tracks if keys[t["id"]].get("0") and keys[t["id"]]["0"][0][1] < FACE_A[0])
     poster_v = next(t["id"] for t in tracks if t["id"] != face_a)
     kinds = {s["kind"]: s["id"] for s in st["suggestions"]}
     assert set(kinds) == {"gap", "dropped_track", "below_threshold"}

@@ -102,6 +102,52 @@ class ReviewTrack:
             return "interpolated"
         return "held"
 
+    def timeline(self, low_score: float) -> list[tuple[str, int, int]]:
+        """The track's timeline as run-length spans ``(kind, first, last)`` over
+        ``start..end``: the kinds of :meth:`frame_kind`, with ``low`` for a detector shape
+        scored under ``low_score`` (what the review screen draws without every key)."""
+        ks = sorted(self.keys)
+        sights = set(self.sightings)
+        out: list[tuple[str, int, int]] = []
+        i = 0
+        for f in range(self.start, self.end + 1):
+            while i < len(ks) and ks[i] < f:
+                i += 1
+            if f in self.removed:
+                kind = "empty"
+            elif i < len(ks) and ks[i] == f:
+                regs = self.keys[f]
+                det = bool(regs) and regs[0].source == "detector"
+                kind = "sighting" if det and f in sights else "key"
+                if det and regs[0].score < low_score:
+                    kind = "low"
+            elif 0 < i < len(ks):
+                kind = "interpolated"
+            else:
+                kind = "held"
+            if out and out[-1][0] == kind and out[-1][2] == f - 1:
+                out[-1] = (kind, out[-1][1], f)
+            else:
+                out.append((kind, f, f))
+        return out
+
+    def marks(self) -> list[int]:
+        """Frames with a shape set by a person (the timeline's key ticks)."""
+        return sorted(f for f, v in self.keys.items() if v and v[0].source == "manual")
+
+    def window(self, first: int, last: int) -> tuple[dict[int, tuple[Region, ...]], list[int]]:
+        """The keys and emptied frames needed to draw frames ``first..last`` exactly
+        (:meth:`regions_at`): the keys inside, plus the nearest non-empty key on each side
+        (interpolation and held ends reach across the window's edges)."""
+        keys = {f: v for f, v in self.keys.items() if first <= f <= last}
+        below = [f for f, v in self.keys.items() if f < first and v]
+        above = [f for f, v in self.keys.items() if f > last and v]
+        if below:
+            keys[max(below)] = self.keys[max(below)]
+        if above:
+            keys[min(above)] = self.keys[min(above)]
+        return dict(sorted(keys.items())), sorted(f for f in self.removed if first <= f <= last)
+
     def regions(self) -> list[Region]:
         """Every shape of the track, frame by frame."""
         return [r for f in range(self.start, self.end + 1) for r in self.regions_at(f)]

@@ -112,6 +112,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/static/review/{name}", GET, views_review.review_static, None),
     RouteSpec("/items/{item_id}/review", GET, views_review.review_page, R, scope="item_id"),
     RouteSpec("/items/{item_id}/review/frame", POST, views_review.review_frame, R, Csrf.TOKEN, scope="item_id"),
+    RouteSpec("/items/{item_id}/review/keys", GET, views_review.review_keys, R, scope="item_id"),
     RouteSpec("/items/{item_id}/review/op", POST, views_review.review_op, R, Csrf.TOKEN, scope="item_id"),
     RouteSpec("/items/{item_id}/review/save", POST, views_review.review_save, R, Csrf.TOKEN, scope="item_id"),
     RouteSpec("/items/{item_id}/review/approve", POST, views_review.review_approve, R, Csrf.TOKEN, scope="item_id"),

@@ -50,8 +50,6 @@ SHOW_BATCH = 10
 SHOW_EVERY = 1.0
 PREFETCH_AHEAD = 8
 """Frames decoded ahead of the one on screen while the reviewer looks at it (media/prefetch.py)."""
-LOW_SCORE = 0.3
-"""Detector scores under this are drawn red on the timeline (the tracker's own keep floor)."""
 
 
 # -- one live review per session -------------------------------------------------------------------
@@ -134,39 +132,10 @@ def _live(ws: Workspace, session: Session, scope: Scope, item_id: str, *, fresh:
 # -- views ---------------------------------------------------------------------------------------
 
 
-def _region(r: Any) -> list[Any]:
-    return [r.shape, *(round(float(v), 2) for v in r.box), r.source, round(float(r.score), 4)]
-
-
-def state_json(rv: Review) -> dict[str, Any]:
-    """Everything the screen draws: media, tracks (keys, spans, sightings), suggestions, status."""
-    st = rv.state
-    status = rv.status()
-    tracks = []
-    for t in rv.tracks():
-        tracks.append({
-            "id": t.id, "origin": t.origin, "start": t.start, "end": t.end, "decision": t.decision,
-            "reason": t.reason, "static": t.static, "best_score": round(float(t.best_score), 4),
-            "sightings": list(t.sightings), "removed": sorted(t.removed),
-            "keys": {str(f): [_region(r) for r in regs] for f, regs in sorted(t.keys.items())},
-        })
-    suggestions = []
-    for s in rv.suggestions():
-        suggestions.append({
-            "id": s.id, "kind": s.kind, "first": s.first, "last": s.last, "score": round(float(s.score), 4),
-            "track": s.track, "decision": st.suggestion_decisions.get(s.id),
-            "reason": st.suggestion_reasons.get(s.id, ""), "hidden_as": st.suggestion_tracks.get(s.id),
-            "regions": [[r.frame, *_region(r)] for r in s.regions],
-        })
-    m = st.media
-    return {
-        "kind": rv.kind, "derivative": rv.derivative.sha256, "original": rv.original, "reviewer": rv.reviewer,
-        "media": {"width": m.width, "height": m.height, "frames": m.frames, "fps": m.fps or 25.0},
-        "tracks": tracks, "suggestions": suggestions, "low_score": LOW_SCORE,
-        "status": {**status.to_json(), "blockers": status.blockers()},
-        "shown": sorted(rv.shown()) if rv.frames <= 20000 else [],
-        "can_undo": rv.can_undo, "can_redo": rv.can_redo,
-    }
+def state_json(rv: Review, around: int = 0) -> dict[str, Any]:
+    """Everything the screen draws, with the keys of the frames around ``around`` only
+    (``Review.state_doc``; the script asks for other windows through ``review/keys``)."""
+    return rv.state_doc(around)
 
 
 @dataclass(frozen=True)
@@ -287,7 +256,7 @@ def _edit(ws: Workspace, session: Session, scope: Scope, item_id: str, d: Mappin
     live = _live(ws, session, scope, item_id, fresh=False)
     live.flush()
     _apply(live.review, d)
-    return state_json(live.review)
+    return state_json(live.review, _int(d, "at", 0))
 
 
 def _error_json(e: WitnessboxError) -> Response:
@@ -307,6 +276,24 @@ async def review_op(request: Request, ctx: Ctx) -> Response:
     if is_json:
         return JSONResponse(st)
     return ctx.redirect(f"/items/{item_id}/review")
+
+
+def _keys(ws: Workspace, session: Session, scope: Scope, item_id: str, first: int, last: int) -> dict[str, Any]:
+    live = _live(ws, session, scope, item_id, fresh=False)
+    return live.review.window_doc(first, last)
+
+
+async def review_keys(request: Request, ctx: Ctx) -> Response:
+    """The keys needed to draw frames ``first..last`` (``Review.window_doc``): the script
+    asks for the next window before the player reaches the edge of the one it has."""
+    item_id = request.path_params["item_id"]
+    q = request.query_params
+    try:
+        first, last = _int(q, "first"), _int(q, "last")
+        doc = await ctx.call(_keys, _session(ctx), ctx.scope, item_id, first, last)
+    except (InputError, UsageError, ReviewError) as e:
+        return _error_json(e)
+    return JSONResponse(doc)
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:

@@ -72,6 +72,16 @@ RECORD_FORMAT = "witnessbox-review"
 DRAFT_FORMAT = "witnessbox-review-draft"
 SETTINGS_OBJECT = "review-settings"
 """The custody log object that ``review.settings`` entries name (the archive's review settings)."""
+LOW_SCORE = 0.3
+"""Detector scores under this are drawn red on the timeline (the tracker's own keep floor)."""
+WINDOW_RADIUS = 150
+"""Frames on each side of the current one whose keys the review screen's state carries."""
+MAX_WINDOW = 2001
+"""The most frames one window of keys may span (:meth:`Review.window_doc`)."""
+
+
+def _region_json(r: Region) -> list[Any]:
+    return [r.shape, *(round(float(v), 2) for v in r.box), r.source, round(float(r.score), 4)]
 
 
 @dataclass(frozen=True)
@@ -325,6 +335,7 @@ class Review:
         self.original: str = derivative.parent
         self._frame_index: FrameIndex | None = None
         self._index_built = False
+        self._summaries: dict[str, tuple[ReviewTrack, dict[str, Any]]] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -449,6 +460,77 @@ class Review:
         fill = Fill.parse(base.method.fill) if base.method.fill in {f.value for f in Fill} else Fill.SOLID
         regs = [r for r in self.regions() if r.frame == index]
         return render(self.frame(index), regs, fill)
+
+    # -- the review screen's state (docs/review-screen.md) --------------------------------------
+
+    def _summary(self, t: ReviewTrack, low_score: float) -> dict[str, Any]:
+        """A track without its keys: what the lists and the timeline draw. Cached per track
+        version (tracks are immutable; an edit replaces only the tracks it changes)."""
+        hit = self._summaries.get(t.id)
+        if hit is not None and hit[0] is t and hit[1]["low_score"] == low_score:
+            return hit[1]["doc"]  # type: ignore[no-any-return]
+        doc = {
+            "id": t.id, "origin": t.origin, "start": t.start, "end": t.end, "decision": t.decision,
+            "reason": t.reason, "static": t.static, "best_score": round(float(t.best_score), 4),
+            "sightings": len(t.sightings), "timeline": [list(x) for x in t.timeline(low_score)], "marks": t.marks(),
+        }
+        self._summaries[t.id] = (t, {"low_score": low_score, "doc": doc})
+        return doc
+
+    def window_doc(self, first: int, last: int) -> dict[str, Any]:
+        """The keys needed to draw frames ``first..last`` (clipped to the clip): per track its
+        keys inside the window plus the nearest non-empty key on each side, and its emptied
+        frames inside; per suggestion its regions inside. JSON-ready (docs/review-screen.md).
+
+        Raises:
+            InputError: ``first > last`` or a window over :data:`MAX_WINDOW` frames.
+        """
+        first, last = max(0, int(first)), min(self.frames - 1, int(last))
+        if first > last:
+            raise InputError(f"no frames in the window {first}..{last} (the copy has 0..{self.frames - 1})")
+        if last - first + 1 > MAX_WINDOW:
+            raise InputError(f"a window spans at most {MAX_WINDOW} frames")
+        return self._window(first, last)
+
+    def _window(self, first: int, last: int) -> dict[str, Any]:
+        tracks: dict[str, Any] = {}
+        for t in self.tracks():
+            keys, removed = t.window(first, last)
+            tracks[t.id] = {"keys": {str(f): [_region_json(r) for r in regs] for f, regs in keys.items()},
+                            "removed": removed}
+        sugg = {s.id: [[r.frame, *_region_json(r)] for r in s.regions if first <= r.frame <= last]
+                for s in self.suggestions()}
+        return {"first": first, "last": last, "tracks": tracks, "suggestions": sugg}
+
+    def state_doc(self, around: int | None = None, *, radius: int = WINDOW_RADIUS,
+                  low_score: float = LOW_SCORE) -> dict[str, Any]:
+        """Everything the review screen draws, JSON-ready: media, track summaries (timeline
+        spans, no keys), suggestions (no regions), status, and the keys of the frames within
+        ``radius`` of ``around`` (:meth:`window_doc`; ``around=None``: of every frame).
+        Format: docs/review-screen.md."""
+        st = self.state
+        status = self.status()
+        if around is None:
+            window = self._window(0, self.frames - 1)
+        else:
+            a = min(max(0, int(around)), self.frames - 1)
+            window = self._window(max(0, a - radius), min(self.frames - 1, a + radius))
+        suggestions = [{
+            "id": s.id, "kind": s.kind, "first": s.first, "last": s.last, "score": round(float(s.score), 4),
+            "track": s.track, "decision": st.suggestion_decisions.get(s.id),
+            "reason": st.suggestion_reasons.get(s.id, ""), "hidden_as": st.suggestion_tracks.get(s.id),
+        } for s in self.suggestions()]
+        m = st.media
+        return {
+            "kind": self.kind, "derivative": self.derivative.sha256, "original": self.original,
+            "reviewer": self.reviewer,
+            "media": {"width": m.width, "height": m.height, "frames": m.frames, "fps": m.fps or 25.0},
+            "tracks": [self._summary(t, low_score) for t in self.tracks()], "suggestions": suggestions,
+            "window": window, "low_score": low_score,
+            "status": {**status.to_json(), "blockers": status.blockers()},
+            "shown": sorted(self.shown()) if self.frames <= 20000 else [],
+            "can_undo": self.can_undo, "can_redo": self.can_redo,
+        }
 
     # -- what was shown ------------------------------------------------------------------------
 
@@ -688,4 +770,4 @@ class Review:
         return approval
 
 
-__all__ = ["RECORD_SUFFIX", "SETTINGS_OBJECT", "Review", "ReviewStatus", "Reviews"]
+__all__ = ["LOW_SCORE", "MAX_WINDOW", "RECORD_SUFFIX", "SETTINGS_OBJECT", "WINDOW_RADIUS", "Review", "ReviewStatus", "Reviews"]

@@ -6,6 +6,12 @@
 // Frame exactness: a frame's regions are drawn only for the frame that is on the canvas
 // (`drawn`), never for the one requested; one frame request at a time, and every frame
 // fetched is drawn (a frame the server recorded as shown was really on screen).
+//
+// Windowed state: the page and every edit's answer carry the tracks' summaries (timeline
+// spans, no keys) and the keys of a window of frames around the current one (`S.window`);
+// GET .../review/keys?first=&last= answers another window. The next window is asked for
+// before the player reaches the edge of the one loaded, and a frame is put on the canvas only
+// once its keys are loaded (its regions are drawn with it, never from another frame's keys).
 
 const root = document.getElementById('review');
 if (root) init(root);
@@ -38,7 +44,11 @@ function init(root) {
   let mergeFrom = null;
   const shown = new Set(S.shown);
   let tracks = [];           // S.tracks with lookup helpers
-  let attention = [];        // frames worth a look (gaps, low scores, suggestions), sorted
+  let attention = [];        // spans [first, last] worth a look (gaps, low scores, suggestions), sorted
+  let win = S.window;        // {first, last, tracks: {id: {keys, removed}}, suggestions: {id: regions}}
+  let gen = 0;               // bumped by every edit's answer: older windows are stale
+  let loading = null;        // {first, last, gen, promise} of the window being fetched
+  const RADIUS = 150, MARGIN = 60;
 
   // -- server -----------------------------------------------------------------------------------
 
@@ -74,7 +84,7 @@ function init(root) {
   async function doOp(body) {
     let r;
     try {
-      r = await post('/op', body);
+      r = await post('/op', { ...body, at: Math.max(drawn, 0) });
     } catch (e) {
       say('the server did not answer: ' + e, true);
       return false;
@@ -86,10 +96,74 @@ function init(root) {
       return false;
     }
     S = d;
+    gen++;
+    win = S.window;
     for (const f of S.shown) shown.add(f);
     say('');
     renderAll();
     return true;
+  }
+
+  // -- windows of keys -------------------------------------------------------------------------
+
+  const covers = (f) => !!win && f >= win.first && f <= win.last;
+
+  function mergeWindow(d) {
+    const joins = win && d.first <= win.last + 1 && d.last >= win.first - 1
+      && Math.max(win.last, d.last) - Math.min(win.first, d.first) <= 6 * RADIUS;
+    if (!joins) { win = d; return; }
+    const tr = {};
+    for (const [id, t] of Object.entries(d.tracks)) {
+      const old = win.tracks[id] || { keys: {}, removed: [] };
+      tr[id] = { keys: { ...old.keys, ...t.keys }, removed: [...new Set([...old.removed, ...t.removed])] };
+    }
+    const sg = {};
+    for (const [id, rs] of Object.entries(d.suggestions)) {
+      const old = (win.suggestions[id] || []).filter((r) => r[0] < d.first || r[0] > d.last);
+      sg[id] = old.concat(rs);
+    }
+    win = { first: Math.min(win.first, d.first), last: Math.max(win.last, d.last), tracks: tr, suggestions: sg };
+  }
+
+  // Fetch the keys of frames first..last (merged with the window loaded when they join).
+  function loadWindow(first, last) {
+    first = Math.max(0, first); last = Math.min(N - 1, last);
+    if (loading && loading.gen === gen && loading.first <= first && loading.last >= last) return loading.promise;
+    const g = gen;
+    const promise = (async () => {
+      let d = null;
+      try {
+        const r = await fetch(base + '/keys?first=' + first + '&last=' + last, { credentials: 'same-origin', cache: 'no-store' });
+        d = await r.json();
+        if (!r.ok || d.error) { say((d && d.error) || ('keys refused (' + r.status + ')'), true); return false; }
+      } catch (e) {
+        say('the server did not answer: ' + e, true);
+        return false;
+      }
+      if (g !== gen) return false;   // an edit answered meanwhile: its window is newer
+      mergeWindow(d);
+      prepare();
+      return true;
+    })();
+    loading = { first, last, gen: g, promise };
+    promise.finally(() => { if (loading && loading.promise === promise) loading = null; });
+    return promise;
+  }
+
+  // Resolves once frame n's keys are loaded (false when the server refused).
+  async function ensure(n) {
+    for (let i = 0; i < 3 && !covers(n); i++) {
+      if (loading && loading.gen === gen && loading.first <= n && loading.last >= n) await loading.promise;
+      else await loadWindow(n - RADIUS, n + RADIUS);
+    }
+    return covers(n);
+  }
+
+  // Ask for the next window before the player reaches the edge of the loaded one.
+  function ahead(n) {
+    if (!win || loading || !covers(n)) return;
+    if (n + MARGIN > win.last && win.last < N - 1) loadWindow(n, n + 2 * RADIUS);
+    else if (n - MARGIN < win.first && win.first > 0) loadWindow(n - 2 * RADIUS, n);
   }
 
   // -- frames -----------------------------------------------------------------------------------
@@ -109,6 +183,9 @@ function init(root) {
       return;
     }
     const bmp = await createImageBitmap(await r.blob());
+    // The frame goes on the canvas with its own regions: wait for its keys (a jump, or a
+    // window not fetched in time).
+    if (!(await ensure(n))) say('the regions of frame ' + n + ' could not be loaded: none are drawn', true);
     g2.drawImage(bmp, 0, 0, W, H);
     bmp.close();
     drawn = n;
@@ -120,6 +197,7 @@ function init(root) {
     if ($('rv-shown-count')) $('rv-shown-count').textContent = 'shown ' + shown.size + ' / ' + N;
     renderOverlay();
     renderCursor();
+    ahead(n);
   }
 
   async function pump() {
@@ -155,18 +233,21 @@ function init(root) {
 
   // -- tracks -----------------------------------------------------------------------------------
 
+  // A track: its summary (S.tracks) with the keys of the loaded window (win.tracks).
   function prepare() {
     tracks = S.tracks.map((t) => {
-      const kf = Object.keys(t.keys).map(Number).sort((a, b) => a - b);
-      return { ...t, kf, kfFull: kf.filter((k) => t.keys[k].length), removedSet: new Set(t.removed),
-        sightSet: new Set(t.sightings) };
+      const w = (win && win.tracks[t.id]) || { keys: {}, removed: [] };
+      const kf = Object.keys(w.keys).map(Number).sort((a, b) => a - b);
+      return { ...t, keys: w.keys, kf, kfFull: kf.filter((k) => w.keys[k].length), removedSet: new Set(w.removed) };
     });
   }
 
   const reg = (r) => ({ shape: r[0], box: [r[1], r[2], r[3], r[4]], source: r[5], score: r[6] });
 
-  // Mirrors ReviewTrack.regions_at (src/witnessbox/redact/review.py).
+  // Mirrors ReviewTrack.regions_at (src/witnessbox/redact/review.py), for a frame of the
+  // loaded window (which holds the nearest key on each side of it).
   function regionsAt(t, f) {
+    if (!covers(f)) return [];
     if (f < t.start || f > t.end || t.removedSet.has(f)) return [];
     const k = t.keys[f];
     if (k && k.length) return k.map(reg);
@@ -185,26 +266,6 @@ function init(root) {
     }
     const r = reg(t.keys[before !== null ? before : after][0]);
     return [{ shape: r.shape, box: r.box, source, score }];
-  }
-
-  // Mirrors ReviewTrack.frame_kind, for a whole track at once (long videos: one pass).
-  function kinds(t) {
-    const out = [];
-    let i = 0;
-    const ks = t.kf;
-    for (let f = t.start; f <= t.end; f++) {
-      while (i < ks.length && ks[i] < f) i++;
-      let kind;
-      if (t.removedSet.has(f)) kind = 'empty';
-      else if (ks[i] === f) {
-        const first = t.keys[f][0];
-        kind = t.sightSet.has(f) && first && first[5] === 'detector' ? 'sighting' : 'key';
-        if (first && first[5] === 'detector' && first[6] < S.low_score) kind = 'low';
-      } else if (i > 0 && i < ks.length) kind = 'interpolated';
-      else kind = 'held';
-      out.push(kind);
-    }
-    return out;
   }
 
   // -- drawing ----------------------------------------------------------------------------------
@@ -242,6 +303,14 @@ function init(root) {
   function renderOverlay() {
     svg.replaceChildren();
     if (drawn < 0 || view === 'redacted') return;
+    if (!covers(drawn)) {
+      // Never draw regions from another frame's keys: fetch this frame's, then draw.
+      svg.dataset.keys = 'missing';
+      const n = drawn;
+      ensure(n).then((ok) => { if (ok && drawn === n) renderOverlay(); });
+      return;
+    }
+    svg.dataset.keys = 'loaded';
     const frag = document.createDocumentFragment();
     let selEl = null, selBox = null;
     for (const t of tracks) {
@@ -255,7 +324,7 @@ function init(root) {
     }
     for (const s of S.suggestions) {
       if (s.decision) continue;
-      for (const r of s.regions) {
+      for (const r of (win.suggestions[s.id] || [])) {
         if (r[0] !== drawn) continue;
         const isSel = sel && sel.type === 'suggestion' && sel.id === s.id;
         frag.appendChild(shapeEl(reg(r.slice(1)), 'rg suggestion' + (isSel ? ' selected' : ''), { suggestion: s.id }));
@@ -271,18 +340,6 @@ function init(root) {
       h.dataset.handle = sel.id;
       svg.appendChild(h);
     }
-  }
-
-  function runs(arr, start) {
-    const out = [];
-    let i = 0;
-    while (i < arr.length) {
-      let j = i;
-      while (j + 1 < arr.length && arr[j + 1] === arr[i]) j++;
-      out.push([arr[i], start + i, start + j]);
-      i = j + 1;
-    }
-    return out;
   }
 
   function rect(parent, cls, x0, x1, y = 0, h = 1) {
@@ -305,7 +362,7 @@ function init(root) {
     const box = $('rv-timeline');
     if (!box) return;
     box.replaceChildren();
-    const att = new Set();
+    const att = [];
     const shownRow = document.createElement('div');
     shownRow.className = 'row';
     const lab0 = document.createElement('span');
@@ -323,12 +380,11 @@ function init(root) {
       lab.className = 'lab';
       lab.textContent = t.id + (t.decision ? ' ' + (t.decision === 'accepted' ? '✓' : '✗') : ' ?');
       const s = timelineSvg();
-      const ks = kinds(t);
-      ks.forEach((k, i) => {
-        if (k === 'interpolated' || k === 'empty' || k === 'low') att.add(t.start + i);
-      });
-      for (const [k, a, b] of runs(ks, t.start)) rect(s, 'k-' + k, a, b + 1);
-      for (const k of t.kf) if (t.keys[k].length && t.keys[k][0][5] === 'manual') rect(s, 'k-keymark', k, k + 0.3);
+      for (const [k, a, b] of t.timeline) {
+        rect(s, 'k-' + k, a, b + 1);
+        if (k === 'interpolated' || k === 'empty' || k === 'low') att.push([a, b]);
+      }
+      for (const k of t.marks) rect(s, 'k-keymark', k, k + 0.3);
       for (const g of S.suggestions) {
         if (g.kind === 'gap' && g.track === t.id) rect(s, 'k-gap', g.first, g.last + 1, 0.6, 0.4);
       }
@@ -343,9 +399,9 @@ function init(root) {
       box.appendChild(row);
     }
     for (const g of S.suggestions) {
-      if (!g.decision) for (let f = g.first; f <= g.last; f++) att.add(f);
+      if (!g.decision) att.push([g.first, g.last]);
     }
-    attention = [...att].sort((a, b) => a - b);
+    attention = att.sort((a, b) => a[0] - b[0]);
     renderCursor();
   }
 
@@ -518,7 +574,10 @@ function init(root) {
   }
 
   function nextAttention() {
-    const f = attention.find((x) => x > drawn);
+    let f;
+    for (const [a, b] of attention) {
+      if (b > drawn) { const c = Math.max(a, drawn + 1); if (f === undefined || c < f) f = c; }
+    }
     if (f === undefined) { say('no gap or low score after this frame'); return; }
     goto(f);
   }
