@@ -253,3 +253,37 @@ def test_every_frame_served_counts_at_approval(rapp: tuple[object, Clock], rworl
     assert r.status_code == 303, r.text
     with Workspace.open(rworld.root, ARCHIVE_PASS) as ws:
         assert ws.review.approvers(item) == ("ed",)
+
+
+def test_keys_route_answers_a_window_to_reviewers_of_the_region(rapp: tuple[object, Clock], rworld: ReviewWorld) -> None:
+    rev = client(rapp, rworld, "rev")
+    st = _state(rev, rworld.video)
+    page = st["window"]
+    n = st["media"]["frames"]  # type: ignore[index]
+    assert (page["first"], page["last"]) == (0, min(n - 1, 150))  # type: ignore[index]
+    assert all("keys" not in t for t in st["tracks"])  # type: ignore[attr-defined]
+    url = f"/items/{rworld.video}/review/keys"
+    r = rev.get(url, params={"first": 0, "last": n - 1})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert r.json() == page, "the page's window and the route's answer agree"
+    r = rev.get(url, params={"first": 3, "last": 4})
+    assert r.status_code == 200
+    part = r.json()
+    assert (part["first"], part["last"]) == (3, 4)
+    for tid, t in part["tracks"].items():
+        inside = {f for f in t["keys"] if 3 <= int(f) <= 4}
+        assert inside == {f for f in page["tracks"][tid]["keys"] if 3 <= int(f) <= 4}, tid  # type: ignore[index]
+        full = {int(g) for g, v in page["tracks"][tid]["keys"].items() if v}  # type: ignore[index]
+        below, above = [g for g in full if g < 3], [g for g in full if g > 4]
+        nearest = {*(max(below),) * bool(below), *(min(above),) * bool(above)}
+        assert {int(f) for f in t["keys"]} - {int(f) for f in inside} == nearest, tid  # the nearest key each side
+    for sid, regs in part["suggestions"].items():
+        assert regs == [x for x in page["suggestions"][sid] if 3 <= x[0] <= 4]  # type: ignore[index]
+    assert rev.get(url, params={"first": 5, "last": 2}).status_code == 400
+    assert rev.get(url, params={"first": "x", "last": 2}).status_code == 400
+    # Roles and regions: a viewer may not read it, a user of another region does not see the item.
+    vi = client(rapp, rworld, "vi")
+    assert vi.get(url, params={"first": 0, "last": 4}).status_code == 403
+    homr = client(rapp, rworld, "homr")
+    r = homr.get(url, params={"first": 0, "last": 4})
+    assert r.status_code == 404 and r.headers.get("content-type", "").startswith("text/html")
