@@ -531,7 +531,7 @@ def test_windowed_state_has_exactly_the_keys_of_its_frames(scene_archive: tuple[
         # Outside the window: only the nearest non-empty key on each side.
         below = [f for f, v in t.keys.items() if f < first and v]
         above = [f for f, v in t.keys.items() if f > last and v]
-        assert frames - inside == {*(max(below),) * bool(below), *(min(above),) * bool(above)}, t.id
+        assert frames - inside == ({max(below)} if below else set()) | ({min(above)} if above else set()), t.id
         assert w["removed"] == sorted(f for f in t.removed if first <= f <= last)
         # Drawn from the window alone, every frame of it is what the whole track draws.
         part = dataclasses.replace(t, keys={int(f): t.keys[int(f)] for f in w["keys"]}, removed=frozenset(w["removed"]))

@@ -275,7 +275,7 @@ def test_keys_route_answers_a_window_to_reviewers_of_the_region(rapp: tuple[obje
         assert inside == {f for f in page["tracks"][tid]["keys"] if 3 <= int(f) <= 4}, tid  # type: ignore[index]
         full = {int(g) for g, v in page["tracks"][tid]["keys"].items() if v}  # type: ignore[index]
         below, above = [g for g in full if g < 3], [g for g in full if g > 4]
-        nearest = {*(max(below),) * bool(below), *(min(above),) * bool(above)}
+        nearest = ({max(below)} if below else set()) | ({min(above)} if above else set())
         assert {int(f) for f in t["keys"]} - {int(f) for f in inside} == nearest, tid  # the nearest key each side
     for sid, regs in part["suggestions"].items():
         assert regs == [x for x in page["suggestions"][sid] if 3 <= x[0] <= 4]  # type: ignore[index]

@@ -18,7 +18,9 @@ is accepted when drawn.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,14 +141,20 @@ class ReviewTrack:
         """The keys and emptied frames needed to draw frames ``first..last`` exactly
         (:meth:`regions_at`): the keys inside, plus the nearest non-empty key on each side
         (interpolation and held ends reach across the window's edges)."""
-        keys = {f: v for f, v in self.keys.items() if first <= f <= last}
-        below = [f for f, v in self.keys.items() if f < first and v]
-        above = [f for f, v in self.keys.items() if f > last and v]
-        if below:
-            keys[max(below)] = self.keys[max(below)]
-        if above:
-            keys[min(above)] = self.keys[min(above)]
+        ks, full = self._sorted_keys
+        keys = {f: self.keys[f] for f in ks[bisect.bisect_left(ks, first):bisect.bisect_right(ks, last)]}
+        i, j = bisect.bisect_left(full, first), bisect.bisect_right(full, last)
+        if i > 0:
+            keys[full[i - 1]] = self.keys[full[i - 1]]
+        if j < len(full):
+            keys[full[j]] = self.keys[full[j]]
         return dict(sorted(keys.items())), sorted(f for f in self.removed if first <= f <= last)
+
+    @functools.cached_property
+    def _sorted_keys(self) -> tuple[list[int], list[int]]:
+        """The key frames, and those with a shape, sorted (computed once: a track is immutable)."""
+        ks = sorted(self.keys)
+        return ks, [f for f in ks if self.keys[f]]
 
     def regions(self) -> list[Region]:
         """Every shape of the track, frame by frame."""

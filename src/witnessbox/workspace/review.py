@@ -160,6 +160,8 @@ class Reviews:
 
     def __init__(self, ws: Workspace) -> None:
         self._ws = ws
+        self._parsed: dict[str, tuple[RegionsFile, ReviewState, dict[str, Any]]] = {}
+        self._same_start: dict[str, bool] = {}
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -191,7 +193,7 @@ class Reviews:
         """
         reviewer = _check_reviewer(reviewer)
         rec = self.latest(item)
-        state, record = self._load(rec)
+        regions, state, record = self._load(rec)
         draft = self._read_draft(rec.sha256)
         hist = History(state)
         shown: dict[str, set[int]] = {k: ranges_to_frames(v) for k, v in record.get("shown", {}).items()}
@@ -202,6 +204,7 @@ class Reviews:
             for who, ranges in draft.get("shown", {}).items():
                 shown.setdefault(who, set()).update(ranges_to_frames(ranges))
         review = Review(self, rec, reviewer, hist, shown, record)
+        review._base = (rec.sha256, regions)
         if log:
             assert rec.parent is not None
             self._ws.log_action("review.open", [rec.parent, rec.sha256], {"frames": state.media.frames},
@@ -221,27 +224,35 @@ class Reviews:
             raise IntegrityError(f"sidecar {name} of {rec.sha256[:16]} does not match its sealed hash; run `witnessbox verify`")
         return p
 
-    def _load(self, rec: ItemRecord) -> tuple[ReviewState, dict[str, Any]]:
+    def _load(self, rec: ItemRecord) -> tuple[RegionsFile, ReviewState, dict[str, Any]]:
+        """The copy's regions file, the review state it starts from and its review record.
+        Every sidecar's sealed hash is checked on every call; what was parsed from the same
+        sealed files is reused (the last two copies: parsing a long video's files is slow)."""
         if rec.parent is None or rec.derivation is None or rec.derivation.kind != "redacted":
             raise InputError(f"{rec.sha256[:16]} is not a redacted copy: open the review of its redacted derivative")
         name = rec.name
         rp = self._sidecar(rec, name + ".regions.json")
         if rp is None:
             raise InputError(f"{rec.sha256[:16]} has no regions file: redact the original with witnessbox to review it")
+        sp = self._sidecar(rec, name + ".suggestions.json")
+        kp = self._sidecar(rec, name + RECORD_SUFFIX)
+        hit = self._parsed.get(rec.sha256)
+        if hit is not None:
+            return hit
         regions = parse_regions(json.loads(rp.read_text(encoding="utf-8")), where=rp.name)
         if regions.source_sha256 != rec.parent:
             # A regions file of another original would leave this one's faces visible.
             raise InputError(f"the regions file of {rec.sha256[:16]} belongs to another original "
                              f"({regions.source_sha256[:12] or '(none)'}...): refused")
-        sp = self._sidecar(rec, name + ".suggestions.json")
         sugg = parse_suggestions(json.loads(sp.read_text(encoding="utf-8")), where=sp.name) if sp else None
-        kp = self._sidecar(rec, name + RECORD_SUFFIX)
         record: dict[str, Any] = {}
         if kp is not None:
             record = json.loads(kp.read_text(encoding="utf-8"))
             if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
                 raise InputError(f"{kp.name} is not a review record (see docs/review.md)")
-        return state_from_files(regions, sugg, record), record
+        out = (regions, state_from_files(regions, sugg, record), record)
+        self._parsed = {**dict(list(self._parsed.items())[-1:]), rec.sha256: out}
+        return out
 
     # -- drafts --------------------------------------------------------------------------------
 
@@ -336,6 +347,7 @@ class Review:
         self._frame_index: FrameIndex | None = None
         self._index_built = False
         self._summaries: dict[str, tuple[ReviewTrack, dict[str, Any]]] = {}
+        self._base: tuple[str, RegionsFile] | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -371,9 +383,13 @@ class Review:
         return dataclasses.replace(base, regions=self.regions())
 
     def _base_regions(self) -> RegionsFile:
-        p = self._reviews._sidecar(self.derivative, self.derivative.name + ".regions.json")
-        assert p is not None
-        return parse_regions(json.loads(p.read_text(encoding="utf-8")), where=p.name)
+        """The regions file of the copy under review (read once per copy: it is sealed)."""
+        sha = self.derivative.sha256
+        if self._base is None or self._base[0] != sha:
+            p = self._reviews._sidecar(self.derivative, self.derivative.name + ".regions.json")
+            assert p is not None
+            self._base = (sha, parse_regions(json.loads(p.read_text(encoding="utf-8")), where=p.name))
+        return self._base[1]
 
     @contextlib.contextmanager
     def original_path(self) -> Iterator[Path]:
@@ -630,7 +646,23 @@ class Review:
         def key(r: Region) -> tuple[object, ...]:
             return (r.frame, r.box, r.shape, r.score, r.source)
 
-        return sorted(self.regions(), key=key) != sorted(self._base_regions().regions, key=key)
+        def hidden(st: ReviewState, ids: Iterable[str] | None = None) -> list[Region]:
+            ts = st.tracks.values() if ids is None else [st.tracks[i] for i in ids if i in st.tracks]
+            return sorted(finish_regions(r for t in ts if t.hidden for r in t.regions()), key=key)
+
+        sha = self.derivative.sha256
+        start = self._hist.base
+        same = self._reviews._same_start
+        if sha not in same:
+            # Once per copy: whether the review's starting state hides exactly the copy's regions.
+            same[sha] = hidden(start) == sorted(self._base_regions().regions, key=key)
+        if not same[sha]:
+            return sorted(self.regions(), key=key) != sorted(self._base_regions().regions, key=key)
+        # Tracks are immutable and an edit replaces only those it changes: the multisets differ
+        # exactly when the regions of the tracks that are not the starting state's objects do.
+        st = self.state
+        changed = [i for i in st.tracks.keys() | start.tracks.keys() if st.tracks.get(i) is not start.tracks.get(i)]
+        return bool(changed) and hidden(st, changed) != hidden(start, changed)
 
     def status(self) -> ReviewStatus:
         st = self.state
