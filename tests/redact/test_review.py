@@ -566,3 +566,28 @@ def test_windowed_state_has_exactly_the_keys_of_its_frames(scene_archive: tuple[
         rv.window_doc(15, 10)
     with pytest.raises(InputError):
         rv.window_doc(SCENE_FRAMES, SCENE_FRAMES + 5)  # no frame of the clip
+
+
+def test_unsaved_follows_what_edits_change_in_the_hidden_regions(scene_archive: tuple[Workspace, str, str]) -> None:
+    ws, _, d1 = scene_archive
+    rv = ws.review.open(d1, "alice")
+    t = rv.tracks()[0]
+    assert not rv.unsaved()
+    rv.accept(t.id)
+    assert not rv.unsaved(), "accepting a hidden track changes nothing hidden"
+    rv.reject(t.id, "a poster")
+    assert rv.unsaved()
+    rv.undo()
+    assert not rv.unsaved()
+    f = t.start
+    b = t.regions_at(f)[0].box
+    rv.set_key(t.id, f, (b[0] + 5, b[1], b[2] + 5, b[3]))
+    assert rv.unsaved()
+    rv.undo()
+    assert not rv.unsaved()
+    rv.redo()
+    assert rv.unsaved()
+    again = ws.review.open(d1, "alice", log=False)  # parsed files reused; the draft keeps the edit
+    assert again.unsaved()
+    again.undo()
+    assert not again.unsaved()

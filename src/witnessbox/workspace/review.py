@@ -20,6 +20,7 @@ reviewers (``review.settings``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import json
@@ -655,7 +656,11 @@ class Review:
         same = self._reviews._same_start
         if sha not in same:
             # Once per copy: whether the review's starting state hides exactly the copy's regions.
-            same[sha] = hidden(start) == sorted(self._base_regions().regions, key=key)
+            # Counted before rounding first (the file's regions are rounded already, and rounding
+            # twice changes nothing): equal counts prove it cheaply, else compare rounded.
+            base = self._base_regions().regions
+            raw = collections.Counter(key(r) for t in start.tracks.values() if t.hidden for r in t.regions())
+            same[sha] = raw == collections.Counter(key(r) for r in base) or hidden(start) == sorted(base, key=key)
         if not same[sha]:
             return sorted(self.regions(), key=key) != sorted(self._base_regions().regions, key=key)
         # Tracks are immutable and an edit replaces only those it changes: the multisets differ
