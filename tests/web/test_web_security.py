@@ -41,6 +41,13 @@ def assert_headers(r: httpx.Response) -> None:
         assert r.headers.get("cache-control") == "no-store", r.request.url
 
 
+def nothing_to_review(spec: RouteSpec, r: httpx.Response) -> bool:
+    """The review's JSON routes on an item with no redacted copy (the world's items are
+    originals): a 404 that says so, not a refusal (an item out of scope gets the HTML 404)."""
+    return (spec.path.endswith("/review/keys") and r.status_code == 404
+            and "has no redacted copy" in r.json().get("error", ""))
+
+
 def call(client: TestClient, spec: RouteSpec, url: str, **kw: object) -> httpx.Response:
     method = spec.methods[0]
     r = client.request(method, url, **kw)  # type: ignore[arg-type]
@@ -102,7 +109,7 @@ def test_each_role(clients: dict[str, TestClient], world: World, spec: RouteSpec
         return
     r = call(client, spec, url_for(spec, world))
     if allowed:
-        assert r.status_code in (200, 303), r.text
+        assert r.status_code in (200, 303) or nothing_to_review(spec, r), r.text
         if r.status_code == 303:
             assert r.headers["location"].startswith("/reauth" if spec.reauth else "/items")
     else:
@@ -124,7 +131,7 @@ def test_regions_idor(clients: dict[str, TestClient], world: World, spec: RouteS
         assert "minsk.txt" not in r.text and "Затрыманне" not in r.text
     if not spec.unsafe and spec.scope != "all-regions" and "{tid}" not in spec.path:  # testimony 1 is Minsk's
         own = call(client, spec, url_for(spec, world, region="homiel"))
-        assert own.status_code == 200
+        assert own.status_code == 200 or nothing_to_review(spec, own), own.text
 
 
 def test_region_limited_lists_show_only_their_region(clients: dict[str, TestClient], world: World) -> None:

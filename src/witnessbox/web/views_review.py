@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from ..errors import InputError, NotFoundError, ReviewError, UsageError, WitnessboxError
 from ..workspace import Workspace
 from ..workspace.access import Scope
-from ..workspace.review import Review
+from ..workspace.review import WINDOW_RADIUS, Review
 
 if TYPE_CHECKING:
     from .app import Ctx
@@ -285,13 +285,15 @@ def _keys(ws: Workspace, session: Session, scope: Scope, item_id: str, first: in
 
 async def review_keys(request: Request, ctx: Ctx) -> Response:
     """The keys needed to draw frames ``first..last`` (``Review.window_doc``): the script
-    asks for the next window before the player reaches the edge of the one it has."""
+    asks for the next window before the player reaches the edge of the one it has. Without
+    ``first`` the window starts at frame 0; without ``last`` it is as wide as the page's."""
     item_id = request.path_params["item_id"]
     q = request.query_params
     try:
-        first, last = _int(q, "first"), _int(q, "last")
+        first = _int(q, "first", 0)
+        last = _int(q, "last", first + 2 * WINDOW_RADIUS)
         doc = await ctx.call(_keys, _session(ctx), ctx.scope, item_id, first, last)
-    except (InputError, UsageError, ReviewError) as e:
+    except (InputError, UsageError, ReviewError, NotFoundError) as e:
         return _error_json(e)
     return JSONResponse(doc)
 
