@@ -365,6 +365,17 @@ class ScalePlan:
         tile_above: Analysed pixels above which the picture is tiled.
         tile: Tile side in analysed pixels (a multiple of 32).
         overlap: Analysed pixels shared by neighbouring tiles.
+        small_face: A picture that the plan upscales, with a long side of at least
+            ``small_face_from``, is first analysed at 1x; it is upscaled (the whole plan run,
+            the 1x boxes dropped) only when that pass saw a box narrower than this (picture
+            pixels) scoring at least ``small_candidate``; otherwise the 1x boxes stand, with
+            the plan's reduced passes (half size). 0: always upscale. Crowd tuning set, every
+            16th photo: 64 of 150 upscaled, same protected share, less CPU
+            (benchmarks/REDACTION.md).
+        small_face_from: Long side from which the first look at 1x is taken. Smaller pictures
+            are always upscaled (cheap): on facemask-dev, whose pictures are all under 800 px,
+            the look at 1x lost 3 faces of 46-95 px in pictures of 300-400 px and found 2.
+        small_candidate: Score from which a small 1x box makes the picture upscaled.
         shrink_above: Analysed pixels above which the runtime's memory arena gives back after
             every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
@@ -381,6 +392,9 @@ class ScalePlan:
     tile: int = 1536
     overlap: int = 192
     shrink_above: int = 8_000_000
+    small_face: float = 32.0
+    small_face_from: int = 800
+    small_candidate: float = 0.2
 
     def passes(self, width: int, height: int) -> list[Pass]:
         """Every pass for a picture of this size."""
@@ -471,37 +485,55 @@ class MultiScaleDetector:
         self, rgb: np.ndarray, raw_threshold: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
         h, w = rgb.shape[:2]
+        plan = self.plan.passes(w, h)
+        sp = self.plan
+        done: dict[Pass, tuple[np.ndarray, np.ndarray]] = {}
+        if sp.small_face and max(w, h) >= sp.small_face_from and max(p.scale for p in plan) > 1.0:
+            # Look at 1x first; upscale only if something small was seen there. If not, the
+            # 1x boxes stand, with the plan's reduced passes (the half-size pass for faces
+            # that fill the picture).
+            one = Pass(1.0)
+            b, sc = done[one] = self._pass(rgb, one, raw_threshold)
+            if not (((b[:, 2] - b[:, 0]) < sp.small_face) & (sc >= sp.small_candidate)).any():
+                plan = [one] + [p for p in plan if p.scale < 1.0]
+        scales = sorted({p.scale for p in plan})
         boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
         scores: list[np.ndarray] = [np.empty((0,), np.float32)]
         groups: list[np.ndarray] = [np.empty((0,), np.int64)]
-        plan = self.plan.passes(w, h)
-        scales = sorted({p.scale for p in plan})
         for p in plan:
-            # One resized picture at a time: a 12 MP photo's copies add up.
-            img = _resized(rgb, p.scale)
-            if p.mirrored:
-                img = np.ascontiguousarray(img[:, ::-1])
-            sx, sy = img.shape[1] / w, img.shape[0] / h
-            tiles = self.plan.tiles(img.shape[1], img.shape[0])
-            for x0, y0, x1, y1 in tiles:
-                part = img if (x1 - x0, y1 - y0) == (img.shape[1], img.shape[0]) else \
-                    np.ascontiguousarray(img[y0:y1, x0:x1])
-                b, sc = self.base.raw(part, raw_threshold, shrink=img.shape[0] * img.shape[1] > self.plan.shrink_above)
-                b = b + np.array([x0, y0, x0, y0], np.float32)
-                if p.mirrored:
-                    fw = img.shape[1]
-                    b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
-                b = b / np.array([sx, sy, sx, sy], np.float32)
-                if p.min_face:
-                    big = (b[:, 2] - b[:, 0]) >= p.min_face
-                    b, sc = b[big], sc[big]
-                boxes.append(b.astype(np.float32))
-                scores.append(sc)
-                # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
-                groups.append(np.full(sc.shape[0], scales.index(p.scale) * 2 + int(p.mirrored), np.int64))
-            del img
+            b, sc = done[p] if p in done else self._pass(rgb, p, raw_threshold)
+            boxes.append(b)
+            scores.append(sc)
+            # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
+            groups.append(np.full(sc.shape[0], scales.index(p.scale) * 2 + int(p.mirrored), np.int64))
         per_scale = {scales.index(s): sum(1 for q in plan if q.scale == s) for s in scales}
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(groups), per_scale
+
+    def _pass(self, rgb: np.ndarray, p: Pass, raw_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (in ``rgb``'s grid) and scores of one pass over every tile."""
+        h, w = rgb.shape[:2]
+        boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
+        scores: list[np.ndarray] = [np.empty((0,), np.float32)]
+        # One resized picture at a time: a 12 MP photo's copies add up.
+        img = _resized(rgb, p.scale)
+        if p.mirrored:
+            img = np.ascontiguousarray(img[:, ::-1])
+        sx, sy = img.shape[1] / w, img.shape[0] / h
+        for x0, y0, x1, y1 in self.plan.tiles(img.shape[1], img.shape[0]):
+            part = img if (x1 - x0, y1 - y0) == (img.shape[1], img.shape[0]) else \
+                np.ascontiguousarray(img[y0:y1, x0:x1])
+            b, sc = self.base.raw(part, raw_threshold, shrink=img.shape[0] * img.shape[1] > self.plan.shrink_above)
+            b = b + np.array([x0, y0, x0, y0], np.float32)
+            if p.mirrored:
+                fw = img.shape[1]
+                b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
+            b = b / np.array([sx, sy, sx, sy], np.float32)
+            if p.min_face:
+                big = (b[:, 2] - b[:, 0]) >= p.min_face
+                b, sc = b[big], sc[big]
+            boxes.append(b.astype(np.float32))
+            scores.append(sc)
+        return np.concatenate(boxes), np.concatenate(scores)
 
 
 def fuse(
