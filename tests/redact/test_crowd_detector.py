@@ -148,3 +148,60 @@ def test_photo_suggestions_skip_boxes_inside_a_stronger_suggestion() -> None:
     m = SizedMargin().for_picture(400, 300)
     sugg = photo_suggestions(doc, [[]], [weak], m, finish_regions, {})
     assert [s.score for s in sugg.suggestions] == [0.12, 0.06]
+
+
+class _Recording(CenterFace):
+    """CenterFace noting the size of every picture it analyses."""
+
+    def __init__(self) -> None:
+        super().__init__(0.1)
+        self.sizes: list[tuple[int, int]] = []
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self.sizes.append((rgb.shape[1], rgb.shape[0]))
+        return super().raw(rgb, threshold, shrink=shrink)
+
+
+def _canvas_with(crop: np.ndarray, width: int) -> np.ndarray:
+    face = np.asarray(Image.fromarray(crop).resize((width, round(crop.shape[0] * width / crop.shape[1]))))
+    canvas = np.full((480, 640, 3), 120, np.uint8)
+    canvas[40:40 + face.shape[0], 200:200 + face.shape[1]] = face
+    return canvas
+
+
+def test_upscaled_only_when_the_1x_pass_sees_a_small_face(face_photo: Path) -> None:
+    crop, _ = _face(face_photo)  # the face is a third of the crop's width
+    always, first = ScalePlan(small_face=0), ScalePlan(small_face_from=0)
+    # Large face only: one look at 1x, and its result is exactly that of a 1x plan.
+    big = _canvas_with(crop, 240)
+    det = _Recording()
+    found = MultiScaleDetector(det, first, threshold=0.16).detect_all(big, 0.05)
+    assert det.sizes == [(640, 480)]
+    assert found == MultiScaleDetector(CenterFace(0.1), ScalePlan(upscale_below=0, upscale_pixels=0),
+                                       threshold=0.16).detect_all(big, 0.05)
+    assert len(found[0]) == 1
+    # A small face (about 20 px) seen at 1x: the whole plan runs, with the same result as always.
+    small = _canvas_with(crop, 60)
+    det = _Recording()
+    found = MultiScaleDetector(det, first, threshold=0.16).detect_all(small, 0.05)
+    assert det.sizes == [(640, 480), (1280, 960)]
+    assert found == MultiScaleDetector(CenterFace(0.1), always, threshold=0.16).detect_all(small, 0.05)
+    assert len(found[0]) >= 1
+    # 0 turns the first look off; pictures under 800 px get none by default.
+    for plan in (always, ScalePlan()):
+        det = _Recording()
+        MultiScaleDetector(det, plan, threshold=0.16).detect_all(big, 0.05)
+        assert det.sizes == [(1280, 960)]
+
+
+def test_picture_left_at_1x_keeps_the_half_size_pass(face_photo: Path) -> None:
+    crop, _ = _face(face_photo)
+    face = np.asarray(Image.fromarray(crop).resize((240, round(crop.shape[0] * 240 / crop.shape[1]))))
+    canvas = np.full((700, 1000, 3), 120, np.uint8)  # upscaled by the plan, long side over 800
+    canvas[40:40 + face.shape[0], 300:300 + face.shape[1]] = face
+    det = _Recording()
+    found = MultiScaleDetector(det, threshold=0.16)(canvas)
+    assert det.sizes == [(1000, 700), (500, 350)]
+    assert len(found) == 1

