@@ -15,7 +15,7 @@ given the Ray instance it starts binds to 127.0.0.1 only, with a small object st
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from . import config
@@ -41,6 +41,11 @@ class Executor(Protocol):
         """Results in the order of ``items``; an exception ``fn`` raises is raised here."""
         ...
 
+    def imap(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> Iterator[R]:
+        """Like :meth:`map`, each result yielded as soon as it and those before it are done
+        (the caller commits one while the workers go on); closing it early stops the workers."""
+        ...
+
 
 class LocalExecutor:
     """Everything in this process, one item after another (the default)."""
@@ -48,10 +53,14 @@ class LocalExecutor:
     name = "local"
 
     def map(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> list[R]:
+        return list(self.imap(fn, items, setup=setup))
+
+    def imap(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> Iterator[R]:
         if not items:
-            return []
+            return
         state = setup()
-        return [fn(state, item) for item in items]
+        for item in items:
+            yield fn(state, item)
 
 
 class _Worker:
@@ -105,8 +114,11 @@ class RayExecutor:
         self.workers = max(1, workers if workers is not None else cpus)
 
     def map(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> list[R]:
+        return list(self.imap(fn, items, setup=setup))
+
+    def imap(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> Iterator[R]:
         if not items:
-            return []
+            return
         ray = self._ray
         from ray.util import ActorPool
 
@@ -114,7 +126,7 @@ class RayExecutor:
         actors = [actor_cls.remote(setup) for _ in range(min(self.workers, len(items)))]
         try:
             pool = ActorPool(actors)
-            return list(pool.map(lambda a, item: a.run.remote(fn, item), list(items)))
+            yield from pool.map(lambda a, item: a.run.remote(fn, item), list(items))
         finally:
             for a in actors:
                 ray.kill(a)

@@ -170,3 +170,132 @@ def test_ray_fingerprints_match_local(ray_cluster: str, tmp_path: Path, monkeypa
     assert len(w2.log()) == n_before  # workers never write the custody log
     assert not any((tmp_path / "archive" / "tmp").iterdir())  # decrypted originals removed
     w2.close()
+
+
+# -- add and verify on Ray -------------------------------------------------------------------------
+
+PASS = "correct horse battery staple"
+
+
+def _add_inputs(folder: Path) -> list[Path]:
+    inputs = _media(folder)
+    (folder / "copy-of-photo0.jpg").write_bytes(inputs[0].read_bytes())  # a duplicate in the batch
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")  # refused by the probe
+    (folder / "notes.txt").write_text("an ordinary file\n")
+    return inputs
+
+
+def _deterministic(ws: object) -> dict[str, object]:
+    """What a Ray add must share with a local add of the same files (the age ciphertext, the
+    times and the record hashes in the log differ from run to run by design)."""
+    from witnessbox.workspace import Workspace
+
+    assert isinstance(ws, Workspace)
+    records = sorted((r.sha256, r.sha512, r.size, r.name, r.media_type, r.metadata, r.sensitive, r.encrypted)
+                     for r in ws.items())
+    entries = ws.log()
+    assert entries[0].action == "init"  # its archive and key ids are each archive's own
+    log = [(e.action, e.objects, {k: v for k, v in e.details.items() if k != "record_sha256"}) for e in entries[1:]]
+    fps = {r.sha256: ws.tracing.fingerprints(r.sha256) for r in ws.items()}
+    return {"records": records, "log": log, "fingerprints": fps}
+
+
+def _use_ray(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    monkeypatch.setenv("WITNESSBOX_EXECUTOR", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", address)
+
+
+def _tmp_files(root: Path) -> list[Path]:
+    return [p for p in (root / "tmp").rglob("*") if p.is_file()]
+
+
+def test_ray_add_matches_local(ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from witnessbox.workspace import Workspace
+
+    _add_inputs(tmp_path / "in")
+    local = Workspace.init(tmp_path / "local", PASS)
+    rep_local = local.add([tmp_path / "in"])
+    _use_ray(monkeypatch, ray_cluster)
+    remote = Workspace.init(tmp_path / "ray", PASS)
+    rep_ray = remote.add([tmp_path / "in"])
+    assert len(rep_ray.added) == 5 and len(rep_ray.duplicates) == 1 and len(rep_ray.failed) == 1
+    assert [r.sha256 for r in rep_ray.added] == [r.sha256 for r in rep_local.added]  # input order
+    assert rep_ray.failed == rep_local.failed and rep_ray.duplicates == rep_local.duplicates
+    assert rep_ray.warnings == rep_local.warnings
+    assert _deterministic(remote) == _deterministic(local)
+    assert all(remote.tracing.fingerprints(r.sha256) is not None for r in rep_ray.added)
+    v = remote.verify()  # on Ray too
+    assert v.ok, v.problems
+    assert _tmp_files(tmp_path / "ray") == []  # every staged file committed or discarded
+    for r in rep_ray.added:  # the plaintext sealed on the workers decrypts to the input
+        with remote.open_original(r.sha256) as f:
+            assert hashlib.sha256(f.read()).hexdigest() == r.sha256
+    remote.close()
+    local.close()
+
+
+def _die_once_after_staging(marker: Path, task: object, state: None, job: object) -> object:
+    """The first attempt for the video stages it, then its worker process dies (as kill -9)
+    before answering: a staged file nobody will commit is left behind in tmp/."""
+    result = task(state, job)  # type: ignore[operator]
+    if str(getattr(job, "path", "")).endswith(".mp4") and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os._exit(9)
+    return result
+
+
+def test_ray_worker_killed_mid_add_is_retried(ray_cluster: str, ray_executor: ex.RayExecutor, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from witnessbox.workspace import Workspace, _fanout
+
+    _add_inputs(tmp_path / "in")
+    local = Workspace.init(tmp_path / "local", PASS)
+    local.add([tmp_path / "in"])
+    marker = tmp_path / "died"
+    monkeypatch.setattr(_fanout, "_prepare_task",
+                        functools.partial(_die_once_after_staging, marker, _fanout._prepare_task))
+    _use_ray(monkeypatch, ray_cluster)
+    remote = Workspace.init(tmp_path / "ray", PASS)
+    rep = remote.add([tmp_path / "in"])
+    assert marker.exists(), "the worker was never killed: the test checked nothing"
+    assert len(rep.added) == 5 and not rep.failed[1:]
+    assert _deterministic(remote) == _deterministic(local)  # each file sealed once, nothing lost
+    assert list((tmp_path / "ray" / "pending").glob("*.json")) == []  # nothing half-sealed
+    assert remote.verify().ok
+    with remote.transaction():  # the next command's recovery removes the dead attempt's staging
+        pass
+    assert _tmp_files(tmp_path / "ray") == []
+    remote.close()
+    local.close()
+
+
+def _flip(path: Path, offset: int) -> None:
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 1
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_ray_verify_names_the_same_problems_as_local(ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     encrypted: bool) -> None:
+    from witnessbox.workspace import Workspace
+
+    inputs = _media(tmp_path / "in")
+    ws = Workspace.init(tmp_path / "archive", PASS, encrypted=encrypted)
+    added = ws.add(inputs).added
+    clean_local = ws.verify()
+    _use_ray(monkeypatch, ray_cluster)
+    clean_ray = ws.verify()
+    assert clean_ray.ok and clean_ray == clean_local
+    monkeypatch.setenv("WITNESSBOX_EXECUTOR", "local")
+    _flip(ws.store.blob_path(added[0].sha256), -5)  # payload
+    _flip(ws.store.blob_path(added[1].sha256), 40)  # header (encrypted) or plaintext
+    ws.store.blob_path(added[2].sha256).unlink()
+    local = ws.verify()
+    _use_ray(monkeypatch, ray_cluster)
+    remote = ws.verify()
+    assert remote == local
+    named = {p.object for p in remote.problems}
+    assert {f"item {added[i].sha256}" for i in range(3)} <= named and f"item {added[3].sha256}" not in named
+    ws.close()

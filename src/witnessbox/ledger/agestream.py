@@ -12,8 +12,10 @@ import base64
 import hmac
 import os
 from hashlib import sha256
+from collections.abc import Callable
 from typing import IO
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -34,19 +36,15 @@ def _bech32_polymod(values: list[int]) -> int:
     return chk
 
 
-def recipient_key(recipient: str) -> bytes:
-    """The 32-byte X25519 public key of an ``age1...`` recipient (bech32, checksum checked).
-
-    Raises:
-        ValueError: Not a valid age X25519 recipient.
-    """
-    s = recipient.strip().lower()
-    hrp, sep, data = s.rpartition("1")
-    if hrp != "age" or not sep or any(c not in _BECH32 for c in data) or len(data) < 7:
-        raise ValueError("not an age X25519 recipient")
+def _bech32_bytes(text: str, hrp: str, what: str) -> bytes:
+    """The 32 bytes a bech32 string with human-readable part ``hrp`` carries (checksum checked)."""
+    s = text.strip().lower()
+    got, sep, data = s.rpartition("1")
+    if got != hrp or not sep or any(c not in _BECH32 for c in data) or len(data) < 7:
+        raise ValueError(f"not an age X25519 {what}")
     values = [_BECH32.index(c) for c in data]
     if _bech32_polymod([ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + values) != 1:
-        raise ValueError("bad bech32 checksum in the age recipient")
+        raise ValueError(f"bad bech32 checksum in the age {what}")
     acc, bits, out = 0, 0, bytearray()
     for v in values[:-6]:
         acc = (acc << 5) | v
@@ -55,8 +53,26 @@ def recipient_key(recipient: str) -> bytes:
             bits -= 8
             out.append((acc >> bits) & 0xFF)
     if len(out) != 32:
-        raise ValueError("age recipient is not 32 bytes")
+        raise ValueError(f"age {what} is not 32 bytes")
     return bytes(out)
+
+
+def recipient_key(recipient: str) -> bytes:
+    """The 32-byte X25519 public key of an ``age1...`` recipient (bech32, checksum checked).
+
+    Raises:
+        ValueError: Not a valid age X25519 recipient.
+    """
+    return _bech32_bytes(recipient, "age", "recipient")
+
+
+def identity_key(identity: str) -> bytes:
+    """The 32-byte X25519 secret of an ``AGE-SECRET-KEY-1...`` identity.
+
+    Raises:
+        ValueError: Not a valid age X25519 identity.
+    """
+    return _bech32_bytes(identity, "age-secret-key-", "identity")
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -122,3 +138,121 @@ class AgeWriter:
             self._out.write(self._seal(self._pending, True))
             self._pending = bytearray()
             self._closed = True
+
+
+# -- reading, with a file key ---------------------------------------------------------------------
+# Verification on a cluster (docs/scale-out.md): the process holding the archive identity opens
+# each blob's header (:func:`unwrap_file_key`) and hands a worker that blob's 16-byte file key
+# only; the worker decrypts and hashes the payload (:func:`decrypt_payload`). A file key opens
+# one blob, never the archive identity's other blobs or metadata.
+
+_MAX_HEADER_LINE = 1024
+_MAX_STANZAS = 64
+
+
+def _unb64(data: bytes) -> bytes:
+    if data.endswith(b"=") or b"\n" in data:
+        raise ValueError("padded or multi-line base64 in an age header")
+    return base64.b64decode(data + b"=" * (-len(data) % 4), validate=True)
+
+
+def _read_header(src: IO[bytes]) -> tuple[list[tuple[list[bytes], bytes]], bytes, bytes]:
+    """Parse an age v1 header: its stanzas (arguments, body), the bytes its MAC covers, the MAC.
+
+    Leaves ``src`` at the payload nonce.
+
+    Raises:
+        ValueError: Not an age v1 header.
+    """
+    def line() -> bytes:
+        got = src.readline(_MAX_HEADER_LINE)
+        if not got.endswith(b"\n"):
+            raise ValueError("truncated age header")
+        return got
+
+    head = line()
+    if head != b"age-encryption.org/v1\n":
+        raise ValueError("not an age v1 file")
+    stanzas: list[tuple[list[bytes], bytes]] = []
+    while len(stanzas) <= _MAX_STANZAS:
+        got = line()
+        if got.startswith(b"--- "):
+            return stanzas, head + b"---", _unb64(got[4:-1])
+        if not got.startswith(b"-> "):
+            raise ValueError("malformed age header")
+        head += got
+        body = b""
+        while True:
+            part = line()
+            head += part
+            body += _unb64(part[:-1])
+            if len(part) - 1 < 64:
+                break
+        stanzas.append((got[3:-1].split(b" "), body))
+    raise ValueError("too many stanzas in an age header")
+
+
+def _check_mac(file_key: bytes, head: bytes, mac: bytes) -> None:
+    want = hmac.new(_hkdf(file_key, b"", b"header"), head, sha256).digest()
+    if not hmac.compare_digest(want, mac):
+        raise ValueError("age header MAC does not match")
+
+
+def unwrap_file_key(src: IO[bytes], identity_secret: bytes) -> bytes:
+    """The file key of the age file ``src`` for the X25519 identity ``identity_secret``
+    (the header MAC checked); reads the header only.
+
+    Raises:
+        ValueError: Not an age file, or none of its stanzas is for this identity.
+    """
+    stanzas, head, mac = _read_header(src)
+    sk = X25519PrivateKey.from_private_bytes(identity_secret)
+    pub = sk.public_key().public_bytes_raw()
+    for args, body in stanzas:
+        if len(args) != 2 or args[0] != b"X25519" or len(body) != 32:
+            continue
+        share = _unb64(args[1])
+        if len(share) != 32:
+            continue
+        shared = sk.exchange(X25519PublicKey.from_public_bytes(share))
+        wrap = _hkdf(shared, share + pub, b"age-encryption.org/v1/X25519")
+        try:
+            file_key = ChaCha20Poly1305(wrap).decrypt(bytes(12), body, None)
+        except InvalidTag:
+            continue
+        _check_mac(file_key, head, mac)
+        return file_key
+    raise ValueError("no age stanza for this identity")
+
+
+def decrypt_payload(src: IO[bytes], file_key: bytes, write: Callable[[bytes], object]) -> None:
+    """Decrypt the age file ``src`` with its ``file_key`` into ``write`` (header MAC, every
+    chunk's tag and the final-chunk flag checked: a changed byte anywhere raises).
+
+    Raises:
+        ValueError: Damaged, truncated or extended ciphertext, or another file's key.
+        OSError: Reading failed.
+    """
+    _, head, mac = _read_header(src)
+    _check_mac(file_key, head, mac)
+    nonce = src.read(16)
+    if len(nonce) != 16:
+        raise ValueError("truncated age payload")
+    aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+    size = CHUNK + 16
+    counter = 0
+    chunk = src.read(size)
+    while True:
+        following = src.read(size)
+        last = not following
+        try:
+            plain = aead.decrypt(counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00"), chunk, None)
+        except InvalidTag as e:
+            raise ValueError(f"age payload chunk {counter} is damaged") from e
+        if (not last and len(plain) != CHUNK) or (last and counter and not plain):
+            raise ValueError("age payload chunks are not as age writes them")
+        write(plain)
+        if last:
+            return
+        counter += 1
+        chunk = following

@@ -35,6 +35,7 @@ from ._recovery import clear_marker, write_marker
 from ._reports import AddReport, Duplicate, Failure, ProofModeImport, Progress
 
 if TYPE_CHECKING:
+    from ._fanout import Prepared, Prestaged
     from .core import Workspace
 
 _SIDECAR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
@@ -275,7 +276,16 @@ def add_files(
             total += p.stat().st_size
     batch = _Batch(ws, fields, allow_damaged, progress, total, report)
     with ws.transaction():
-        batch.add_all(files, {}, unzip=True)
+        from . import _fanout
+
+        executor = _fanout.remote_executor()
+        # On a cluster, workers stage and fingerprint each file; the driver commits in order.
+        batch.pre = _fanout.prestage(ws, executor, files, allow_damaged) if executor is not None else None
+        try:
+            batch.add_all(files, {}, unzip=True)
+        finally:
+            if batch.pre is not None:
+                batch.pre.close()
     report.warnings.extend(ws.take_warnings())
     return report
 
@@ -288,6 +298,7 @@ class _Batch:
                  progress: Progress | None, total: int, report: AddReport) -> None:
         self.ws, self.fields, self.allow_damaged = ws, fields, allow_damaged
         self.progress, self.total, self.report = progress, total, report
+        self.pre: Prestaged | None = None
 
     def add_all(self, files: list[Path], labels: Mapping[Path, str], *, unzip: bool) -> None:
         proofs = [p for p in files if proofmode.is_proof_file(p)]
@@ -312,7 +323,9 @@ class _Batch:
     def _add_guarded(self, p: Path, label: str) -> str | None:
         """Seal one file; return its sha256 (new or duplicate), or None when it failed."""
         try:
-            return _add_one(self.ws, p, self.fields, self.allow_damaged, self.progress, self.total, self.report, label)
+            pre = self.pre.take(p) if self.pre is not None else None
+            return _add_one(self.ws, p, self.fields, self.allow_damaged, self.progress, self.total, self.report, label,
+                            prepared=pre)
         except InputError as e:
             self.report.failed.append(Failure(label, e.message))
         except ArchiveError as e:
@@ -373,11 +386,17 @@ class _Batch:
 def _add_one(
     ws: Workspace, p: Path, fields: Mapping[str, str | None], allow_damaged: bool,
     progress: Progress | None, total: int, report: AddReport, label: str | None = None,
+    prepared: Prepared | None = None,
 ) -> str:
-    f, _st = _open_regular(p)
-    with f:
-        result = _probe(p, allow_damaged)
-        staged = _stage(ws, f, p, progress, total)
+    if prepared is None:
+        f, _st = _open_regular(p)
+        with f:
+            result = _probe(p, allow_damaged)
+            staged = _stage(ws, f, p, progress, total)
+    else:  # staged by a worker (_fanout)
+        staged, result = prepared.unwrap()
+        if progress is not None:
+            progress(staged.size, total, display(p.name))
     try:
         if _is_sealed(ws, staged.sha256):
             _log_duplicate(ws, staged.sha256, p, fields)
@@ -387,7 +406,9 @@ def _add_one(
     finally:
         ws.store.discard(staged)
     report.added.append(record)
-    ws._after_seal(record, p)
+    computed = None if prepared is None else (
+        prepared.fingerprints if prepared.fingerprints is not None else prepared.fingerprint_error)
+    ws._after_seal(record, p, computed)
     return record.sha256
 
 

@@ -137,9 +137,17 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
             total += int(ws._load_record(sha).size)
         except (IntegrityError, ValueError, OSError):
             pass
-    for sha, (seq, entry) in sealed.items():
-        rep.items_checked += 1
-        _verify_item(ws, sha, seq, entry, identity, pub, bad, attached, progress, total)
+    from . import _fanout
+
+    executor = _fanout.remote_executor()
+    items = list(sealed.items())
+    for start in range(0, len(items), _fanout.VERIFY_ROUND):
+        batch = items[start:start + _fanout.VERIFY_ROUND]
+        # On a cluster, workers re-hash the blobs (each with its own file key only).
+        hashed = _fanout.blob_hashes(ws, executor, [s for s, _ in batch], identity) if executor is not None else {}
+        for sha, (seq, entry) in batch:
+            rep.items_checked += 1
+            _verify_item(ws, sha, seq, entry, identity, pub, bad, attached, progress, total, hashed.get(sha))
 
     # -- files no log entry accounts for ----------------------------------------------------------
     known_records = {ws.record_path(s).resolve() for s in sealed}
@@ -161,6 +169,7 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
 def _verify_item(
     ws: Workspace, sha: str, seq: int, entry: LogEntry, identity: pyrage.x25519.Identity | None, pub: bytes,
     bad: Callable[[str, str], None], attached: dict[tuple[str, str], str], progress: Progress | None, total: int,
+    hashed: tuple[str, str, int] | None = None,
 ) -> None:
     report = bad  # callable(obj, detail)
     obj = f"item {sha}"
@@ -183,7 +192,7 @@ def _verify_item(
     if (rec.parent is not None) != (entry.action == "derive"):
         report(obj, "parent in the record and the log entry disagree")
     try:
-        h256, h512, n = ws.store.hash_plaintext(sha, identity)
+        h256, h512, n = hashed if hashed is not None else ws.store.hash_plaintext(sha, identity)
     except IntegrityError as e:
         report(obj, f"original: {e}")
     else:

@@ -69,6 +69,7 @@ from ..ledger.verify import verify_signature
 from ._reports import AddReport, Progress, VerifyReport
 
 if TYPE_CHECKING:
+    from ..trace import Fingerprints
     from .accounts import Accounts
     from .exports import Exports
     from .incidents import Incidents
@@ -706,15 +707,24 @@ class Workspace:
             return {}
         return {p.name: p for p in sorted(d.iterdir()) if p.is_file() and not p.name.startswith(".")}
 
-    def _after_seal(self, record: ItemRecord, plaintext_path: Path) -> None:
-        """Let tracing fingerprint a newly sealed item; its failure never undoes the seal."""
+    def _after_seal(self, record: ItemRecord, plaintext_path: Path, computed: Fingerprints | str | None = None) -> None:
+        """Let tracing fingerprint a newly sealed item; its failure never undoes the seal.
+
+        ``computed``: fingerprints a worker made already, or the error it met ("Type: message").
+        """
         try:
+            if isinstance(computed, str):
+                raise _RemoteError(computed)
             # Decoder warnings (damaged EXIF) are already in the record: not printed again.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                self.tracing.on_sealed(record, plaintext_path)
+                if computed is None:
+                    self.tracing.on_sealed(record, plaintext_path)
+                else:
+                    self.tracing.on_sealed(record, plaintext_path, computed)
         except Exception as e:  # noqa: BLE001 - the item is sealed and stays sealed
-            msg = f"tracing could not index {record.sha256[:12]} ({type(e).__name__}: {e})"
+            what = str(e) if isinstance(e, _RemoteError) else f"{type(e).__name__}: {e}"
+            msg = f"tracing could not index {record.sha256[:12]} ({what})"
             _log.warning(msg)
             self._warnings.append(msg)
 
@@ -1005,6 +1015,10 @@ class Workspace:
         from .accounts import Accounts
 
         return Accounts(self)
+
+
+class _RemoteError(Exception):
+    """An error a worker met, carried as its text ("Type: message")."""
 
 
 def _blob_store(root: Path, read_only: bool) -> BlobStore:

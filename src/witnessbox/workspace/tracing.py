@@ -169,14 +169,16 @@ class Tracing:
         self._index: FingerprintIndex | None = None
 
     # -- writing -------------------------------------------------------------------------------
-    def on_sealed(self, record: ItemRecord, plaintext_path: Path) -> Fingerprints:
+    def on_sealed(self, record: ItemRecord, plaintext_path: Path, computed: Fingerprints | None = None) -> Fingerprints:
         """Fingerprint a newly sealed item and store the result; bad media gets a reason.
 
-        Called by the core after each item is sealed. Derived copies (redactions) are recorded
-        as not traced.
+        Called by the core after each item is sealed (``computed``: already fingerprinted by a
+        worker). Derived copies (redactions) are recorded as not traced.
         """
         if record.parent:
             fps = Fingerprints("none", (), reason=_DERIVATIVE_REASON)
+        elif computed is not None:
+            fps = computed
         else:
             fps = fingerprint_file(plaintext_path, flips=True)
         self._store(record.sha256, fps)
