@@ -14,8 +14,9 @@ given the Ray instance it starts binds to 127.0.0.1 only, with a small object st
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from . import config
@@ -41,9 +42,10 @@ class Executor(Protocol):
         """Results in the order of ``items``; an exception ``fn`` raises is raised here."""
         ...
 
-    def imap(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> Iterator[R]:
+    def imap(self, fn: Callable[[S, T], R], items: Iterable[T], *, setup: Callable[[], S]) -> Iterator[R]:
         """Like :meth:`map`, each result yielded as soon as it and those before it are done
-        (the caller commits one while the workers go on); closing it early stops the workers."""
+        (the caller commits one while the workers go on); closing it early stops the workers.
+        ``items`` is read lazily, a few items ahead of the workers."""
         ...
 
 
@@ -55,11 +57,11 @@ class LocalExecutor:
     def map(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> list[R]:
         return list(self.imap(fn, items, setup=setup))
 
-    def imap(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> Iterator[R]:
-        if not items:
-            return
-        state = setup()
+    def imap(self, fn: Callable[[S, T], R], items: Iterable[T], *, setup: Callable[[], S]) -> Iterator[R]:
+        state: S | None = None
         for item in items:
+            if state is None:
+                state = setup()
             yield fn(state, item)
 
 
@@ -116,17 +118,30 @@ class RayExecutor:
     def map(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> list[R]:
         return list(self.imap(fn, items, setup=setup))
 
-    def imap(self, fn: Callable[[S, T], R], items: Sequence[T], *, setup: Callable[[], S]) -> Iterator[R]:
-        if not items:
-            return
+    def imap(self, fn: Callable[[S, T], R], items: Iterable[T], *, setup: Callable[[], S]) -> Iterator[R]:
         ray = self._ray
         from ray.util import ActorPool
 
+        it = iter(items)
+        # Two items per worker in flight: a worker that finishes finds its next one waiting.
+        ahead = list(itertools.islice(it, 2 * self.workers))
+        if not ahead:
+            return
         actor_cls = ray.remote(num_cpus=1, max_restarts=self._retries, max_task_retries=self._retries)(_Worker)
-        actors = [actor_cls.remote(setup) for _ in range(min(self.workers, len(items)))]
+        actors = [actor_cls.remote(setup) for _ in range(min(self.workers, len(ahead)))]
         try:
             pool = ActorPool(actors)
-            yield from pool.map(lambda a, item: a.run.remote(fn, item), list(items))
+
+            def submit(item: T) -> None:
+                pool.submit(lambda a, v: a.run.remote(fn, v), item)
+
+            for item in ahead:
+                submit(item)
+            while pool.has_next():  # type: ignore[no-untyped-call]
+                result: R = pool.get_next()
+                for item in itertools.islice(it, 1):
+                    submit(item)
+                yield result
         finally:
             for a in actors:
                 ray.kill(a)

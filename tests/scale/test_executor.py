@@ -103,6 +103,9 @@ def test_ray_cluster_has_two_nodes_on_loopback(ray_executor: ex.RayExecutor) -> 
     assert len(nodes) == 2 and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
     assert ray_executor.workers == 2
     assert ray_executor.map(_add, [1, 2], setup=functools.partial(int, 5)) == [6, 7]  # workers started
+    # imap reads its items lazily, a few ahead of the workers, and keeps their order
+    assert list(ray_executor.imap(_add, (i for i in range(9)), setup=functools.partial(int, 5))) == list(range(5, 14))
+    assert list(ray_executor.imap(_add, iter([]), setup=functools.partial(int, 5))) == []
     if not Path("/proc/net/tcp").exists():
         pytest.skip("no /proc/net/tcp: cannot list listening sockets here")
     assert listening_beyond_loopback() == []

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,10 +37,6 @@ from ..media.probe import ProbeResult
 if TYPE_CHECKING:
     from ..trace import Fingerprints
     from .core import Workspace
-
-# Items per verify round: results of one round are reported (progress) before the next starts.
-VERIFY_ROUND = 256
-
 
 def remote_executor() -> Executor | None:
     """The executor ``$WITNESSBOX_EXECUTOR`` names, or None for the local one."""
@@ -169,11 +165,14 @@ class _HashJob:
     sha256: str
     path: Path
     file_key: bytes | None  # None: an archive made with --no-encryption
+    skip: bool = False  # the driver could not open the header: it checks that blob itself
 
 
 def _hash_task(_state: None, job: _HashJob) -> tuple[str, str, int] | None:
     """Worker: the plaintext's (sha256, sha512, size) of one blob; None when it cannot tell
     (missing, damaged): the driver then checks that blob itself, for the exact message."""
+    if job.skip:
+        return None
     h256, h512 = hashlib.sha256(), hashlib.sha512()
     n = 0
 
@@ -195,32 +194,32 @@ def _hash_task(_state: None, job: _HashJob) -> tuple[str, str, int] | None:
     return h256.hexdigest(), h512.hexdigest(), n
 
 
-def blob_hashes(ws: Workspace, executor: Executor, shas: Sequence[str],
-                identity: pyrage.x25519.Identity | None) -> dict[str, tuple[str, str, int]]:
-    """The plaintext hashes of the blobs of ``shas`` that workers could check.
+def blob_hashes(ws: Workspace, executor: Executor, shas: Iterable[str],
+                identity: pyrage.x25519.Identity | None) -> Iterator[tuple[str, str, int] | None] | None:
+    """The plaintext hashes (sha256, sha512, size) of the blobs of ``shas``, one per sha in
+    order, computed on the workers; None for a blob they could not check (the caller checks
+    it itself). None instead of an iterator when workers cannot check this archive's blobs
+    (blobs on object storage, or no identity to open them).
 
-    Blobs on object storage, and any blob whose header the identity cannot open, are left
-    out: the caller checks them itself.
+    File keys are unwrapped lazily, a few blobs ahead of the workers; close the iterator when
+    done with it early (stops the workers).
     """
     if not isinstance(ws.store.blobs, FolderBlobs):
-        return {}
+        return None
     secret = agestream.identity_key(str(identity)) if identity is not None else None
     if ws.store.encrypted and secret is None:
-        return {}
-    jobs: list[_HashJob] = []
-    for sha in shas:
-        path = ws.store.blob_path(sha)
-        key = None
-        if secret is not None:
+        return None
+
+    def jobs() -> Iterator[_HashJob]:
+        for sha in shas:
+            path = ws.store.blob_path(sha)
+            if secret is None:
+                yield _HashJob(sha, path, None)
+                continue
             try:
                 with open(path, "rb") as f:
-                    key = agestream.unwrap_file_key(f, secret)
+                    yield _HashJob(sha, path, agestream.unwrap_file_key(f, secret))
             except (OSError, ValueError):
-                continue
-        jobs.append(_HashJob(sha, path, key))
-    out: dict[str, tuple[str, str, int]] = {}
-    for job, got in zip(jobs, executor.imap(_hash_task, jobs, setup=_no_state), strict=True):
-        if got is not None:
-            out[job.sha256] = got
-    return out
+                yield _HashJob(sha, path, None, skip=True)
 
+    return executor.imap(_hash_task, jobs(), setup=_no_state)

@@ -140,14 +140,17 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     from . import _fanout
 
     executor = _fanout.remote_executor()
-    items = list(sealed.items())
-    for start in range(0, len(items), _fanout.VERIFY_ROUND):
-        batch = items[start:start + _fanout.VERIFY_ROUND]
-        # On a cluster, workers re-hash the blobs (each with its own file key only).
-        hashed = _fanout.blob_hashes(ws, executor, [s for s, _ in batch], identity) if executor is not None else {}
-        for sha, (seq, entry) in batch:
+    # On a cluster, workers re-hash the blobs (each with its own file key only), in order.
+    hashed = _fanout.blob_hashes(ws, executor, list(sealed), identity) if executor is not None else None
+    try:
+        for sha, (seq, entry) in sealed.items():
             rep.items_checked += 1
-            _verify_item(ws, sha, seq, entry, identity, pub, bad, attached, progress, total, hashed.get(sha))
+            got = next(hashed) if hashed is not None else None
+            _verify_item(ws, sha, seq, entry, identity, pub, bad, attached, progress, total, got)
+    finally:
+        close = getattr(hashed, "close", None)
+        if close is not None:
+            close()
 
     # -- files no log entry accounts for ----------------------------------------------------------
     known_records = {ws.record_path(s).resolve() for s in sealed}
