@@ -58,12 +58,14 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def make_inputs(n_photos: int, n_videos: int, side: int) -> list[Path]:
-    src = OUT / f"in-{n_photos}-{n_videos}-{side}"
+    src = OUT / f"in-{n_photos}-{n_videos}-{side}-unique"
     if src.is_dir():
         return sorted(p for p in src.iterdir() if p.is_file())
     src.mkdir(parents=True)
     for i in range(n_photos):
         img = Image.fromarray(getattr(data, PICTURES[i % len(PICTURES)])()).convert("RGB")
+        k = i // 24  # every photo its own crop: no two inputs alike (no duplicates)
+        img = img.crop((k, k, img.width - k, img.height - k))
         s = side + 16 * (i % 8)
         img.resize((s, s * 3 // 4)).rotate(i % 4 * 90, expand=True).save(src / f"p{i:04d}.jpg", quality=90)
     rgb = np.asarray(Image.fromarray(data.astronaut()).resize((320, 320)))

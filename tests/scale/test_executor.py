@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import sys
 import threading
@@ -185,6 +186,15 @@ def _add_inputs(folder: Path) -> list[Path]:
     (folder / "copy-of-photo0.jpg").write_bytes(inputs[0].read_bytes())  # a duplicate in the batch
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")  # refused by the probe
     (folder / "notes.txt").write_text("an ordinary file\n")
+    # a ProofMode bundle beside its media (kept as sidecars by the driver), and a proof file
+    # no media claims (sealed as an ordinary item, by the driver too)
+    phone = folder / "phone"
+    phone.mkdir()
+    Image.fromarray(data.rocket()).resize((200, 150)).save(phone / "IMG_0001.jpg", quality=90)
+    h = hashlib.sha256((phone / "IMG_0001.jpg").read_bytes()).hexdigest()
+    (phone / f"{h}.proof.json").write_text(json.dumps({"File Hash SHA256": h}))
+    (phone / f"{h}.asc").write_text("not a real signature")
+    (phone / f"{'0' * 64}.proof.json").write_text("{}")
     return inputs
 
 
@@ -221,10 +231,11 @@ def test_ray_add_matches_local(ray_cluster: str, tmp_path: Path, monkeypatch: py
     _use_ray(monkeypatch, ray_cluster)
     remote = Workspace.init(tmp_path / "ray", PASS)
     rep_ray = remote.add([tmp_path / "in"])
-    assert len(rep_ray.added) == 5 and len(rep_ray.duplicates) == 1 and len(rep_ray.failed) == 1
+    assert len(rep_ray.added) == 7 and len(rep_ray.duplicates) == 1 and len(rep_ray.failed) == 1
     assert [r.sha256 for r in rep_ray.added] == [r.sha256 for r in rep_local.added]  # input order
     assert rep_ray.failed == rep_local.failed and rep_ray.duplicates == rep_local.duplicates
-    assert rep_ray.warnings == rep_local.warnings
+    assert rep_ray.warnings == rep_local.warnings and rep_ray.proofmode == rep_local.proofmode
+    assert len(rep_ray.proofmode) == 1 and len(rep_ray.proofmode[0].sidecars) == 2
     assert _deterministic(remote) == _deterministic(local)
     assert all(remote.tracing.fingerprints(r.sha256) is not None for r in rep_ray.added)
     v = remote.verify()  # on Ray too
@@ -261,7 +272,7 @@ def test_ray_worker_killed_mid_add_is_retried(ray_cluster: str, ray_executor: ex
     remote = Workspace.init(tmp_path / "ray", PASS)
     rep = remote.add([tmp_path / "in"])
     assert marker.exists(), "the worker was never killed: the test checked nothing"
-    assert len(rep.added) == 5 and not rep.failed[1:]
+    assert len(rep.added) == 7 and not rep.failed[1:]
     assert _deterministic(remote) == _deterministic(local)  # each file sealed once, nothing lost
     assert list((tmp_path / "ray" / "pending").glob("*.json")) == []  # nothing half-sealed
     assert remote.verify().ok
