@@ -241,6 +241,8 @@ def test_ray_add_matches_local(ray_cluster: str, tmp_path: Path, monkeypatch: py
     v = remote.verify()  # on Ray too
     assert v.ok, v.problems
     assert _tmp_files(tmp_path / "ray") == []  # every staged file committed or discarded
+    if Path("/proc/net/tcp").exists():
+        assert listening_beyond_loopback() == []  # the workers of add and verify too
     for r in rep_ray.added:  # the plaintext sealed on the workers decrypts to the input
         with remote.open_original(r.sha256) as f:
             assert hashlib.sha256(f.read()).hexdigest() == r.sha256
