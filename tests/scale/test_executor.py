@@ -315,3 +315,23 @@ def test_ray_verify_names_the_same_problems_as_local(ray_cluster: str, tmp_path:
     named = {p.object for p in remote.problems}
     assert {f"item {added[i].sha256}" for i in range(3)} <= named and f"item {added[3].sha256}" not in named
     ws.close()
+
+
+def _always_fails(_state: None, job: object) -> object:
+    raise RuntimeError("this worker is broken")
+
+
+def test_ray_verify_checks_locally_when_the_workers_fail(ray_cluster: str, ray_executor: ex.RayExecutor, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from witnessbox.workspace import Workspace, _fanout
+
+    ws = Workspace.init(tmp_path / "archive", PASS)
+    added = ws.add(_media(tmp_path / "in")).added
+    _flip(ws.store.blob_path(added[1].sha256), -5)
+    local = ws.verify()
+    monkeypatch.setattr(_fanout, "_hash_task", _always_fails)
+    _use_ray(monkeypatch, ray_cluster)
+    remote = ws.verify()
+    assert remote.problems == local.problems and remote.items_checked == local.items_checked
+    assert any("cluster stopped checking blobs" in n for n in remote.notes)
+    ws.close()

@@ -48,6 +48,13 @@ def _no_state() -> None:
     return None
 
 
+def close(results: Iterator[object] | None) -> None:
+    """Stop the workers behind an ``imap`` iterator (no-op for None or a plain iterator)."""
+    stop = getattr(results, "close", None)
+    if stop is not None:
+        stop()
+
+
 # -- add -----------------------------------------------------------------------------------------
 
 
@@ -145,9 +152,7 @@ class Prestaged:
             self._ws.store.discard(got.staged)
 
     def close(self) -> None:
-        close = getattr(self._results, "close", None)
-        if close is not None:
-            close()  # stops the workers; what they staged meanwhile goes at the next recovery
+        close(self._results)  # stops the workers; what they staged meanwhile goes at the next recovery
 
 
 def prestage(ws: Workspace, executor: Executor, files: Sequence[Path], allow_damaged: bool) -> Prestaged:

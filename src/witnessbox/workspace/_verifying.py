@@ -145,12 +145,17 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     try:
         for sha, (seq, entry) in sealed.items():
             rep.items_checked += 1
-            got = next(hashed) if hashed is not None else None
+            got = None
+            if hashed is not None:
+                try:
+                    got = next(hashed)
+                except Exception as e:  # noqa: BLE001 - the cluster failed: this process checks the rest
+                    _fanout.close(hashed)
+                    hashed = None
+                    rep.notes.append(f"the cluster stopped checking blobs ({type(e).__name__}); the rest were checked here")
             _verify_item(ws, sha, seq, entry, identity, pub, bad, attached, progress, total, got)
     finally:
-        close = getattr(hashed, "close", None)
-        if close is not None:
-            close()
+        _fanout.close(hashed)
 
     # -- files no log entry accounts for ----------------------------------------------------------
     known_records = {ws.record_path(s).resolve() for s in sealed}
