@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import av
@@ -510,7 +511,7 @@ def test_timeline_and_preview(scene_archive: tuple[Workspace, str, str]) -> None
 def test_windowed_state_has_exactly_the_keys_of_its_frames(scene_archive: tuple[Workspace, str, str]) -> None:
     import dataclasses
 
-    from witnessbox.workspace.review import LOW_SCORE
+    from witnessbox.workspace.review import LOW_SCORE, TIMELINE_CODES, timeline_text
 
     ws, _, d1 = scene_archive
     rv = ws.review.open(d1, "alice")
@@ -550,9 +551,11 @@ def test_windowed_state_has_exactly_the_keys_of_its_frames(scene_archive: tuple[
     for doc in whole["tracks"]:
         t = rv.track(doc["id"])
         assert {int(f) for f in whole["window"]["tracks"][t.id]["keys"]} == set(t.keys)
-        spans = doc["timeline"]
-        assert spans[0][1] == t.start and spans[-1][2] == t.end
-        kinds = [k for k, a, b in spans for _ in range(a, b + 1)]
+        runs = re.findall(r"([a-z])(\d+)", doc["timeline"])
+        assert "".join(c + n for c, n in runs) == doc["timeline"]
+        assert timeline_text(t.timeline(LOW_SCORE)) == doc["timeline"]
+        kind_of = {c: k for k, c in TIMELINE_CODES.items()}
+        kinds = [kind_of[c] for c, n in runs for _ in range(int(n))]
         assert len(kinds) == t.end - t.start + 1
         for f, k in zip(range(t.start, t.end + 1), kinds, strict=True):
             want = t.frame_kind(f)

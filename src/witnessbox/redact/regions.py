@@ -193,6 +193,20 @@ def parse_regions(doc: object, *, where: str = "<regions>") -> RegionsFile:
     )
 
 
+def _finite_numbers(vs: list[object]) -> bool:
+    """Every value a finite int or float (not a bool). Plain JSON numbers take the fast path
+    (a long video's regions file has hundreds of thousands of boxes); NaN and infinities fail
+    the comparison."""
+    for v in vs:
+        t = type(v)
+        if t is float or t is int:
+            if not -math.inf < v < math.inf:  # type: ignore[operator]
+                return False
+        elif not (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)):
+            return False
+    return True
+
+
 def _parse_region(g: object, i: int, frames: int, where: str) -> Region:
     if not isinstance(g, dict):
         raise _bad(where, f"region {i} must be an object")
@@ -203,13 +217,9 @@ def _parse_region(g: object, i: int, frames: int, where: str) -> Region:
     if shape not in SHAPES:
         raise _bad(where, f"region {i}: `shape` must be one of {', '.join(SHAPES)}")
     box = g.get("box")
-    if (
-        not isinstance(box, list)
-        or len(box) != 4
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)
-    ):
+    if not isinstance(box, list) or len(box) != 4 or not _finite_numbers(box):
         raise _bad(where, f"region {i}: `box` must be four numbers [x0, y0, x1, y1]")
-    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, y0, x1, y1 = float(box[0]), float(box[1]), float(box[2]), float(box[3])
     if x1 <= x0 or y1 <= y0:
         raise _bad(where, f"region {i}: `box` must have x1 > x0 and y1 > y0")
     source = g.get("source", "manual")
