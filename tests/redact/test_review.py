@@ -363,6 +363,23 @@ def test_regions_of_another_original_refused(tmp_path: Path, scene_archive: tupl
         ws.review.open(d1, "alice")
 
 
+def test_parsed_files_are_shared_by_workspaces_and_still_checked(scene_archive: tuple[Workspace, str, str]) -> None:
+    ws, _, d1 = scene_archive
+    rv = ws.review.open(d1, "alice", log=False)
+    with Workspace.open(ws.root, PASS) as other:  # as another web session would
+        again = other.review.open(d1, "bob", log=False)
+        assert [t.id for t in again.tracks()] == [t.id for t in rv.tracks()]
+        assert all(a is b for a, b in zip(again.tracks(), rv.tracks(), strict=True)), "parsed once for both"
+        assert again.status().tracks == rv.status().tracks and not again.unsaved()
+        # The sealed hash is checked on every opening, parsed before or not.
+        p = ws.sidecars(d1)[ws.item(d1).name + ".regions.json"]
+        p.chmod(0o644)
+        p.write_text(p.read_text().replace('"score": 0.', '"score": 0.0', 1))
+        for w in (ws, other):
+            with pytest.raises(IntegrityError):
+                w.review.open(d1, "alice", log=False)
+
+
 # -- frame-exact decoding --------------------------------------------------------------------------
 
 

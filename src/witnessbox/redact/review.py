@@ -110,52 +110,63 @@ class ReviewTrack:
         scored under ``low_score`` (what the review screen draws without every key). Frames
         without a key are taken a run at a time (a long track's gaps and held ends)."""
         ks, _ = self._sorted_keys
-        removed = self.removed
+        nk = len(ks)
+        keys, removed = self.keys, self.removed
         rem = sorted(f for f in removed if self.start <= f <= self.end) if removed else []
         sights = set(self.sightings)
         out: list[tuple[str, int, int]] = []
-
-        def add(kind: str, a: int, b: int) -> None:
-            if out and out[-1][0] == kind and out[-1][2] == a - 1:
-                out[-1] = (kind, out[-1][1], b)
-            else:
-                out.append((kind, a, b))
+        run_kind, run_a, run_b = "", 0, -2  # the run being built
 
         f, last = self.start, self.end
         i = bisect.bisect_left(ks, f)  # the first key at or after f
         while f <= last:
-            if i < len(ks) and ks[i] == f:
-                if f in removed:
-                    kind = "empty"
-                else:
-                    regs = self.keys[f]
-                    det = bool(regs) and regs[0].source == "detector"
-                    kind = "sighting" if det and f in sights else "key"
-                    if det and regs[0].score < low_score:
-                        kind = "low"
-                add(kind, f, f)
-                f += 1
-                i += 1
+            if i < nk and ks[i] == f:
+                while f <= last and i < nk and ks[i] == f:  # consecutive keys
+                    if f in removed:
+                        kind = "empty"
+                    else:
+                        regs = keys[f]
+                        if regs and regs[0].source == "detector":
+                            kind = "low" if regs[0].score < low_score else "sighting" if f in sights else "key"
+                        else:
+                            kind = "key"
+                    if kind == run_kind and run_b == f - 1:
+                        run_b = f
+                    else:
+                        if run_kind:
+                            out.append((run_kind, run_a, run_b))
+                        run_kind, run_a, run_b = kind, f, f
+                    f += 1
+                    i += 1
                 continue
-            b = min(ks[i] if i < len(ks) else last + 1, last + 1) - 1  # frames f..b have no key
-            between = "interpolated" if 0 < i < len(ks) else "held"
+            b = min(ks[i] if i < nk else last + 1, last + 1) - 1  # frames f..b have no key
+            between = "interpolated" if 0 < i < nk else "held"
             j = bisect.bisect_left(rem, f)
             while f <= b:
+                a = f
                 if j < len(rem) and rem[j] == f:
-                    a = f
+                    kind = "empty"
                     while f <= b and j < len(rem) and rem[j] == f:
                         f += 1
                         j += 1
-                    add("empty", a, f - 1)
                 else:
-                    stop = min(rem[j] if j < len(rem) else b + 1, b + 1) - 1
-                    add(between, f, stop)
-                    f = stop + 1
+                    kind = between
+                    f = min(rem[j] if j < len(rem) else b + 1, b + 1)
+                if kind == run_kind and run_b == a - 1:
+                    run_b = f - 1
+                else:
+                    if run_kind:
+                        out.append((run_kind, run_a, run_b))
+                    run_kind, run_a, run_b = kind, a, f - 1
+        if run_kind:
+            out.append((run_kind, run_a, run_b))
         return out
 
     def marks(self) -> list[int]:
         """Frames with a shape set by a person (the timeline's key ticks)."""
-        return sorted(f for f, v in self.keys.items() if v and v[0].source == "manual")
+        _, full = self._sorted_keys
+        keys = self.keys
+        return [f for f in full if keys[f][0].source == "manual"]
 
     def window(self, first: int, last: int) -> tuple[dict[int, tuple[Region, ...]], list[int]]:
         """The keys and emptied frames needed to draw frames ``first..last`` exactly
@@ -178,6 +189,12 @@ class ReviewTrack:
 
     def regions(self) -> list[Region]:
         """Every shape of the track, frame by frame."""
+        ks, full = self._sorted_keys
+        if (len(full) == len(ks) and (not ks or (ks[0] >= self.start and ks[-1] <= self.end))
+                and len(ks) + len(self.removed) == self.end - self.start + 1 and self.removed.isdisjoint(self.keys)):
+            # Every frame is a key with a shape or emptied (a track as loaded from its file):
+            # nothing to interpolate, the keys in frame order are its regions.
+            return [r for f in ks for r in self.keys[f]]
         return [r for f in range(self.start, self.end + 1) for r in self.regions_at(f)]
 
     @property
@@ -296,11 +313,13 @@ def _track_from_regions(
     tid: str, regs: Sequence[Region], dec: Mapping[str, Any], sightings: Sequence[int], best: float
 ) -> ReviewTrack:
     keys: dict[int, tuple[Region, ...]] = {}
+    get = keys.get
     for r in regs:
-        keys[r.frame] = (*keys.get(r.frame, ()), r)
+        k = get(r.frame)
+        keys[r.frame] = (r,) if k is None else (*k, r)
     start, end = min(keys), max(keys)
     origin = dec.get("origin") if dec.get("origin") in ORIGINS else (
-        "detector" if any(r.source != "manual" for r in regs) else "manual")
+        "detector" if {r.source for r in regs} - {"manual"} else "manual")
     decision = dec.get("decision") if dec.get("decision") in ("accepted", "rejected") else None
     return ReviewTrack(
         id=tid, origin=cast(Origin, origin), start=start, end=end, keys=keys,
