@@ -87,7 +87,9 @@ TIMELINE_CODES = {"sighting": "s", "key": "k", "low": "l", "interpolated": "i", 
 
 
 def _region_json(r: Region) -> list[Any]:
-    return [r.shape, *(round(float(v), 2) for v in r.box), r.source, round(float(r.score), 4)]
+    x0, y0, x1, y1 = r.box
+    return [r.shape, round(float(x0), 2), round(float(y0), 2), round(float(x1), 2), round(float(y1), 2), r.source,
+            round(float(r.score), 4)]
 
 
 def timeline_text(spans: Iterable[tuple[str, int, int]]) -> str:
@@ -879,5 +881,5 @@ class Review:
         return approval
 
 
-__all__ = ["LOW_SCORE", "MAX_WINDOW", "RECORD_SUFFIX", "SETTINGS_OBJECT", "TIMELINE_CODES", "WINDOW_RADIUS", "Review", "ReviewStatus", "Reviews",
-           "timeline_text"]
+__all__ = ["LOW_SCORE", "MAX_WINDOW", "RECORD_SUFFIX", "SETTINGS_OBJECT", "TIMELINE_CODES", "WINDOW_RADIUS", "Review",
+           "ReviewStatus", "Reviews", "timeline_text"]

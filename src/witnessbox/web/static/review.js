@@ -376,9 +376,10 @@ function init(root) {
     return c;
   }
 
-  // Size a row's canvas to its box (device pixels) and return [context, pixels per frame].
-  function sized(c) {
-    const w = Math.max(1, Math.round(c.clientWidth * (window.devicePixelRatio || 1)));
+  // Size a row's canvas to its box (device pixels; `w` when measured already) and return
+  // [context, pixels per frame], the row cleared.
+  function sized(c, w) {
+    if (w === undefined) w = Math.max(1, Math.round(c.clientWidth * (window.devicePixelRatio || 1)));
     if (c.width !== w) c.width = w;
     const g = c.getContext('2d');
     g.fillStyle = COLOURS.ground;
@@ -432,9 +433,11 @@ function init(root) {
     cur.id = 'rv-cursor';
     cur.hidden = true;
     box.appendChild(cur);
-    // Paint once every row is in the page (one layout for all the canvases' widths).
-    for (const [t, c] of rows) {
-      const [g, px] = sized(c);
+    // Paint once every row is in the page: every width is read first (one layout), then set.
+    const dpr = window.devicePixelRatio || 1;
+    const widths = rows.map(([, c]) => Math.max(1, Math.round(c.clientWidth * dpr)));
+    rows.forEach(([t, c], ri) => {
+      const [g, px] = sized(c, widths[ri]);
       const sp = spans(t);
       for (const [k, a, b] of sp) {
         if (!ON_TOP.has(k)) paint(g, px, COLOURS[k], a, b);
@@ -449,7 +452,7 @@ function init(root) {
       for (const s of S.suggestions) {
         if (s.kind === 'gap' && s.track === t.id) paint(g, px, COLOURS.edge, s.first, s.last, 0.6, 1, 1);
       }
-    }
+    });
     for (const g of S.suggestions) {
       if (!g.decision) att.push([g.first, g.last]);
     }
