@@ -358,14 +358,21 @@ function init(root) {
 
   // A track's timeline runs ("s12l1i40": kind letter, length; from its first frame) as
   // [kind, first, last] spans (docs/review-screen.md).
+  // Decoded once per text (an edit's answer repeats the unchanged tracks' timelines).
+  const spanCache = new Map();
   function spans(t) {
-    const out = [];
+    const key = t.start + ':' + t.timeline;
+    let out = spanCache.get(key);
+    if (out) return out;
+    out = [];
     let f = t.start;
     for (const m of t.timeline.matchAll(/([a-z])(\d+)/g)) {
       const n = Number(m[2]);
       out.push([KINDS[m[1]] || 'held', f, f + n - 1]);
       f += n;
     }
+    if (spanCache.size > 4 * (S.tracks.length + 10)) spanCache.clear();
+    spanCache.set(key, out);
     return out;
   }
 
