@@ -12,10 +12,11 @@ suggestions. Measured:
    the app (in-process HTTP), and one window of keys (``review/keys``).
 2. In chromium (unless ``--no-browser``): ``JSON.parse`` of both texts (same run), and the time
    from opening the review page to its first frame on screen with its regions
-   (``#review[data-loaded='1']``); then a jump to the middle (a window fetched on demand).
+   (``#review[data-loaded='1']``); then a jump to the middle (a window fetched on demand),
+   and ``--steps`` one-frame steps from there (right arrow to the frame painted; median, p95).
 
 Usage: .venv/bin/python benchmarks/review_long_state.py [--seconds 600] [--tracks 30]
-       [--no-browser]
+       [--steps 60] [--look-ms 150] [--no-browser]
 (the video is 320x180 to keep encoding short on a 2-core machine: the state does not depend on
 the picture's size beyond the digits of its coordinates.)
 """
@@ -138,6 +139,27 @@ def whole_state_json(rv: Any) -> dict[str, Any]:
     }
 
 
+STEPS_JS = """async ([n, look]) => {
+  const c = document.getElementById('rv-canvas');
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const want = String(Number(c.dataset.frame) + 1);
+    const t = performance.now();
+    await new Promise((res) => {
+      const mo = new MutationObserver(() => { if (c.dataset.frame === want) { mo.disconnect(); res(); } });
+      mo.observe(c, { attributes: true, attributeFilter: ['data-frame'] });
+      document.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowRight', bubbles: true }));
+    });
+    await new Promise((res) => requestAnimationFrame(() => setTimeout(res, 0)));  // painted
+    out.push(performance.now() - t);
+    await new Promise((res) => setTimeout(res, look));
+  }
+  return out;
+}"""
+"""Steps in the page: a right arrow, then the time until the next frame is on the canvas (its
+regions are drawn in the same task) and the page was painted."""
+
+
 def timed(fn: Any) -> tuple[Any, float]:
     t = time.perf_counter()
     out = fn()
@@ -149,6 +171,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--tracks", type=int, default=30)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--steps", type=int, default=60, help="one-frame steps timed in chromium")
+    ap.add_argument("--look-ms", type=int, default=150, help="time looking at each frame between steps")
     a = ap.parse_args()
 
     from web_helpers import Clock
@@ -231,13 +255,26 @@ def main() -> int:
         pg.fill("input[name=code]", pyotp.TOTP(secret).now())
         pg.click("button[type=submit]")
         pg.wait_for_url("**/items")
+        _, anchor0 = timed(lambda: json.loads(whole_text))
         t = time.perf_counter()
-        pg.goto(f"{url}/items/{copy}/review")
+        pg.goto(f"{url}/items/{copy}/review", timeout=180_000)
         pg.wait_for_selector("#review[data-loaded='1']", timeout=120_000)
         t_first = time.perf_counter() - t
+        _, anchor1 = timed(lambda: json.loads(whole_text))
+        anchor = (anchor0 + anchor1) / 2
         drawn = pg.locator("#rv-overlay .rg").count()
         print(f"chromium: review page opened to first frame on screen with its regions in {t_first:.2f} s "
-              f"({drawn} regions drawn on frame 0)")
+              f"({drawn} regions drawn on frame 0); anchor: json.loads of the whole state ({len(whole_text) / 1e6:.0f} MB) in Python just "
+              f"before and after, {anchor:.2f} s on average: first frame / anchor {t_first / anchor:.1f}x")
+        parts = pg.evaluate("""() => {
+          const n = performance.getEntriesByType('navigation')[0];
+          const f = performance.getEntriesByType('resource').find((e) => e.name.includes('/review/frame'));
+          return [n.responseStart, n.responseEnd, n.domContentLoadedEventEnd, f ? f.startTime : -1, f ? f.responseEnd : -1,
+                  n.transferSize || n.encodedBodySize];
+        }""")
+        print("chromium: of which (ms from the request) the page's first byte {:.0f}, its last byte {:.0f}, "
+              "the DOM loaded {:.0f}, the first frame asked for {:.0f}, received {:.0f} (page {:.2f} MB)".format(
+                  *parts[:5], parts[5] / 1e6))
         t = time.perf_counter()
         pg.evaluate(f"() => {{ const s = document.getElementById('rv-seek'); s.value = '{mid}'; "
                     "s.dispatchEvent(new Event('input')); }")
@@ -245,6 +282,11 @@ def main() -> int:
                              "document.getElementById('rv-overlay').dataset.keys === 'loaded'", timeout=60_000)
         print(f"chromium: a jump to frame {mid} (its keys fetched on demand) in {(time.perf_counter() - t) * 1000:.0f} ms "
               f"({pg.locator('#rv-overlay .rg').count()} regions drawn)")
+        steps = pg.evaluate(STEPS_JS, [a.steps, a.look_ms])
+        steps.sort()
+        print(f"chromium: {a.steps} one-frame steps (right arrow, {a.look_ms} ms looking at each) from frame {mid}, "
+              f"key press to the frame painted with its regions: median {steps[len(steps) // 2]:.0f} ms, "
+              f"p95 {steps[min(len(steps) - 1, int(0.95 * len(steps)))]:.0f} ms, max {steps[-1]:.0f} ms")
         b.close()
     return 0
 

@@ -69,6 +69,20 @@ _BAD: list[tuple[str, object, str]] = [
     ("inverted box", {"version": 1, "media": {"width": 5, "height": 5}, "regions": [{"box": [3, 0, 1, 1]}]}, "x1 > x0"),
     ("nan box", {"version": 1, "media": {"width": 5, "height": 5}, "regions": [{"box": [0, 0, float("nan"), 1]}]}, "box"),
     ("bad source", {"version": 1, "media": {"width": 5, "height": 5}, "regions": [{"box": [0, 0, 1, 1], "source": "ai"}]}, "source"),
+    # Next to plain regions (read in line, in one pass): each still refused with its reason.
+    ("bool in box", {"version": 1, "media": {"width": 5, "height": 5},
+                     "regions": [{"box": [0, 0, 1, 1]}, {"box": [0, 0, True, 1]}]}, "region 1: `box`"),
+    ("infinite box", {"version": 1, "media": {"width": 5, "height": 5},
+                      "regions": [{"box": [0, 0, 1, 1]}, {"box": [0, 0, float("inf"), 1]}]}, "region 1: `box`"),
+    ("inverted y", {"version": 1, "media": {"width": 5, "height": 5}, "regions": [{"box": [0, 3, 1, 1]}]}, "y1 > y0"),
+    ("bool frame", {"version": 1, "media": {"width": 5, "height": 5, "frames": 3},
+                    "regions": [{"frame": True, "box": [0, 0, 1, 1]}]}, "frame"),
+    ("text score", {"version": 1, "media": {"width": 5, "height": 5},
+                    "regions": [{"box": [0, 0, 1, 1], "score": "0.9"}]}, "score"),
+    ("bool score", {"version": 1, "media": {"width": 5, "height": 5},
+                    "regions": [{"box": [0, 0, 1, 1], "score": True}]}, "score"),
+    ("region not an object", {"version": 1, "media": {"width": 5, "height": 5},
+                              "regions": [{"box": [0, 0, 1, 1]}, [0, 0, 1, 1]]}, "region 1 must be an object"),
 ]
 
 
@@ -88,3 +102,14 @@ def test_not_json(tmp_path: Path) -> None:
 def test_manual_region_defaults() -> None:
     doc = parse_regions({"version": 1, "media": {"width": 5, "height": 5}, "regions": [{"box": [0, 0, 2, 2]}]})
     assert doc.regions[0].source == "manual" and doc.regions[0].shape == "ellipse"
+
+
+def test_numbers_of_other_types_read_like_plain_ones() -> None:
+    import numpy as np
+
+    plain = {"frame": 1, "shape": "box", "box": [1, 2.5, 3, 4], "score": 0.5, "source": "detector"}
+    other = {**plain, "box": [np.float64(1), np.float64(2.5), 3.0, np.float64(4)], "score": np.float64(0.5)}
+    doc = {"version": 1, "media": {"width": 5, "height": 5, "frames": 3}, "regions": [plain, other]}
+    a, b = parse_regions(doc).regions
+    assert a == b == Region(1, "box", (1.0, 2.5, 3.0, 4.0), 0.5, "detector")
+    assert all(type(v) is float for v in (*a.box, *b.box, a.score, b.score))

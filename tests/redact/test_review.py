@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import av
@@ -362,6 +363,23 @@ def test_regions_of_another_original_refused(tmp_path: Path, scene_archive: tupl
         ws.review.open(d1, "alice")
 
 
+def test_parsed_files_are_shared_by_workspaces_and_still_checked(scene_archive: tuple[Workspace, str, str]) -> None:
+    ws, _, d1 = scene_archive
+    rv = ws.review.open(d1, "alice", log=False)
+    with Workspace.open(ws.root, PASS) as other:  # as another web session would
+        again = other.review.open(d1, "bob", log=False)
+        assert [t.id for t in again.tracks()] == [t.id for t in rv.tracks()]
+        assert all(a is b for a, b in zip(again.tracks(), rv.tracks(), strict=True)), "parsed once for both"
+        assert again.status().tracks == rv.status().tracks and not again.unsaved()
+        # The sealed hash is checked on every opening, parsed before or not.
+        p = ws.sidecars(d1)[ws.item(d1).name + ".regions.json"]
+        p.chmod(0o644)
+        p.write_text(p.read_text().replace('"score": 0.', '"score": 0.0', 1))
+        for w in (ws, other):
+            with pytest.raises(IntegrityError):
+                w.review.open(d1, "alice", log=False)
+
+
 # -- frame-exact decoding --------------------------------------------------------------------------
 
 
@@ -510,7 +528,7 @@ def test_timeline_and_preview(scene_archive: tuple[Workspace, str, str]) -> None
 def test_windowed_state_has_exactly_the_keys_of_its_frames(scene_archive: tuple[Workspace, str, str]) -> None:
     import dataclasses
 
-    from witnessbox.workspace.review import LOW_SCORE
+    from witnessbox.workspace.review import LOW_SCORE, TIMELINE_CODES, timeline_text
 
     ws, _, d1 = scene_archive
     rv = ws.review.open(d1, "alice")
@@ -550,9 +568,11 @@ def test_windowed_state_has_exactly_the_keys_of_its_frames(scene_archive: tuple[
     for doc in whole["tracks"]:
         t = rv.track(doc["id"])
         assert {int(f) for f in whole["window"]["tracks"][t.id]["keys"]} == set(t.keys)
-        spans = doc["timeline"]
-        assert spans[0][1] == t.start and spans[-1][2] == t.end
-        kinds = [k for k, a, b in spans for _ in range(a, b + 1)]
+        runs = re.findall(r"([a-z])(\d+)", doc["timeline"])
+        assert "".join(c + n for c, n in runs) == doc["timeline"]
+        assert timeline_text(t.timeline(LOW_SCORE)) == doc["timeline"]
+        kind_of = {c: k for k, c in TIMELINE_CODES.items()}
+        kinds = [kind_of[c] for c, n in runs for _ in range(int(n))]
         assert len(kinds) == t.end - t.start + 1
         for f, k in zip(range(t.start, t.end + 1), kinds, strict=True):
             want = t.frame_kind(f)

@@ -3,6 +3,8 @@ operation log's stored form, loading from a regions and a suggestions file."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from witnessbox.errors import InputError, UsageError
@@ -19,6 +21,7 @@ from witnessbox.redact.review import (
     MakeStatic,
     Merge,
     ReviewState,
+    ReviewTrack,
     SetKey,
     Split,
     frames_to_ranges,
@@ -62,6 +65,57 @@ def test_loading_refuses_a_suggestions_file_of_other_regions() -> None:
         state_from_files(regions, other)
     with pytest.raises(InputError, match="another original"):
         state_from_files(regions, SuggestionsFile(MEDIA, "cd" * 32, regions_digest(regions), (), ()))
+
+
+def test_the_checked_hash_of_the_regions_file_stands_for_its_digest() -> None:
+    regions = _regions()
+    named = SuggestionsFile(MEDIA, regions.source_sha256, "00" * 32, (), ())
+    # The caller checked the file's bytes against this hash, and the suggestions name it.
+    assert len(state_from_files(regions, named, regions_file_sha256="00" * 32).tracks) == 5
+    # Any other hash proves nothing: the regions are serialized and compared as before.
+    with pytest.raises(InputError, match="does not match"):
+        state_from_files(regions, named, regions_file_sha256="11" * 32)
+    ok = SuggestionsFile(MEDIA, regions.source_sha256, regions_digest(regions), (), ())
+    assert len(state_from_files(regions, ok, regions_file_sha256="11" * 32).tracks) == 5
+
+
+def _random_track(rng: random.Random) -> ReviewTrack:
+    """A track with keys (some outside its span, some with two shapes), emptied frames (some
+    on keys), sightings and scores on both sides of 0.3; often dense, as loaded from a file."""
+    lo = rng.randint(0, 20)
+    hi = lo + rng.randint(0, 50)
+    dense = rng.random() < 0.5
+    frames = ([f for f in range(lo, hi + 1) if rng.random() < 0.85] if dense
+              else rng.sample(range(max(0, lo - 3), hi + 4), rng.randint(1, 8)))
+    keys = {f: tuple(Region(f, "box", (1.0, 1.0, 5.0 + rng.random(), 5.0), rng.random(),
+                            rng.choice(["detector", "detector", "track", "manual"]))
+                     for _ in range(rng.choice([1, 1, 1, 2])))
+            for f in frames}
+    if dense:
+        removed = frozenset(range(lo, hi + 1)).difference(keys)
+    else:
+        removed = frozenset(rng.sample(range(lo, hi + 1), (hi - lo + 1) // 4))
+    if keys and rng.random() < 0.2:
+        removed |= {rng.choice(list(keys))}
+    sights = tuple(f for f in keys if rng.random() < 0.7)
+    return ReviewTrack("x", rng.choice(["detector", "manual"]), lo, hi, keys, removed, sights)
+
+
+def test_timeline_runs_and_regions_follow_the_per_frame_rules() -> None:
+    rng = random.Random(12)
+    for _ in range(500):
+        t = _random_track(rng)
+        spans = t.timeline(0.3)
+        assert spans[0][1] == t.start and spans[-1][2] == t.end
+        assert all(a <= b for _, a, b in spans) and all(p[2] + 1 == q[1] and p[0] != q[0] for p, q in zip(spans, spans[1:]))
+        kinds = [k for k, a, b in spans for _ in range(a, b + 1)]
+        for f, k in zip(range(t.start, t.end + 1), kinds, strict=True):
+            want = t.frame_kind(f)
+            regs = t.keys.get(f)
+            if want in ("sighting", "key") and regs and regs[0].source == "detector" and regs[0].score < 0.3:
+                want = "low"
+            assert k == want, (t, f)
+        assert t.regions() == [r for f in range(t.start, t.end + 1) for r in t.regions_at(f)], t
 
 
 def test_regions_nobody_claims_are_kept_as_tracks() -> None:

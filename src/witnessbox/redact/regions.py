@@ -172,9 +172,7 @@ def parse_regions(doc: object, *, where: str = "<regions>") -> RegionsFile:
     regs = doc.get("regions")
     if not isinstance(regs, list):
         raise _bad(where, "`regions` must be a list")
-    out: list[Region] = []
-    for i, g in enumerate(regs):
-        out.append(_parse_region(g, i, frames, where))
+    out = _parse_region_list(regs, frames, where)
     meth = doc.get("method") if isinstance(doc.get("method"), dict) else {}
     assert isinstance(meth, dict)
     tool = doc.get("tool") if isinstance(doc.get("tool"), dict) else {}
@@ -193,6 +191,48 @@ def parse_regions(doc: object, *, where: str = "<regions>") -> RegionsFile:
     )
 
 
+_FAST_NUMBER = (float, int)
+_INF = math.inf
+
+
+def _parse_region_list(regs: list[object], frames: int, where: str) -> list[Region]:
+    """Every region of a file. A region that is plainly valid (what witnessbox writes: JSON
+    ints and floats, finite, every field well formed) is taken in line, in one pass; any other
+    goes through :func:`_parse_region`, which checks it field by field and says what is wrong
+    (a long video's file has hundreds of thousands of regions: per-field calls took seconds)."""
+    out: list[Region] = []
+    append = out.append
+    num = _FAST_NUMBER
+    inf = _INF
+    for i, g in enumerate(regs):
+        if type(g) is dict:
+            frame, shape, box = g.get("frame", 0), g.get("shape", "ellipse"), g.get("box")
+            source, score = g.get("source", "manual"), g.get("score", 1.0)
+            if (type(frame) is int and 0 <= frame < frames and shape in SHAPES and source in SOURCES
+                    and type(score) in num and type(box) is list and len(box) == 4):
+                x0, y0, x1, y1 = box
+                if (type(x0) in num and type(y0) in num and type(x1) in num and type(y1) in num
+                        and -inf < x0 < x1 < inf and -inf < y0 < y1 < inf):
+                    append(Region(frame, shape, (float(x0), float(y0), float(x1), float(y1)), float(score), source))
+                    continue
+        append(_parse_region(g, i, frames, where))
+    return out
+
+
+def _finite_numbers(vs: list[object]) -> bool:
+    """Every value a finite int or float (not a bool). Plain JSON numbers take the fast path
+    (a long video's regions file has hundreds of thousands of boxes); NaN and infinities fail
+    the comparison."""
+    for v in vs:
+        t = type(v)
+        if t is float or t is int:
+            if not -math.inf < v < math.inf:  # type: ignore[operator]
+                return False
+        elif not (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)):
+            return False
+    return True
+
+
 def _parse_region(g: object, i: int, frames: int, where: str) -> Region:
     if not isinstance(g, dict):
         raise _bad(where, f"region {i} must be an object")
@@ -203,13 +243,9 @@ def _parse_region(g: object, i: int, frames: int, where: str) -> Region:
     if shape not in SHAPES:
         raise _bad(where, f"region {i}: `shape` must be one of {', '.join(SHAPES)}")
     box = g.get("box")
-    if (
-        not isinstance(box, list)
-        or len(box) != 4
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)
-    ):
+    if not isinstance(box, list) or len(box) != 4 or not _finite_numbers(box):
         raise _bad(where, f"region {i}: `box` must be four numbers [x0, y0, x1, y1]")
-    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, y0, x1, y1 = float(box[0]), float(box[1]), float(box[2]), float(box[3])
     if x1 <= x0 or y1 <= y0:
         raise _bad(where, f"region {i}: `box` must have x1 > x0 and y1 > y0")
     source = g.get("source", "manual")

@@ -107,35 +107,66 @@ class ReviewTrack:
     def timeline(self, low_score: float) -> list[tuple[str, int, int]]:
         """The track's timeline as run-length spans ``(kind, first, last)`` over
         ``start..end``: the kinds of :meth:`frame_kind`, with ``low`` for a detector shape
-        scored under ``low_score`` (what the review screen draws without every key)."""
-        ks = sorted(self.keys)
+        scored under ``low_score`` (what the review screen draws without every key). Frames
+        without a key are taken a run at a time (a long track's gaps and held ends)."""
+        ks, _ = self._sorted_keys
+        nk = len(ks)
+        keys, removed = self.keys, self.removed
+        rem = sorted(f for f in removed if self.start <= f <= self.end) if removed else []
         sights = set(self.sightings)
         out: list[tuple[str, int, int]] = []
-        i = 0
-        for f in range(self.start, self.end + 1):
-            while i < len(ks) and ks[i] < f:
-                i += 1
-            if f in self.removed:
-                kind = "empty"
-            elif i < len(ks) and ks[i] == f:
-                regs = self.keys[f]
-                det = bool(regs) and regs[0].source == "detector"
-                kind = "sighting" if det and f in sights else "key"
-                if det and regs[0].score < low_score:
-                    kind = "low"
-            elif 0 < i < len(ks):
-                kind = "interpolated"
-            else:
-                kind = "held"
-            if out and out[-1][0] == kind and out[-1][2] == f - 1:
-                out[-1] = (kind, out[-1][1], f)
-            else:
-                out.append((kind, f, f))
+        run_kind, run_a, run_b = "", 0, -2  # the run being built
+
+        f, last = self.start, self.end
+        i = bisect.bisect_left(ks, f)  # the first key at or after f
+        while f <= last:
+            if i < nk and ks[i] == f:
+                while f <= last and i < nk and ks[i] == f:  # consecutive keys
+                    if f in removed:
+                        kind = "empty"
+                    else:
+                        regs = keys[f]
+                        if regs and regs[0].source == "detector":
+                            kind = "low" if regs[0].score < low_score else "sighting" if f in sights else "key"
+                        else:
+                            kind = "key"
+                    if kind == run_kind and run_b == f - 1:
+                        run_b = f
+                    else:
+                        if run_kind:
+                            out.append((run_kind, run_a, run_b))
+                        run_kind, run_a, run_b = kind, f, f
+                    f += 1
+                    i += 1
+                continue
+            b = min(ks[i] if i < nk else last + 1, last + 1) - 1  # frames f..b have no key
+            between = "interpolated" if 0 < i < nk else "held"
+            j = bisect.bisect_left(rem, f)
+            while f <= b:
+                a = f
+                if j < len(rem) and rem[j] == f:
+                    kind = "empty"
+                    while f <= b and j < len(rem) and rem[j] == f:
+                        f += 1
+                        j += 1
+                else:
+                    kind = between
+                    f = min(rem[j] if j < len(rem) else b + 1, b + 1)
+                if kind == run_kind and run_b == a - 1:
+                    run_b = f - 1
+                else:
+                    if run_kind:
+                        out.append((run_kind, run_a, run_b))
+                    run_kind, run_a, run_b = kind, a, f - 1
+        if run_kind:
+            out.append((run_kind, run_a, run_b))
         return out
 
     def marks(self) -> list[int]:
         """Frames with a shape set by a person (the timeline's key ticks)."""
-        return sorted(f for f, v in self.keys.items() if v and v[0].source == "manual")
+        _, full = self._sorted_keys
+        keys = self.keys
+        return [f for f in full if keys[f][0].source == "manual"]
 
     def window(self, first: int, last: int) -> tuple[dict[int, tuple[Region, ...]], list[int]]:
         """The keys and emptied frames needed to draw frames ``first..last`` exactly
@@ -158,6 +189,12 @@ class ReviewTrack:
 
     def regions(self) -> list[Region]:
         """Every shape of the track, frame by frame."""
+        ks, full = self._sorted_keys
+        if (len(full) == len(ks) and (not ks or (ks[0] >= self.start and ks[-1] <= self.end))
+                and len(ks) + len(self.removed) == self.end - self.start + 1 and self.removed.isdisjoint(self.keys)):
+            # Every frame is a key with a shape or emptied (a track as loaded from its file):
+            # nothing to interpolate, the keys in frame order are its regions.
+            return [r for f in ks for r in self.keys[f]]
         return [r for f in range(self.start, self.end + 1) for r in self.regions_at(f)]
 
     @property
@@ -211,13 +248,21 @@ class ReviewState:
 
 
 def state_from_files(
-    regions: RegionsFile, suggestions: SuggestionsFile | None, record: Mapping[str, Any] | None = None
+    regions: RegionsFile, suggestions: SuggestionsFile | None, record: Mapping[str, Any] | None = None,
+    *, regions_file_sha256: str | None = None,
 ) -> ReviewState:
     """The review state of a redacted copy from its regions file, suggestions file and the
     review record saved with it (decisions of an earlier review; None for a first review).
 
     Regions that no track claims (a file from an older witnessbox, or edited by hand) become
     one track per frame-run of each region: nothing hidden is ever dropped by loading.
+
+    Args:
+        regions_file_sha256: The sha256 of the regions file's bytes, when the caller checked
+            it (a sealed sidecar). Equal to the suggestions file's ``regions_sha256``, it
+            proves that the suggestions were made for exactly this file (witnessbox digests
+            the text it writes), without serializing every region again; any other value
+            falls back to :func:`~witnessbox.redact.suggestions.regions_digest`.
 
     Raises:
         InputError: The suggestions file names another source or another regions file.
@@ -227,7 +272,7 @@ def state_from_files(
     if suggestions is not None:
         if suggestions.source_sha256 != regions.source_sha256:
             raise InputError("the suggestions file belongs to another original; the review cannot open it")
-        if suggestions.regions_sha256 != regions_digest(regions):
+        if suggestions.regions_sha256 != regions_file_sha256 and suggestions.regions_sha256 != regions_digest(regions):
             raise InputError("the suggestions file does not match the regions file beside it; redact the item again")
     rec = dict(record or {})
     tdec: Mapping[str, Any] = rec.get("tracks", {})
@@ -268,15 +313,17 @@ def _track_from_regions(
     tid: str, regs: Sequence[Region], dec: Mapping[str, Any], sightings: Sequence[int], best: float
 ) -> ReviewTrack:
     keys: dict[int, tuple[Region, ...]] = {}
+    get = keys.get
     for r in regs:
-        keys[r.frame] = (*keys.get(r.frame, ()), r)
+        k = get(r.frame)
+        keys[r.frame] = (r,) if k is None else (*k, r)
     start, end = min(keys), max(keys)
     origin = dec.get("origin") if dec.get("origin") in ORIGINS else (
-        "detector" if any(r.source != "manual" for r in regs) else "manual")
+        "detector" if {r.source for r in regs} - {"manual"} else "manual")
     decision = dec.get("decision") if dec.get("decision") in ("accepted", "rejected") else None
     return ReviewTrack(
         id=tid, origin=cast(Origin, origin), start=start, end=end, keys=keys,
-        removed=frozenset(f for f in range(start, end + 1) if f not in keys),
+        removed=frozenset(range(start, end + 1)).difference(keys) if len(keys) < end - start + 1 else frozenset(),
         sightings=tuple(sightings), best_score=best, decision=cast("Decision | None", decision),
         reason=str(dec.get("reason", "")), static=bool(dec.get("static", False)),
     )

@@ -222,7 +222,10 @@ def _list(doc: dict[str, object], key: str, where: str) -> list[object]:
 
 
 def _ints(v: object) -> list[int]:
-    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+    if not isinstance(v, list):
+        raise TypeError("not a list of integers")
+    # Plain JSON ints (a track's indices, tens of thousands) are checked in one C-level pass.
+    if not set(map(type, v)) <= {int} and not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
         raise TypeError("not a list of integers")
     return list(v)
 

@@ -24,6 +24,7 @@ import collections
 import contextlib
 import dataclasses
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +82,48 @@ MAX_WINDOW = 2001
 """The most frames one window of keys may span (:meth:`Review.window_doc`)."""
 
 
+TIMELINE_CODES = {"sighting": "s", "key": "k", "low": "l", "interpolated": "i", "held": "h", "empty": "e"}
+"""The letter of each timeline kind in the review screen's compact timeline (:func:`timeline_text`)."""
+
+
 def _region_json(r: Region) -> list[Any]:
-    return [r.shape, *(round(float(v), 2) for v in r.box), r.source, round(float(r.score), 4)]
+    x0, y0, x1, y1 = r.box
+    return [r.shape, round(float(x0), 2), round(float(y0), 2), round(float(x1), 2), round(float(y1), 2), r.source,
+            round(float(r.score), 4)]
+
+
+def timeline_text(spans: Iterable[tuple[str, int, int]]) -> str:
+    """A track's timeline spans (:meth:`ReviewTrack.timeline`, contiguous from its first frame)
+    as the review screen gets them: each run as its kind's letter (:data:`TIMELINE_CODES`)
+    and its length in frames, ``"s12l1s3i40"``. A long track's thousands of runs fit in a few
+    characters each (a list of ``[kind, first, last]`` took 20 and more, and as many elements
+    in the browser)."""
+    return "".join(f"{TIMELINE_CODES[k]}{b - a + 1}" for k, a, b in spans)
+
+
+@dataclass
+class _Parsed:
+    """What was parsed from one redacted copy's sealed files (shared by every review of it in
+    this process: every session opens its own workspace). Immutable once built, except the
+    caches filled on first use."""
+
+    regions: RegionsFile
+    state: ReviewState
+    record: dict[str, Any]
+    same_start: bool | None = None
+    summaries: dict[str, tuple[ReviewTrack, float, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+
+
+_PARSED: dict[tuple[object, ...], _Parsed] = {}
+_PARSED_LOCK = threading.Lock()
+_PARSED_KEEP = 2
+"""Copies whose parsed files stay in memory (a 10-minute analysed video's take ~0.2 GB)."""
+
+
+def _parsed_key(rec: ItemRecord) -> tuple[object, ...]:
+    """What the parse of a copy's files depends on: the copy, its original and the sealed hash
+    of every sidecar (each file is checked against its hash before the cache is asked)."""
+    return (rec.sha256, rec.parent, tuple(sorted(rec.sidecars.items())))
 
 
 @dataclass(frozen=True)
@@ -161,8 +202,6 @@ class Reviews:
 
     def __init__(self, ws: Workspace) -> None:
         self._ws = ws
-        self._parsed: dict[str, tuple[RegionsFile, ReviewState, dict[str, Any]]] = {}
-        self._same_start: dict[str, bool] = {}
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -194,7 +233,8 @@ class Reviews:
         """
         reviewer = _check_reviewer(reviewer)
         rec = self.latest(item)
-        regions, state, record = self._load(rec)
+        parsed = self._load(rec)
+        regions, state, record = parsed.regions, parsed.state, parsed.record
         draft = self._read_draft(rec.sha256)
         hist = History(state)
         shown: dict[str, set[int]] = {k: ranges_to_frames(v) for k, v in record.get("shown", {}).items()}
@@ -206,6 +246,7 @@ class Reviews:
                 shown.setdefault(who, set()).update(ranges_to_frames(ranges))
         review = Review(self, rec, reviewer, hist, shown, record)
         review._base = (rec.sha256, regions)
+        review._parsed = parsed
         if log:
             assert rec.parent is not None
             self._ws.log_action("review.open", [rec.parent, rec.sha256], {"frames": state.media.frames},
@@ -225,10 +266,11 @@ class Reviews:
             raise IntegrityError(f"sidecar {name} of {rec.sha256[:16]} does not match its sealed hash; run `witnessbox verify`")
         return p
 
-    def _load(self, rec: ItemRecord) -> tuple[RegionsFile, ReviewState, dict[str, Any]]:
+    def _load(self, rec: ItemRecord) -> _Parsed:
         """The copy's regions file, the review state it starts from and its review record.
         Every sidecar's sealed hash is checked on every call; what was parsed from the same
-        sealed files is reused (the last two copies: parsing a long video's files is slow)."""
+        sealed files is reused by every workspace of this process (the last two copies:
+        parsing a long video's files takes seconds)."""
         if rec.parent is None or rec.derivation is None or rec.derivation.kind != "redacted":
             raise InputError(f"{rec.sha256[:16]} is not a redacted copy: open the review of its redacted derivative")
         name = rec.name
@@ -237,7 +279,9 @@ class Reviews:
             raise InputError(f"{rec.sha256[:16]} has no regions file: redact the original with witnessbox to review it")
         sp = self._sidecar(rec, name + ".suggestions.json")
         kp = self._sidecar(rec, name + RECORD_SUFFIX)
-        hit = self._parsed.get(rec.sha256)
+        key = _parsed_key(rec)
+        with _PARSED_LOCK:
+            hit = _PARSED.get(key)
         if hit is not None:
             return hit
         regions = parse_regions(json.loads(rp.read_text(encoding="utf-8")), where=rp.name)
@@ -251,8 +295,15 @@ class Reviews:
             record = json.loads(kp.read_text(encoding="utf-8"))
             if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
                 raise InputError(f"{kp.name} is not a review record (see docs/review.md)")
-        out = (regions, state_from_files(regions, sugg, record), record)
-        self._parsed = {**dict(list(self._parsed.items())[-1:]), rec.sha256: out}
+        # The regions file's sealed hash was just checked: it is the digest the suggestions
+        # name when they were made for exactly this file (no need to serialize it again).
+        state = state_from_files(regions, sugg, record, regions_file_sha256=rec.sidecars.get(name + ".regions.json"))
+        out = _Parsed(regions, state, record)
+        with _PARSED_LOCK:
+            _PARSED.pop(key, None)
+            _PARSED[key] = out
+            while len(_PARSED) > _PARSED_KEEP:
+                del _PARSED[next(iter(_PARSED))]
         return out
 
     # -- drafts --------------------------------------------------------------------------------
@@ -347,8 +398,8 @@ class Review:
         self.original: str = derivative.parent
         self._frame_index: FrameIndex | None = None
         self._index_built = False
-        self._summaries: dict[str, tuple[ReviewTrack, dict[str, Any]]] = {}
         self._base: tuple[str, RegionsFile] | None = None
+        self._parsed: _Parsed | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -482,16 +533,18 @@ class Review:
 
     def _summary(self, t: ReviewTrack, low_score: float) -> dict[str, Any]:
         """A track without its keys: what the lists and the timeline draw. Cached per track
-        version (tracks are immutable; an edit replaces only the tracks it changes)."""
-        hit = self._summaries.get(t.id)
-        if hit is not None and hit[0] is t and hit[1]["low_score"] == low_score:
-            return hit[1]["doc"]  # type: ignore[no-any-return]
+        version (tracks are immutable; an edit replaces only the tracks it changes), with the
+        parsed files (so another session's review of the same copy finds them ready)."""
+        cache = self._parsed.summaries if self._parsed is not None else {}
+        hit = cache.get(t.id)
+        if hit is not None and hit[0] is t and hit[1] == low_score:
+            return hit[2]
         doc = {
             "id": t.id, "origin": t.origin, "start": t.start, "end": t.end, "decision": t.decision,
             "reason": t.reason, "static": t.static, "best_score": round(float(t.best_score), 4),
-            "sightings": len(t.sightings), "timeline": [list(x) for x in t.timeline(low_score)], "marks": t.marks(),
+            "sightings": len(t.sightings), "timeline": timeline_text(t.timeline(low_score)), "marks": t.marks(),
         }
-        self._summaries[t.id] = (t, {"low_score": low_score, "doc": doc})
+        cache[t.id] = (t, low_score, doc)
         return doc
 
     def window_doc(self, first: int, last: int) -> dict[str, Any]:
@@ -651,22 +704,42 @@ class Review:
             ts = st.tracks.values() if ids is None else [st.tracks[i] for i in ids if i in st.tracks]
             return sorted(finish_regions(r for t in ts if t.hidden for r in t.regions()), key=key)
 
-        sha = self.derivative.sha256
         start = self._hist.base
-        same = self._reviews._same_start
-        if sha not in same:
+        parsed = self._parsed
+        if parsed is None or parsed.state is not start:  # not opened by Reviews.open
+            parsed = _Parsed(self._base_regions(), start, dict(self._saved))
+            self._parsed = parsed
+        if parsed.same_start is None:
             # Once per copy: whether the review's starting state hides exactly the copy's regions.
-            # Counted before rounding first (the file's regions are rounded already, and rounding
-            # twice changes nothing): equal counts prove it cheaply, else compare rounded.
-            base = self._base_regions().regions
-            raw = collections.Counter(key(r) for t in start.tracks.values() if t.hidden for r in t.regions())
-            same[sha] = raw == collections.Counter(key(r) for r in base) or hidden(start) == sorted(base, key=key)
-        if not same[sha]:
+            # The starting state's tracks hold the very region objects parsed from the file: the
+            # same objects, as many times each, prove it in one pass. Else counted before
+            # rounding (the file's regions are rounded already, and rounding twice changes
+            # nothing): equal counts prove it, else compare rounded.
+            base = parsed.regions.regions
+            mine = [r for t in start.tracks.values() if t.hidden for r in t.regions()]
+            parsed.same_start = (
+                sorted(map(id, mine)) == sorted(map(id, base))
+                or collections.Counter(map(key, mine)) == collections.Counter(map(key, base))
+                or hidden(start) == sorted(base, key=key))
+        if not parsed.same_start:
             return sorted(self.regions(), key=key) != sorted(self._base_regions().regions, key=key)
         # Tracks are immutable and an edit replaces only those it changes: the multisets differ
         # exactly when the regions of the tracks that are not the starting state's objects do.
+        # A track whose shapes are the same objects and that is hidden (or not) in both, like
+        # one just accepted, changes nothing hidden: only the others are compared.
         st = self.state
-        changed = [i for i in st.tracks.keys() | start.tracks.keys() if st.tracks.get(i) is not start.tracks.get(i)]
+
+        def differs(a: ReviewTrack | None, b: ReviewTrack | None) -> bool:
+            if a is b:
+                return False
+            if a is None or b is None:
+                return True
+            if not a.hidden and not b.hidden:
+                return False
+            return not (a.hidden == b.hidden and a.keys is b.keys and a.removed == b.removed
+                        and (a.start, a.end, a.origin) == (b.start, b.end, b.origin))
+
+        changed = [i for i in st.tracks.keys() | start.tracks.keys() if differs(st.tracks.get(i), start.tracks.get(i))]
         return bool(changed) and hidden(st, changed) != hidden(start, changed)
 
     def status(self) -> ReviewStatus:
@@ -769,6 +842,7 @@ class Review:
         with contextlib.suppress(OSError):
             old.unlink()
         self.derivative, self._hist, self._saved = reopened.derivative, reopened._hist, reopened._saved
+        self._base, self._parsed = reopened._base, reopened._parsed
         return new
 
     def approve(self) -> Approval:
@@ -807,4 +881,5 @@ class Review:
         return approval
 
 
-__all__ = ["LOW_SCORE", "MAX_WINDOW", "RECORD_SUFFIX", "SETTINGS_OBJECT", "WINDOW_RADIUS", "Review", "ReviewStatus", "Reviews"]
+__all__ = ["LOW_SCORE", "MAX_WINDOW", "RECORD_SUFFIX", "SETTINGS_OBJECT", "TIMELINE_CODES", "WINDOW_RADIUS", "Review",
+           "ReviewStatus", "Reviews", "timeline_text"]

@@ -196,6 +196,7 @@ function init(root) {
     if ($('rv-seek')) $('rv-seek').value = String(n);
     if ($('rv-shown-count')) $('rv-shown-count').textContent = 'shown ' + shown.size + ' / ' + N;
     renderOverlay();
+    if (view === 'original') renderShown(n);
     renderCursor();
     ahead(n);
   }
@@ -342,20 +343,62 @@ function init(root) {
     }
   }
 
-  function rect(parent, cls, x0, x1, y = 0, h = 1) {
-    const r = document.createElementNS(NS, 'rect');
-    r.setAttribute('class', cls);
-    r.setAttribute('x', x0); r.setAttribute('width', Math.max(x1 - x0, N / 1500));
-    r.setAttribute('y', y); r.setAttribute('height', h);
-    parent.appendChild(r);
-    return r;
+  // -- timeline ---------------------------------------------------------------------------------
+  //
+  // One canvas per row (a 10-minute clip's tracks have ~150k runs: as SVG elements they took
+  // seconds to build and made every step re-lay them out); the cursor is one element over all
+  // rows and the shown row is painted a frame at a time, so a step redraws no row.
+
+  const KINDS = { s: 'sighting', k: 'key', l: 'low', i: 'interpolated', h: 'held', e: 'empty' };
+  const COLOURS = {
+    sighting: '#2a2', key: '#06c', interpolated: '#9cf', held: '#ccc', empty: '#fff', low: '#d00',
+    keymark: '#000', gap: '#fff', edge: '#f90', shown: '#6a6', ground: '#eee',
+  };
+  const ON_TOP = new Set(['low', 'empty']);   // painted after the others, at least a pixel wide
+
+  // A track's timeline runs ("s12l1i40": kind letter, length; from its first frame) as
+  // [kind, first, last] spans (docs/review-screen.md).
+  // Decoded once per text (an edit's answer repeats the unchanged tracks' timelines).
+  const spanCache = new Map();
+  function spans(t) {
+    const key = t.start + ':' + t.timeline;
+    let out = spanCache.get(key);
+    if (out) return out;
+    out = [];
+    let f = t.start;
+    for (const m of t.timeline.matchAll(/([a-z])(\d+)/g)) {
+      const n = Number(m[2]);
+      out.push([KINDS[m[1]] || 'held', f, f + n - 1]);
+      f += n;
+    }
+    if (spanCache.size > 4 * (S.tracks.length + 10)) spanCache.clear();
+    spanCache.set(key, out);
+    return out;
   }
 
-  function timelineSvg() {
-    const s = document.createElementNS(NS, 'svg');
-    s.setAttribute('viewBox', `0 0 ${N} 1`);
-    s.setAttribute('preserveAspectRatio', 'none');
-    return s;
+  function rowCanvas() {
+    const c = document.createElement('canvas');
+    c.className = 'tl';
+    c.height = 14;
+    return c;
+  }
+
+  // Size a row's canvas to its box (device pixels; `w` when measured already) and return
+  // [context, pixels per frame], the row cleared.
+  function sized(c, w) {
+    if (w === undefined) w = Math.max(1, Math.round(c.clientWidth * (window.devicePixelRatio || 1)));
+    if (c.width !== w) c.width = w;
+    const g = c.getContext('2d');
+    g.fillStyle = COLOURS.ground;
+    g.fillRect(0, 0, c.width, c.height);
+    return [g, c.width / N];
+  }
+
+  function paint(g, px, colour, a, b, y0 = 0, y1 = 1, min = 0) {
+    const h = g.canvas.height;
+    const x = a * px;
+    g.fillStyle = colour;
+    g.fillRect(x, y0 * h, Math.max((b + 1 - a) * px, min), (y1 - y0) * h);
   }
 
   function renderTimeline() {
@@ -368,10 +411,11 @@ function init(root) {
     const lab0 = document.createElement('span');
     lab0.className = 'lab';
     lab0.textContent = 'shown';
-    const s0 = timelineSvg();
-    s0.id = 'rv-shown-line';
-    shownRow.append(lab0, s0);
+    const c0 = rowCanvas();
+    c0.id = 'rv-shown-line';
+    shownRow.append(lab0, c0);
     box.appendChild(shownRow);
+    const rows = [];
     for (const t of tracks) {
       const row = document.createElement('div');
       row.className = 'row' + (sel && sel.type === 'track' && sel.id === t.id ? ' selected' : '');
@@ -379,51 +423,85 @@ function init(root) {
       const lab = document.createElement('span');
       lab.className = 'lab';
       lab.textContent = t.id + (t.decision ? ' ' + (t.decision === 'accepted' ? '✓' : '✗') : ' ?');
-      const s = timelineSvg();
-      for (const [k, a, b] of t.timeline) {
-        rect(s, 'k-' + k, a, b + 1);
-        if (k === 'interpolated' || k === 'empty' || k === 'low') att.push([a, b]);
-      }
-      for (const k of t.marks) rect(s, 'k-keymark', k, k + 0.3);
-      for (const g of S.suggestions) {
-        if (g.kind === 'gap' && g.track === t.id) rect(s, 'k-gap', g.first, g.last + 1, 0.6, 0.4);
-      }
-      row.append(lab, s);
+      const c = rowCanvas();
+      row.append(lab, c);
       row.addEventListener('click', (e) => {
         sel = { type: 'track', id: t.id };
-        const bb = s.getBoundingClientRect();
+        const bb = c.getBoundingClientRect();
         const f = Math.floor(((e.clientX - bb.left) / bb.width) * N);
         renderAll();
         goto(Number.isFinite(f) ? f : t.start);
       });
       box.appendChild(row);
+      rows.push([t, c]);
     }
+    const cur = document.createElement('div');
+    cur.className = 'rv-cursor';
+    cur.id = 'rv-cursor';
+    cur.hidden = true;
+    box.appendChild(cur);
+    // Paint once every row is in the page: every width is read first (one layout), then set.
+    const dpr = window.devicePixelRatio || 1;
+    const widths = rows.map(([, c]) => Math.max(1, Math.round(c.clientWidth * dpr)));
+    rows.forEach(([t, c], ri) => {
+      const [g, px] = sized(c, widths[ri]);
+      const sp = spans(t);
+      for (const [k, a, b] of sp) {
+        if (!ON_TOP.has(k)) paint(g, px, COLOURS[k], a, b);
+        if (k === 'interpolated' || k === 'empty' || k === 'low') att.push([a, b]);
+      }
+      for (const [k, a, b] of sp) {
+        if (!ON_TOP.has(k)) continue;
+        paint(g, px, COLOURS[k], a, b, 0, 1, 1);
+        if (k === 'empty') paint(g, px, COLOURS.edge, a, b, 0.75, 1, 1);
+      }
+      for (const k of t.marks) paint(g, px, COLOURS.keymark, k, k, 0, 1, 1);
+      for (const s of S.suggestions) {
+        if (s.kind === 'gap' && s.track === t.id) paint(g, px, COLOURS.edge, s.first, s.last, 0.6, 1, 1);
+      }
+    });
     for (const g of S.suggestions) {
       if (!g.decision) att.push([g.first, g.last]);
     }
     attention = att.sort((a, b) => a[0] - b[0]);
+    renderShown();
     renderCursor();
   }
 
-  function renderCursor() {
-    const box = $('rv-timeline');
-    if (!box) return;
-    const line = $('rv-shown-line');
-    if (line) {
-      line.replaceChildren();
-      const arr = [...shown].sort((a, b) => a - b);
-      let i = 0;
-      while (i < arr.length) {
-        let j = i;
-        while (j + 1 < arr.length && arr[j + 1] === arr[j] + 1) j++;
-        rect(line, 'shown', arr[i], arr[j] + 1);
-        i = j + 1;
-      }
+  // The frames shown to this reviewer, all of them (a new timeline) or one more (a step).
+  function renderShown(n) {
+    const c = $('rv-shown-line');
+    if (!c) return;
+    if (n !== undefined && c.width > 1) {
+      paint(c.getContext('2d'), c.width / N, COLOURS.shown, n, n);
+      return;
     }
-    for (const old of box.querySelectorAll('.cursor')) old.remove();
-    if (drawn < 0) return;
-    for (const s of box.querySelectorAll('svg')) rect(s, 'cursor', drawn, drawn + Math.max(0.3, N / 600));
+    const [g, px] = sized(c);
+    const arr = [...shown].sort((a, b) => a - b);
+    let i = 0;
+    while (i < arr.length) {
+      let j = i;
+      while (j + 1 < arr.length && arr[j + 1] === arr[j] + 1) j++;
+      paint(g, px, COLOURS.shown, arr[i], arr[j]);
+      i = j + 1;
+    }
   }
+
+  function renderCursor() {
+    const cur = $('rv-cursor');
+    const c = $('rv-shown-line');
+    if (!cur || !c) return;
+    cur.hidden = drawn < 0;
+    if (drawn < 0) return;
+    // CSSOM (not a style attribute): allowed by the page's CSP.
+    cur.style.left = (c.offsetLeft + ((drawn + 0.5) / N) * c.offsetWidth - 1) + 'px';
+  }
+
+  let resizing = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(renderTimeline, 150);
+  });
 
   function cell(tr, text) {
     const td = document.createElement('td');
