@@ -54,6 +54,8 @@ def test_other_weights_get_no_int8_copy(in_cache: Path) -> None:
     assert hashlib.sha256(_shipped_model()).hexdigest() == quantize.SOURCE_SHA256
     assert quantize.int8_model(source, "0" * 64) is None
     assert model_bytes("fp32", CPU)[1] == "fp32"
+    # int8 graphs are for CPUs: with CUDA first, the float weights run.
+    assert model_bytes("int8", ["CUDAExecutionProvider", *CPU])[1] == "fp32"
 
 
 def test_calibration_pictures_are_fixed_and_generated() -> None:
