@@ -47,6 +47,7 @@ def test_int8_copy_is_made_once_cached_and_hash_checked(in_cache: Path) -> None:
     assert quantize.cached_int8(_load_dynamic_model()) is None
     assert model_bytes("int8", CPU) == (data, "int8")
     assert path.read_bytes() == data
+    assert quantize.prepare() == path  # what `make install` runs: the copy is there and checked
 
 
 def test_other_weights_get_no_int8_copy(in_cache: Path) -> None:
