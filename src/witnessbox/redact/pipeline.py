@@ -81,6 +81,11 @@ class RedactOptions:
         suggest_floor: Photos: the lowest fused score listed as a review suggestion (videos
             list what the network returns, down to its own threshold). Never changes what is
             hidden; recorded in the suggestions file, not in the regions file.
+        weights: Photos: ``"int8"`` runs the int8 copy of the detector that witnessbox makes
+            on first use (CPU only) on pictures with a long side of at least
+            ``plan.int8_from`` (about 0.6 of the time, the same protected share on the crowd
+            tuning set, docs/redaction.md); ``"fp32"``: the shipped weights only. Regions
+            files record ``int8_from`` (0: the int8 copy never ran).
     """
 
     fill: Fill = Fill.SOLID
@@ -97,6 +102,7 @@ class RedactOptions:
     keep_audio: bool = False
     max_pixels: int = 100_000_000
     suggest_floor: float = 0.05
+    weights: str = "int8"
 
     def params(self, kind: MediaKind) -> dict[str, float | int | str | bool]:
         """The parameters recorded in a regions file's ``method.params``."""
@@ -238,8 +244,10 @@ class Redactor:
     def photo_detector(self, threads: int = 0) -> Detector:
         with self._lock:
             if self._photo is None:
-                base = CenterFace(self.options.raw_threshold, threads=threads)
-                self._photo = MultiScaleDetector(base, self.options.plan, threshold=self.options.threshold)
+                o = self.options
+                base = CenterFace(o.raw_threshold, threads=threads)
+                fast = CenterFace(o.raw_threshold, threads=threads, weights="int8") if o.weights == "int8" else None
+                self._photo = MultiScaleDetector(base, o.plan, threshold=o.threshold, fast=fast)
             return self._photo
 
     def video_detector(self) -> FrameDetector:
@@ -340,6 +348,7 @@ class Redactor:
             _check_fits(given, img.width, img.height, n, source)
             regs = _finish(given.regions)
             detector_name = given.method.detector or "manual"
+            mparams = o.params(MediaKind.IMAGE)
         else:
             det = self.photo_detector()
             margin = o.margin.for_picture(img.width, img.height)
@@ -355,11 +364,14 @@ class Redactor:
                     found.append(Region(i, "ellipse", margin.apply(d.box), d.score, "detector"))
             regs = _finish(found)
             detector_name = det.name
+            # What really ran: the int8 copy may be unavailable (GPU, other weights).
+            mparams = {**o.params(MediaKind.IMAGE),
+                       "int8_from": det.int8_from if isinstance(det, MultiScaleDetector) else 0}
         doc = RegionsFile(
             media=MediaInfo(img.width, img.height, n),
             source_sha256=sha,
             regions=regs,
-            method=Method(o.fill.value, detector_name, o.params(MediaKind.IMAGE)),
+            method=Method(o.fill.value, detector_name, mparams),
         )
         if given is None:
             params = {"floor": o.suggest_floor, "threshold": o.threshold}
