@@ -2,7 +2,11 @@
 
 An intent marker ``pending/<name>.json`` is written before any file of an item (or attached
 sidecar) and removed after its log entry. A marker whose log entry exists means the work was
-committed (only the marker removal was lost); otherwise every file it lists is deleted.
+committed (only the marker removal was lost); otherwise every file it lists is deleted, and
+for an archive on object storage its object too.
+
+Also here: :func:`pull_log`, which keeps in the folder what writers on other machines
+committed to the store (an archive on object storage; the lock is held).
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._fsutil import _TMP_PREFIX, atomic_write_bytes, fsync_dir
 from ..errors import IntegrityError
-from ..ledger.canonical import canonical_bytes
-from ..ledger.records import SEAL_ACTIONS
+from ..ledger.canonical import canonical_bytes, parse_canonical
+from ..ledger.records import SEAL_ACTIONS, LogEntry
 
 if TYPE_CHECKING:
     from .core import Workspace
@@ -87,6 +91,8 @@ def recover(ws: Workspace) -> int:
                 p = (root / rel).resolve()
                 if root.resolve() not in p.parents:
                     continue  # never delete outside the archive, whatever a marker says
+                if ws.mirror is not None:
+                    ws.mirror.delete(p.relative_to(root.resolve()).as_posix())
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                     p.unlink()
                     touched.add(p.parent)
@@ -120,3 +126,56 @@ def recover(ws: Workspace) -> int:
                 with contextlib.suppress(OSError):
                     p.unlink()
     return n
+
+
+def pull_item(ws: Workspace, sha256: str) -> None:
+    """Keep in the folder the files of an item committed by another machine (record, its
+    signature, sensitive metadata, the record's sidecars). A missing or damaged object is
+    left for ``verify`` to name."""
+    rec_path = ws.record_path(sha256)
+    paths = [rec_path.with_name(rec_path.name + ".sig"), rec_path]
+    for p in paths:
+        if not p.exists():
+            with contextlib.suppress(OSError, IntegrityError):
+                ws.read_file(p)
+    try:
+        rec = ws._load_record(sha256)
+    except (OSError, IntegrityError):
+        return
+    more = [ws.sidecar_dir(sha256) / n for n in rec.sidecars]
+    if rec.sensitive is not None:
+        more.append(ws.meta_path(sha256))
+    for p in more:
+        if not p.exists() and root_contains(ws.root, p):
+            with contextlib.suppress(OSError, IntegrityError):
+                ws.read_file(p)
+
+
+def pull_log(ws: Workspace) -> int:
+    """Keep in the folder the log entries (and the files they commit) that writers on other
+    machines appended to the store since this folder last looked; return how many (lock held).
+
+    An entry is kept last, after its item's files: an entry in the folder means its files are
+    here too (or missing from the store, which ``verify`` names)."""
+    log = ws.log_store
+    start, size = log.local_size(), log.size()
+    for seq in range(start, size):
+        data = log.read_bytes(seq)
+        try:
+            entry = LogEntry.from_json(parse_canonical(data, what=f"log entry {seq}"))
+        except IntegrityError:
+            return seq - start  # verify names it; nothing after it is kept either
+        if entry.action in SEAL_ACTIONS and entry.objects:
+            pull_item(ws, entry.objects[0])
+        elif entry.action == "attach" and entry.objects and isinstance(entry.details.get("name"), str):
+            p = ws.sidecar_dir(entry.objects[0]) / str(entry.details["name"])
+            if not p.exists() and root_contains(ws.root, p):
+                with contextlib.suppress(OSError, IntegrityError):
+                    ws.read_file(p)
+        log.keep(seq, data)
+    return size - start
+
+
+def root_contains(root: Path, p: Path) -> bool:
+    """Whether ``p`` lies inside the archive folder (names from the store are not trusted)."""
+    return root.resolve() in p.resolve().parents

@@ -5,6 +5,9 @@ Merkle root over the first ``tree_size`` entries), every item sealed in the log 
 signature, record hash in its log entry, blob re-hashed, sensitive metadata, sidecars), and
 finally files that no log entry accounts for. Work a killed writer left uncommitted (an intent
 marker in ``pending/``) is ignored, as recovery will remove it.
+
+For an archive on object storage (``ws.mirror``) every committed file is read from the store,
+never from the folder's copy, and objects nobody committed there are named too.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ def _pending(ws: Workspace) -> tuple[set[str], set[Path]]:
     return shas, files
 
 
+def _read(ws: Workspace, path: Path) -> bytes:
+    return ws.read_stored(path)
+
+
 def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     rep = VerifyReport()
 
@@ -73,7 +80,7 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     for seq in range(size):
         obj = f"log entry {seq}"
         try:
-            data = ws.log_store.read_bytes(seq)
+            data = ws.log_store.read_bytes(seq, fresh=True)
         except IntegrityError as e:
             bad(obj, str(e))
             data = b""
@@ -112,7 +119,7 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         obj = f"checkpoint {cs}"
         rep.checkpoints_checked += 1
         try:
-            data, sig = ws.log_store.read_checkpoint(cs)
+            data, sig = ws.log_store.read_checkpoint(cs, fresh=True)
             cp = verify_checkpoint(data, sig, pub)
         except IntegrityError as e:
             bad(obj, str(e))
@@ -155,7 +162,46 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     for name in stored:
         if name not in known_blobs and (ws.root / name).resolve() not in pending_files:
             bad(f"blob {name.rsplit('/', 1)[-1]}", "is not in the custody log (added outside witnessbox?)")
+    if ws.mirror is not None:
+        _stray_objects(ws, set(sealed), attached, size, sizes, pending_files, bad)
     return rep
+
+
+def _stray_objects(ws: Workspace, sealed: set[str], attached: dict[tuple[str, str], str], size: int,
+                   checkpoints: list[int], pending_files: set[Path], bad: Callable[[str, str], None]) -> None:
+    """Objects in the store that no log entry commits (an archive on object storage)."""
+    assert ws.mirror is not None
+    known: set[str] = set()
+    for sha in sealed:
+        rec = ws.record_path(sha)
+        known |= {ws.mirror.rel(rec), ws.mirror.rel(rec) + ".sig", ws.mirror.rel(ws.meta_path(sha))}
+    known |= {ws.log_store.entry_name(s) for s in range(size)}
+    known |= {n for c in checkpoints for n in (ws.log_store.checkpoint_name(c), ws.log_store.checkpoint_name(c) + ".sig")}
+    for prefix in ("records/", "meta/", "sidecars/", "log/"):
+        try:
+            names = ws.mirror.names(prefix)
+        except ArchiveError as e:
+            bad(prefix.rstrip("/"), f"cannot be listed ({e.message})")
+            continue
+        for name in names:
+            if name in known or (ws.root / name).resolve() in pending_files:
+                continue
+            parts = name.split("/")
+            if prefix == "sidecars/" and len(parts) == 4 and parts[2] in sealed:
+                if parts[3] in _expected_sidecars(ws, parts[2], attached):
+                    continue
+                bad(f"item {parts[2]}", f"sidecar {parts[3]} is not in its record or the custody log (object {ws.mirror.key(name)})")
+                continue
+            bad(f"object {ws.mirror.key(name)}", "is not in the custody log (added outside witnessbox?)")
+
+
+def _expected_sidecars(ws: Workspace, sha: str, attached: dict[tuple[str, str], str]) -> set[str]:
+    names = {n for (s, n) in attached if s == sha}
+    try:
+        names |= set(ws._load_record(sha).sidecars)
+    except (OSError, IntegrityError, ValueError):
+        pass
+    return names
 
 
 def _verify_item(
@@ -166,10 +212,13 @@ def _verify_item(
     obj = f"item {sha}"
     rec_path = ws.record_path(sha)
     try:
-        data = rec_path.read_bytes()
-        sig = rec_path.with_name(rec_path.name + ".sig").read_bytes()
+        data = _read(ws, rec_path)
+        sig = _read(ws, rec_path.with_name(rec_path.name + ".sig"))
     except OSError:
         report(obj, "record or its signature is missing")
+        return
+    except IntegrityError as e:
+        report(obj, f"record: {e}")
         return
     try:
         rec: ItemRecord = verify_record(data, sig, pub, what="record")
@@ -193,7 +242,7 @@ def _verify_item(
         progress(rec.size, total, rec.name)
     if rec.sensitive is not None:
         try:
-            blob = ws.meta_path(sha).read_bytes()
+            blob = _read(ws, ws.meta_path(sha))
             plain = ContentStore.decrypt_bytes(blob, identity)
             if sha256_hex(plain) != rec.sensitive.sha256:
                 report(obj, "sensitive metadata does not match its record")
@@ -208,9 +257,12 @@ def _verify_item(
             expected[name] = h
     for name, h in expected.items():
         try:
-            got = sha256_hex((side / name).read_bytes())
+            got = sha256_hex(_read(ws, side / name))
         except OSError:
             report(obj, f"sidecar {name} is missing")
+            continue
+        except IntegrityError as e:
+            report(obj, f"sidecar {name}: {e}")
             continue
         if got != h:
             report(obj, f"sidecar {name} does not match its record")
