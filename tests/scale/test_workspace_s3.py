@@ -382,6 +382,12 @@ def test_log_checkpoints_records_and_sidecars_are_ciphertext_objects(s3_ws: Work
     assert ws.verify().ok
     # Create-once: the same entry cannot be written twice.
     assert not mirror.put(ws.log_store.entry_name(1), b"{}")
+    # The folder's copy changed while the object is intact: named too (readers use the copy).
+    entry = ws.log_store.entry_path(1)
+    entry.chmod(0o644)
+    entry.write_bytes(entry.read_bytes().replace(b'"actor":"', b'"actor":"X'))
+    problems = {p.object: p.detail for p in ws.verify().problems}
+    assert list(problems) == ["log entry 1"] and "differs from its object in the store" in problems["log entry 1"]
 
 
 def test_verify_names_flipped_deleted_and_stray_metadata_objects(s3_ws: Workspace, tmp_path: Path,
@@ -533,3 +539,34 @@ def test_a_writer_on_another_machine_waits_for_the_advisory_lock(tmp_path: Path,
         pass
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("same_seq", [True, False], ids=["at-the-dead-writers-seq", "later"])
+def test_a_killed_writer_recovering_later_keeps_what_another_machine_sealed(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, same_seq: bool) -> None:
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL", postgres_url)
+    a_root = tmp_path / "machine-a" / "archive"
+    Workspace.init(a_root, PASSPHRASE).close()
+    b_root = _second_machine(a_root, tmp_path / "machine-b" / "archive")
+    [f] = _meta_inputs(tmp_path)[:1]
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    # Machine A dies mid-seal (its marker and its copies stay in its folder, its objects in the store).
+    res = subprocess.run([sys.executable, "-c", _KILL_AFTER_RECORD_OBJECT, "add", str(f)], env=_proc_env(a_root),
+                         capture_output=True, timeout=300)
+    assert res.returncode == -signal.SIGKILL, (res.returncode, res.stdout, res.stderr)
+    assert list((a_root / "pending").glob("*.json"))
+    # Machine B seals the same file meanwhile (A's orphan objects are replaced by B's).
+    b = Workspace.open(b_root, PASSPHRASE)
+    first = [] if same_seq else b.add(_files(tmp_path / "other", 1, seed=3)).added
+    assert [r.sha256 for r in b.add([f]).added] == [sha]
+    committed = b.record_path(sha).read_bytes()
+    # Machine A comes back: its recovery must not delete what B committed.
+    a = Workspace.open(a_root, PASSPHRASE)
+    a.add([])
+    assert not list((a_root / "pending").glob("*.json"))
+    assert a.record_path(sha).read_bytes() == committed  # its stale copy replaced by the committed one
+    for ws in (a, b):
+        rep = ws.verify()
+        assert rep.ok, rep.problems
+        assert [r.sha256 for r in ws.items()] == [*(r.sha256 for r in first), sha]
+        ws.close()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._fsutil import _TMP_PREFIX, atomic_write_bytes, fsync_dir
 from ..errors import IntegrityError
-from ..ledger.canonical import canonical_bytes, parse_canonical
+from ..ledger.canonical import canonical_bytes, parse_canonical, sha256_hex
 from ..ledger.records import SEAL_ACTIONS, LogEntry
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ def clear_marker(path: Path) -> None:
         fsync_dir(path.parent)
 
 
-def _committed(ws: Workspace, info: dict[str, Any], size: int) -> bool:
-    seq = info.get("seq")
+def _committed(ws: Workspace, info: dict[str, Any], size: int, seq: Any = None) -> bool:
+    seq = info.get("seq") if seq is None else seq
     if not isinstance(seq, int) or not 0 <= seq < size:
         return False
     try:
@@ -55,6 +55,33 @@ def _committed(ws: Workspace, info: dict[str, Any], size: int) -> bool:
     if info.get("kind") == "attach":
         return e.action == "attach" and e.details.get("name") == info.get("name")
     return e.action in SEAL_ACTIONS
+
+
+def _committed_later(ws: Workspace, info: dict[str, Any], size: int) -> bool:
+    """Whether another writer committed the same work after this marker was written (an
+    archive on object storage, writers on several machines): its objects then belong to that
+    writer's committed item and must stay."""
+    seq = info.get("seq")
+    if not isinstance(seq, int):
+        return True  # unknown: keep the objects (a stray is named by verify, a loss is not undone)
+    return any(_committed(ws, info, size, s) for s in range(max(seq, 0) + 1, size))
+
+
+def _copies_match(ws: Workspace, info: dict[str, Any]) -> bool:
+    """Whether this folder's copy of what a committed marker covers is what its log entry
+    committed (the record, or an attached sidecar); a missing copy matches (it is pulled)."""
+    try:
+        e = ws.log_store.read(int(info["seq"]))
+        sha = str(info["sha256"])
+        if info.get("kind") == "attach":
+            path, want = ws.sidecar_dir(sha) / str(info.get("name")), e.details.get("sha256")
+        else:
+            path, want = ws.record_path(sha), e.details.get("record_sha256")
+        return sha256_hex(path.read_bytes()) == want
+    except FileNotFoundError:
+        return True
+    except (OSError, KeyError, TypeError, ValueError, IntegrityError):
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -80,10 +107,20 @@ def recover(ws: Workspace) -> int:
             info = json.loads(marker.read_bytes())
         except (OSError, ValueError):
             info = {}
-        if not _committed(ws, info, size):
+        committed = _committed(ws, info, size)
+        # With writers on several machines the same item may have been sealed since by another
+        # one (even at this marker's sequence number): its objects stay, and only this folder's
+        # own copies go (the committed ones are pulled again afterwards).
+        if committed and ws.mirror is not None and not _copies_match(ws, info):
+            committed, remote = False, False
+        else:
+            remote = ws.mirror is not None and not _committed_later(ws, info, size)
+        if not committed:
             # Record first: once it is gone the item is absent whatever else remains.
             for rel in sorted(info.get("files", []), key=lambda r: (not r.startswith("records/"), r)):
                 if isinstance(rel, str) and rel.startswith("blobs/") and rel == ws.store.blob_name(str(info.get("sha256"))):
+                    if ws.mirror is not None and not remote:
+                        continue
                     # The blob may be an object in S3: uploaded before the seal's log entry,
                     # it is deleted like a file when that entry never came.
                     ws.store.remove(str(info.get("sha256")))
@@ -91,7 +128,8 @@ def recover(ws: Workspace) -> int:
                 p = (root / rel).resolve()
                 if root.resolve() not in p.parents:
                     continue  # never delete outside the archive, whatever a marker says
-                if ws.mirror is not None:
+                if remote:
+                    assert ws.mirror is not None
                     ws.mirror.delete(p.relative_to(root.resolve()).as_posix())
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                     p.unlink()

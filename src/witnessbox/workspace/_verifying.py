@@ -48,7 +48,28 @@ def _pending(ws: Workspace) -> tuple[set[str], set[Path]]:
 
 
 def _read(ws: Workspace, path: Path) -> bytes:
-    return ws.read_stored(path)
+    """A committed file's bytes (for an archive on object storage: its object), checked
+    against the folder's copy when there is one (readers and exports use the copy).
+
+    Raises:
+        FileNotFoundError: Missing.
+        IntegrityError: The object is damaged, or the folder's copy differs from it.
+    """
+    data = ws.read_stored(path)
+    _same_copy(ws, path, data)
+    return data
+
+
+def _same_copy(ws: Workspace, path: Path, data: bytes) -> None:
+    """Raises IntegrityError when the folder's copy of a committed object differs from it."""
+    if ws.mirror is None:
+        return
+    try:
+        local = path.read_bytes()
+    except OSError:
+        return  # not pulled yet: readers fetch the object
+    if local != data:
+        raise IntegrityError(f"the folder's copy {ws.mirror.rel(path)} differs from its object in the store")
 
 
 def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
@@ -84,6 +105,11 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         except IntegrityError as e:
             bad(obj, str(e))
             data = b""
+        else:
+            try:
+                _same_copy(ws, ws.log_store.entry_path(seq), data)
+            except IntegrityError as e:
+                bad(obj, str(e))
         frontier = frontier_extend(frontier, seq, [leaf_hash(data)])
         roots[seq + 1] = root_from_frontier(frontier)
         rep.entries_checked += 1
@@ -120,6 +146,9 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         rep.checkpoints_checked += 1
         try:
             data, sig = ws.log_store.read_checkpoint(cs, fresh=True)
+            cp_path = ws.log_store.checkpoint_path(cs)
+            _same_copy(ws, cp_path, data)
+            _same_copy(ws, cp_path.with_name(cp_path.name + ".sig"), sig)
             cp = verify_checkpoint(data, sig, pub)
         except IntegrityError as e:
             bad(obj, str(e))
