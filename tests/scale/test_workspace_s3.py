@@ -154,7 +154,7 @@ def test_a_redirected_store_json_is_named_by_verify(s3_ws: Workspace, tmp_path: 
     ws = Workspace.open(root, PASSPHRASE)
     rep = ws.verify()
     problems = {p.object: p.detail for p in rep.problems}
-    assert f"the archive was made with {store_url} (init log entry)" in problems["store.json"]
+    assert f"the archive was made with {store_url} (init log entry)" in problems["store.json"], rep.problems
     ws.close()
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .._fsutil import _TMP_PREFIX, atomic_write_bytes, fsync_dir
 from ..errors import IntegrityError
 from ..ledger.canonical import canonical_bytes, parse_canonical, sha256_hex
-from ..ledger.records import SEAL_ACTIONS, LogEntry
+from ..ledger.records import SEAL_ACTIONS, ItemRecord, LogEntry
 
 if TYPE_CHECKING:
     from .core import Workspace
@@ -166,7 +166,7 @@ def recover(ws: Workspace) -> int:
     return n
 
 
-def pull_item(ws: Workspace, sha256: str) -> None:
+def pull_item(ws: Workspace, sha256: str, rec: ItemRecord | None = None) -> None:
     """Keep in the folder the files of an item committed by another machine (record, its
     signature, sensitive metadata, the record's sidecars). A missing or damaged object is
     left for ``verify`` to name."""
@@ -176,10 +176,11 @@ def pull_item(ws: Workspace, sha256: str) -> None:
         if not p.exists():
             with contextlib.suppress(OSError, IntegrityError):
                 ws.read_file(p)
-    try:
-        rec = ws._load_record(sha256)
-    except (OSError, IntegrityError):
-        return
+    if rec is None:
+        try:
+            rec = ws._load_record(sha256)
+        except (OSError, IntegrityError):
+            return
     more = [ws.sidecar_dir(sha256) / n for n in rec.sidecars]
     if rec.sensitive is not None:
         more.append(ws.meta_path(sha256))

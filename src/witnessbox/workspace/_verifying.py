@@ -72,11 +72,20 @@ def _same_copy(ws: Workspace, path: Path, data: bytes) -> None:
         raise IntegrityError(f"the folder's copy {ws.mirror.rel(path)} differs from its object in the store")
 
 
+def _check_store_json(ws: Workspace, entry: LogEntry, bad: Callable[[str, str], None]) -> None:
+    """store.json is not signed; the init entry says where the archive was meant to live."""
+    if entry.action == "init" and entry.details.get("store") != ws.store.blobs.url:
+        detail = (f"names {ws.store.blobs.url or 'the archive folder'} but the archive was made with "
+                  f"{entry.details.get('store') or 'the archive folder'} (init log entry)")
+        bad("store.json", detail)
+
+
 def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     rep = VerifyReport()
 
     def bad(obj: str, detail: str) -> None:
-        rep.problems.append(Problem(obj, detail))
+        if obj != "store.json" or Problem(obj, detail) not in rep.problems:
+            rep.problems.append(Problem(obj, detail))
 
     # Decrypting originals needs the identity: ask first, so a wrong passphrase is one clear error.
     identity = ws._identity()
@@ -91,6 +100,12 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         rep.notes.append(f"{len(pending_items)} item(s) left uncommitted by an interrupted writer: ignored, removed at the next write")
 
     # -- custody log --------------------------------------------------------------------------
+    if ws.mirror is not None:
+        # A store.json pointing elsewhere finds no log there: the folder's init entry tells.
+        try:
+            _check_store_json(ws, parse_entry(ws.log_store.entry_path(0).read_bytes(), what="log entry 0"), bad)
+        except (OSError, IntegrityError):
+            pass
     ws.log_store.invalidate()
     size = ws.log_store.size()
     sealed: dict[str, tuple[int, LogEntry]] = {}
@@ -126,10 +141,8 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         if entry.prev != want_prev:
             bad(obj, f"hash chain broken: its previous-entry hash does not match log entry {seq - 1}")
         prev_bytes = data
-        if seq == 0 and entry.action == "init" and entry.details.get("store") != ws.store.blobs.url:
-            # store.json is not signed; the init entry says where the blobs were meant to go.
-            bad("store.json", f"names {ws.store.blobs.url or 'the archive folder'} but the archive was made with "
-                              f"{entry.details.get('store') or 'the archive folder'} (init log entry)")
+        if seq == 0:
+            _check_store_json(ws, entry, bad)
         if entry.action in SEAL_ACTIONS and entry.objects:
             if entry.objects[0] in sealed:
                 bad(obj, f"item {entry.objects[0]} is sealed twice")

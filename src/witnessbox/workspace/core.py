@@ -604,12 +604,17 @@ class Workspace:
         rec = self._records.get(sha256)
         if rec is None:
             path = self.record_path(sha256)
+            pulled = self.mirror is not None and not path.exists()
             try:
                 data = self.read_file(path)
             except FileNotFoundError as e:
                 raise IntegrityError(f"record of item {sha256} is missing") from e
             rec = ItemRecord.from_json(parse_canonical(data, what=f"record {sha256}"))
             self._records[sha256] = rec
+            if pulled:
+                from ._recovery import pull_item
+
+                pull_item(self, sha256, rec)  # sealed on another machine: its other files too
         return rec
 
     def resolve(self, id_prefix: str) -> str:
