@@ -7,8 +7,9 @@ by the same helper as the tests. Reads back every object (checked) in both.
 
 Then the archive itself: ``Workspace.add`` of N files of S MiB (random bytes) into an archive
 with its blobs in the folder (the anchor) and into one made with ``WITNESSBOX_STORE_URL`` on
-the same SeaweedFS (hash, encrypt, upload, record, log), and ``Workspace.verify`` of each
-(every blob read back, checked and decrypted). Key unlocking is done before timing.
+the same SeaweedFS (hash, encrypt, upload; record, signature, log entry and checkpoint as
+encrypted objects too), and ``Workspace.verify`` of each (every object read back, checked
+and decrypted). Key unlocking is done before timing.
 
 Usage: .venv/bin/python benchmarks/scale_store.py [--objects 40] [--mib 4]
 """

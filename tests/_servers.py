@@ -375,3 +375,32 @@ def lose_catalog(ws: Any) -> None:
         drop_all(ws.engine)
     else:
         (ws.root / "catalog.sqlite").unlink()
+
+
+def copy_archive(src: Path, dst: Path) -> Path:
+    """A copy of an archive folder that owns its objects: on S3 the copy gets its own key prefix
+    (``store.json``) and a copy of every object (blobs, log, records...), so tampering with one
+    copy leaves the others."""
+    shutil.copytree(src, dst, symlinks=True)
+    store = dst / "store.json"
+    if not store.exists():
+        return dst
+    import base64
+    import hashlib
+    import json
+
+    from witnessbox.ledger.store import ObjectBlobs
+
+    info = json.loads(store.read_bytes())
+    old = ObjectBlobs(info["url"], info["key_prefix"], None)
+    info["key_prefix"] = "copy-" + uuid.uuid4().hex
+    new = ObjectBlobs(info["url"], info["key_prefix"], None)
+    client = old.s3._s3
+    for name in old.s3.keys(""):
+        data = client.get_object(Bucket=old.s3.bucket, Key=f"{old.s3.prefix}/{name}")["Body"].read()
+        client.put_object(Bucket=new.s3.bucket, Key=f"{new.s3.prefix}/{name}", Body=data,
+                          ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+    os.chmod(store, 0o644)
+    store.write_text(json.dumps(info, sort_keys=True, separators=(",", ":")))
+    os.chmod(store, 0o444)
+    return dst

@@ -86,10 +86,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # -- where blobs live: the archive folder by default; the same tests again on S3 --------------
 #
 # `WITNESSBOX_TEST_STORE=s3 pytest tests/workspace tests/export` runs the given tests with every
-# archive they make keeping its blobs on a SeaweedFS started on 127.0.0.1 for the run (one
-# bucket, `$WITNESSBOX_STORE_URL` set for the whole session; each archive has its own key
-# prefix). Archives made with encrypted=False keep their folder (S3 takes ciphertext only): the
-# tests that need one are skipped there. Not part of .ci/run (time budget).
+# archive they make living on a SeaweedFS started on 127.0.0.1 for the run (blobs, log,
+# records, sidecars as objects; one bucket, `$WITNESSBOX_STORE_URL` set for the whole session;
+# each archive has its own key prefix, and `_servers.copy_archive` gives a copy its own).
+# Archives made with encrypted=False keep their folder (S3 takes ciphertext only): the tests
+# that need one are skipped there. With `WITNESSBOX_TEST_CATALOG=postgresql` as well, `.ci/run`
+# runs the PostgreSQL pass's folders a third time this way.
 
 ENV_TEST_STORE = "WITNESSBOX_TEST_STORE"
 _S3: list[SeaweedServer] = []

@@ -89,6 +89,7 @@ def test_reindex_rebuilds_the_catalog_from_the_log(ws: Workspace) -> None:
     assert ws.incidents.get("w1").links == links
 
 
+@pytest.mark.usefixtures("folder_store_only")
 def test_unencrypted_archive_refuses_testimonies(tmp_path: Path) -> None:
     ws = Workspace.init(tmp_path / "plain", PASS, encrypted=False)
     ws.incidents.add_region("R")

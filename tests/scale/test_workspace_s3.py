@@ -1,8 +1,7 @@
-"""An archive whose blobs live on S3 (a real SeaweedFS on 127.0.0.1): the same workspace,
-ciphertext only on the server, every object checked on read, tampering named by `verify`,
-writers racing or killed mid-seal leaving one consistent archive.
-
-Records, sidecars, the custody log and checkpoints stay in the archive folder (docs/scale-out.md).
+"""An archive on S3 (a real SeaweedFS on 127.0.0.1): the same workspace, ciphertext only on
+the server (blobs, log entries, checkpoints, records, sidecars), every object checked on read,
+tampering named by `verify`, writers racing or killed mid-seal leaving one consistent archive,
+and writers on two machines (two folders, one PostgreSQL, one bucket) keeping one chain.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ import hashlib
 import json
 import os
 import random
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def test_derivatives_go_to_s3(s3_ws: Workspace, tmp_path: Path) -> None:
     side.write_text("{}")
     d = s3_ws.add_derivative(parent.sha256, red, kind="redaction", method="test", sidecars={"regions.json": side}, note=None)
     assert _blobs(s3_ws).exists(s3_ws.store.blob_name(d.sha256))
-    assert (s3_ws.sidecar_dir(d.sha256) / "regions.json").is_file()  # sidecars stay in the folder
+    assert (s3_ws.sidecar_dir(d.sha256) / "regions.json").is_file()  # the folder keeps its copy
     assert s3_ws.verify().ok
 
 
@@ -153,7 +154,7 @@ def test_a_redirected_store_json_is_named_by_verify(s3_ws: Workspace, tmp_path: 
     ws = Workspace.open(root, PASSPHRASE)
     rep = ws.verify()
     problems = {p.object: p.detail for p in rep.problems}
-    assert f"the archive was made with {store_url} (init log entry)" in problems["store.json"]
+    assert f"the archive was made with {store_url} (init log entry)" in problems["store.json"], rep.problems
     ws.close()
 
 
@@ -326,3 +327,246 @@ def test_killing_a_real_add_at_random_moments(s3_ws: Workspace, tmp_path: Path) 
         sha = hashlib.sha256(p.read_bytes()).hexdigest()
         assert (sha in sealed) == ws.record_path(sha).exists()
     ws.close()
+
+
+# -- the custody log, checkpoints, records and sidecars as objects ----------------------------
+
+def _all_objects(ws: Workspace | tuple[str, str], seaweedfs: SeaweedServer) -> dict[str, bytes]:
+    """Every object of the archive on the server (or under (bucket, prefix)), by key relative
+    to its prefix."""
+    raw = seaweedfs.client()
+    s3 = _blobs(ws).s3 if isinstance(ws, Workspace) else type("At", (), {"bucket": ws[0], "prefix": ws[1]})
+    out = {}
+    for page in raw.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix=s3.prefix + "/"):
+        for obj in page.get("Contents", []):
+            out[obj["Key"][len(s3.prefix) + 1:]] = raw.get_object(Bucket=s3.bucket, Key=obj["Key"])["Body"].read()
+    return out
+
+
+def _meta_inputs(tmp_path: Path) -> list[Path]:
+    files = _files(tmp_path / "in", 2, seed=5)
+    named = [p.rename(p.with_name(f"secret-name-{i}.bin")) for i, p in enumerate(files)]
+    return named
+
+
+def test_log_checkpoints_records_and_sidecars_are_ciphertext_objects(s3_ws: Workspace, tmp_path: Path,
+                                                                      seaweedfs: SeaweedServer) -> None:
+    ws = s3_ws
+    a, b = ws.add(_meta_inputs(tmp_path), note="note-nobody-may-read").added
+    red = tmp_path / "red.bin"
+    red.write_bytes(b"a redacted copy " * 1000)
+    side = tmp_path / "regions.json"
+    side.write_text('{"face": "region-secret"}')
+    d = ws.add_derivative(a.sha256, red, kind="redaction", method="test", sidecars={"regions.json": side}, note=None)
+    ws.attach_sidecar(b.sha256, "proof.txt", b"proof-secret")
+    objects = _all_objects(ws, seaweedfs)
+    size = ws.log_store.size()
+    want = {ws.log_store.entry_name(s) + ".age" for s in range(size)}
+    for sha in (a.sha256, b.sha256, d.sha256):
+        rec = f"records/{sha[:2]}/{sha}.json"
+        want |= {rec + ".age", rec + ".sig.age"}
+    want |= {f"sidecars/{d.sha256[:2]}/{d.sha256}/regions.json.age", f"sidecars/{b.sha256[:2]}/{b.sha256}/proof.txt.age"}
+    want |= {f"log/checkpoints/{c:012d}.json{x}.age" for c in ws.checkpoint_sizes() for x in ("", ".sig")}
+    assert want <= set(objects), sorted(want - set(objects))
+    for key, body in objects.items():
+        assert body.startswith(AGE_MAGIC), key
+        for secret in (b"secret-name", b"note-nobody-may-read", b"region-secret", b"proof-secret", b'"action"'):
+            assert secret not in body, key
+    # The folder keeps its plaintext copy, byte for byte what the store decrypts to.
+    mirror = ws.mirror
+    assert mirror is not None
+    for s in range(size):
+        assert mirror.get(ws.log_store.entry_name(s)) == ws.log_store.entry_path(s).read_bytes()
+    rec_path = ws.record_path(d.sha256)
+    assert mirror.get(f"records/{d.sha256[:2]}/{d.sha256}.json") == rec_path.read_bytes()
+    assert ws.verify().ok
+    # Create-once: the same entry cannot be written twice.
+    assert not mirror.put(ws.log_store.entry_name(1), b"{}")
+    # The folder's copy changed while the object is intact: named too (readers use the copy).
+    entry = ws.log_store.entry_path(1)
+    entry.chmod(0o644)
+    entry.write_bytes(entry.read_bytes().replace(b'"actor":"', b'"actor":"X'))
+    problems = {p.object: p.detail for p in ws.verify().problems}
+    assert list(problems) == ["log entry 1"] and "differs from its object in the store" in problems["log entry 1"]
+
+
+def test_verify_names_flipped_deleted_and_stray_metadata_objects(s3_ws: Workspace, tmp_path: Path,
+                                                                 seaweedfs: SeaweedServer) -> None:
+    ws = s3_ws
+    a, b = ws.add(_meta_inputs(tmp_path)).added
+    ws.attach_sidecar(b.sha256, "proof.txt", b"proof")
+    raw = seaweedfs.client()
+    s3 = _blobs(ws).s3
+
+    def full(name: str) -> str:
+        return f"{s3.prefix}/{name}"
+
+    seq_a = next(e.seq for e in ws.log() if e.action == "add" and e.objects[0] == a.sha256)
+    # Flipped: log entry of a, rewritten behind witnessbox's back (no checksum).
+    key = full(ws.log_store.entry_name(seq_a) + ".age")
+    body = bytearray(raw.get_object(Bucket=s3.bucket, Key=key)["Body"].read())
+    body[-1] ^= 1
+    raw.put_object(Bucket=s3.bucket, Key=key, Body=bytes(body))
+    # Deleted: b's record signature and its attached sidecar.
+    raw.delete_object(Bucket=s3.bucket, Key=full(f"records/{b.sha256[:2]}/{b.sha256}.json.sig.age"))
+    raw.delete_object(Bucket=s3.bucket, Key=full(f"sidecars/{b.sha256[:2]}/{b.sha256}/proof.txt.age"))
+    # Stray: a record nobody logged, and a checkpoint object of a size that never was.
+    stray = "cd" * 32
+    raw.put_object(Bucket=s3.bucket, Key=full(f"records/cd/{stray}.json.age"), Body=AGE_MAGIC + b"x",
+                   ChecksumSHA256=base64.b64encode(hashlib.sha256(AGE_MAGIC + b"x").digest()).decode())
+    rep = ws.verify()
+    problems = {p.object: p.detail for p in rep.problems}
+    assert not rep.ok
+    assert "carries no SHA-256 checksum" in problems[f"log entry {seq_a}"], problems
+    assert "missing" in problems[f"item {b.sha256}"]
+    assert f"object records/cd/{stray}.json.age" in problems
+    # The folder's copies are intact: only the store's objects were touched, and verify read those.
+    assert ws.log_store.read_bytes(seq_a) == ws.log_store.entry_path(seq_a).read_bytes()
+
+
+# -- many writers: two machines (two folders), one PostgreSQL catalog, one bucket --------------
+
+def _second_machine(root: Path, other: Path) -> Path:
+    """What a second machine holds of an archive: its header, keys and store.json, no more
+    (no shared folder: the log, records and sidecars come from the store)."""
+    other.mkdir(parents=True)
+    for name in ("archive.json", "archive.json.sig", "store.json"):
+        shutil.copy2(root / name, other / name)
+    shutil.copytree(root / "keys", other / "keys")
+    return other
+
+
+def test_two_machines_add_at_once_one_chain(tmp_path: Path, store_url: str, postgres_url: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL", postgres_url)
+    a_root = tmp_path / "machine-a" / "archive"
+    Workspace.init(a_root, PASSPHRASE).close()
+    b_root = _second_machine(a_root, tmp_path / "machine-b" / "archive")
+    files = _files(tmp_path / "in", 10, seed=11, size=300_000)
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    # Overlapping batches, several `add` commands per machine so that they interleave.
+    batches = {
+        "machine-a": [files[0:3], files[3:5], files[5:7]],
+        "machine-b": [files[9:7:-1], files[7:5:-1], files[5:2:-1]],
+    }
+    procs = []
+    for (actor, runs), root in zip(batches.items(), (a_root, b_root), strict=True):
+        script = " && ".join(" ".join([*map(shlex.quote, _cli()), "add", *(shlex.quote(str(p)) for p in run)])
+                             for run in runs)
+        env = {**_proc_env(root), "WITNESSBOX_ACTOR": actor}
+        procs.append(subprocess.Popen(["bash", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode(errors="replace")[-2000:] for o in outs]
+
+    for root in (a_root, b_root):
+        ws = Workspace.open(root, PASSPHRASE)
+        entries = ws.log()
+        adds = [e.objects[0] for e in entries if e.action == "add"]
+        assert sorted(adds) == sorted(shas)  # each file sealed once
+        assert sum(e.action == "receive-duplicate" for e in entries) == 4  # the overlap: received twice
+        assert {e.actor for e in entries if e.action == "add"} == {"machine-a", "machine-b"}
+        assert [e.seq for e in entries] == list(range(len(entries)))
+        assert {r.sha256 for r in ws.items()} == shas
+        assert sorted(_stored_blobs(ws)) == sorted(ws.store.blob_name(s) for s in shas)
+        rep = ws.verify()
+        assert rep.ok, rep.problems
+        assert rep.tree_size == 1 + 10 + 4
+        ws.close()
+    # After a write each folder holds the same chain, byte for byte.
+    copies = []
+    for root in (a_root, b_root):
+        ws = Workspace.open(root, PASSPHRASE)
+        ws.add([])
+        copies.append([ws.log_store.entry_path(s).read_bytes() for s in range(ws.log_store.size())])
+        assert all(ws.record_path(s).is_file() for s in shas)
+        ws.close()
+    assert copies[0] == copies[1]
+
+
+_KILL_AFTER_RECORD_OBJECT = """
+import os, signal, sys
+from witnessbox.ledger import mirror
+real = mirror.ObjectMirror.put
+def put_then_die(self, name, *a, **k):
+    out = real(self, name, *a, **k)
+    if name.startswith("records/") and name.endswith(".json"):
+        os.kill(os.getpid(), signal.SIGKILL)  # blob, sidecar and record objects stored; no log entry
+    return out
+mirror.ObjectMirror.put = put_then_die
+from witnessbox.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_writer_killed_mid_seal_with_postgresql_leaves_no_object(tmp_path: Path, store_url: str, postgres_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 seaweedfs: SeaweedServer) -> None:
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL", postgres_url)
+    ws = Workspace.init(tmp_path / "archive", PASSPHRASE)
+    root = ws.root
+    at = (_blobs(ws).s3.bucket, _blobs(ws).s3.prefix)
+    [kept] = ws.add(_files(tmp_path / "first", 1, seed=7)).added
+    ws.close()
+    [f] = _meta_inputs(tmp_path)[:1]
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    res = subprocess.run([sys.executable, "-c", _KILL_AFTER_RECORD_OBJECT, "add", str(f)], env=_proc_env(root),
+                         capture_output=True, timeout=300)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    left = [k for k in _all_objects(at, seaweedfs) if sha in k]  # the killed writer's objects, uncommitted
+    assert {k.split("/")[0] for k in left} == {"blobs", "records"}, left
+    ws = Workspace.open(root, PASSPHRASE)
+    ws.add([])  # recovery under the folder's flock and the advisory lock (the dead writer's is gone)
+    assert not any(sha in k for k in _all_objects(ws, seaweedfs))
+    assert sha not in {r.sha256 for r in ws.items()} and kept.sha256 in {r.sha256 for r in ws.items()}
+    rep = ws.verify()
+    assert rep.ok, rep.problems
+    assert ws.add([f]).added  # and it can be sealed again
+    assert ws.verify().ok
+    ws.close()
+
+
+def test_a_writer_on_another_machine_waits_for_the_advisory_lock(tmp_path: Path, store_url: str, postgres_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from witnessbox.errors import LockedError
+
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL", postgres_url)
+    a = Workspace.init(tmp_path / "a" / "archive", PASSPHRASE)
+    b = Workspace.open(_second_machine(a.root, tmp_path / "b" / "archive"), PASSPHRASE)
+    with a.transaction():  # machine A writes; B's folder lock is free, the archive's is not
+        with pytest.raises(LockedError), b._writer_lock(wait=False):
+            pass
+    with b._writer_lock(wait=False):
+        pass
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("same_seq", [True, False], ids=["at-the-dead-writers-seq", "later"])
+def test_a_killed_writer_recovering_later_keeps_what_another_machine_sealed(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, same_seq: bool) -> None:
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL", postgres_url)
+    a_root = tmp_path / "machine-a" / "archive"
+    Workspace.init(a_root, PASSPHRASE).close()
+    b_root = _second_machine(a_root, tmp_path / "machine-b" / "archive")
+    [f] = _meta_inputs(tmp_path)[:1]
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    # Machine A dies mid-seal (its marker and its copies stay in its folder, its objects in the store).
+    res = subprocess.run([sys.executable, "-c", _KILL_AFTER_RECORD_OBJECT, "add", str(f)], env=_proc_env(a_root),
+                         capture_output=True, timeout=300)
+    assert res.returncode == -signal.SIGKILL, (res.returncode, res.stdout, res.stderr)
+    assert list((a_root / "pending").glob("*.json"))
+    # Machine B seals the same file meanwhile (A's orphan objects are replaced by B's).
+    b = Workspace.open(b_root, PASSPHRASE)
+    first = [] if same_seq else b.add(_files(tmp_path / "other", 1, seed=3)).added
+    assert [r.sha256 for r in b.add([f]).added] == [sha]
+    committed = b.record_path(sha).read_bytes()
+    # Machine A comes back: its recovery must not delete what B committed.
+    a = Workspace.open(a_root, PASSPHRASE)
+    a.add([])
+    assert not list((a_root / "pending").glob("*.json"))
+    assert a.record_path(sha).read_bytes() == committed  # its stale copy replaced by the committed one
+    for ws in (a, b):
+        rep = ws.verify()
+        assert rep.ok, rep.problems
+        assert [r.sha256 for r in ws.items()] == [*(r.sha256 for r in first), sha]
+        ws.close()

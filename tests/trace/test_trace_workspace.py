@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _servers import copy_archive
 from PIL import Image
 
 from witnessbox.workspace import Workspace
@@ -20,13 +21,14 @@ PASSPHRASE = "correct horse battery staple"
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trace-template") / "archive"
-    Workspace.init(root, PASSPHRASE, encrypted=False).close()
+    # An S3 run (WITNESSBOX_TEST_STORE=s3) holds ciphertext only: the same tests, encrypted.
+    Workspace.init(root, PASSPHRASE, encrypted=os.environ.get("WITNESSBOX_TEST_STORE") == "s3").close()
     return root
 
 
 @pytest.fixture
 def ws(_template: Path, tmp_path: Path) -> Iterator[Workspace]:
-    root = shutil.copytree(_template, tmp_path / "archive", symlinks=True)
+    root = copy_archive(_template, tmp_path / "archive")
     w = Workspace.open(root, PASSPHRASE)
     yield w
     w.close()

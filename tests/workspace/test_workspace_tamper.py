@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from media_samples import jpeg_with_exif
-from workspace_helpers import delete_blob, read_blob, write_blob
+from workspace_helpers import delete_blob, read_blob, rewrite, write_blob
 
 from witnessbox.workspace import Workspace
 
@@ -56,7 +56,12 @@ def test_one_byte_changed_is_named(what: str, sealed: tuple[Workspace, str, str]
         data[-20] ^= 0x01
         write_blob(ws, a, bytes(data))
     else:
-        _flip(path)
+        def flip(b: bytes) -> bytes:
+            data = bytearray(b)
+            data[-20 % len(data)] ^= 0x01
+            return bytes(data)
+
+        rewrite(ws, path, flip)  # the folder's file (and on S3 its object too)
     rep = ws.verify()
     assert not rep.ok
     assert any(expected in prob.object for prob in rep.problems), rep.problems
@@ -65,8 +70,7 @@ def test_one_byte_changed_is_named(what: str, sealed: tuple[Workspace, str, str]
 def test_changed_log_entry_breaks_chain_and_root(sealed: tuple[Workspace, str, str]) -> None:
     ws, a, _ = sealed
     path = ws.log_store.entry_path(1)
-    os.chmod(path, 0o644)
-    path.write_bytes(path.read_bytes().replace(b'"actor":"', b'"actor":"X'))  # still canonical JSON
+    rewrite(ws, path, lambda b: b.replace(b'"actor":"', b'"actor":"X'))  # still canonical JSON
     rep = ws.verify()
     objs = {p.object for p in rep.problems}
     assert "log entry 2" in objs  # chain: the next entry's prev hash no longer matches
@@ -76,7 +80,7 @@ def test_changed_log_entry_breaks_chain_and_root(sealed: tuple[Workspace, str, s
 def test_removed_last_entry_is_detected(sealed: tuple[Workspace, str, str]) -> None:
     ws, _, _ = sealed
     last = ws.log_store.size() - 1
-    ws.log_store.entry_path(last).unlink()
+    rewrite(ws, ws.log_store.entry_path(last), None)
     rep = ws.verify()
     assert any("entries were removed" in p.detail for p in rep.problems)
 

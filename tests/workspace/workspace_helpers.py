@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from _servers import copy_archive  # noqa: F401  (re-exported: the archive tests import it from here)
+
 PASSPHRASE = "correct horse battery staple"
 
 
@@ -75,25 +77,37 @@ def blob_exists(ws: Any, sha256: str) -> bool:
     return bool(ws.store.blobs.exists(ws.store.blob_name(sha256)))
 
 
-def copy_archive(src: Path, dst: Path) -> Path:
-    """A copy of an archive folder that owns its blobs: on S3 the copy gets its own key prefix
-    (``store.json``) and a copy of every object, so tampering with one copy leaves the others."""
-    shutil.copytree(src, dst, symlinks=True)
-    store = dst / "store.json"
-    if not store.exists():
-        return dst
-    from witnessbox.ledger.store import ObjectBlobs
+def rewrite(ws: Any, path: Path, change: Any) -> None:
+    """Change a committed file as an intruder would: the folder's copy, and for an archive on
+    S3 (WITNESSBOX_TEST_STORE=s3) its object too (decrypted, changed, encrypted again to the
+    archive key and stored with a matching checksum: only witnessbox's own checks can tell).
+    ``change`` maps the old bytes to the new ones; None deletes the file (and its object)."""
+    if path.exists():
+        old = path.read_bytes()
+        os.chmod(path, 0o644)
+        new = change(old) if change is not None else None
+        if new is None:
+            path.unlink()
+        else:
+            path.write_bytes(new)
+    mirror = getattr(ws, "mirror", None)
+    s3 = _s3(ws)
+    if mirror is None or s3 is None:
+        return
+    import pyrage
 
-    info = json.loads(store.read_bytes())
-    old = ObjectBlobs(info["url"], info["key_prefix"], None)
-    info["key_prefix"] = "copy-" + uuid.uuid4().hex
-    new = ObjectBlobs(info["url"], info["key_prefix"], None)
-    client = old.s3._s3
-    for name in old.names():
-        data = client.get_object(Bucket=old.s3.bucket, Key=f"{old.s3.prefix}/{name}")["Body"].read()
-        client.put_object(Bucket=new.s3.bucket, Key=f"{new.s3.prefix}/{name}", Body=data,
-                          ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
-    os.chmod(store, 0o644)
-    store.write_text(json.dumps(info, sort_keys=True, separators=(",", ":")))
-    os.chmod(store, 0o444)
-    return dst
+    from witnessbox.errors import NotFoundError
+
+    rel = mirror.rel(path)
+    client, bucket, prefix = s3
+    key = f"{prefix}/{mirror.key(rel)}"
+    if change is None:
+        client.delete_object(Bucket=bucket, Key=key)
+        return
+    try:
+        data = change(mirror.get(rel))
+    except NotFoundError:
+        return  # not a committed file (the header, keys): in the folder only
+    body = data if mirror.native(rel) else pyrage.encrypt(data, [mirror.recipient])
+    client.put_object(Bucket=bucket, Key=key, Body=body,
+                      ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode())

@@ -25,14 +25,17 @@ derivable from the archive files.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from ..errors import LockedError
 from .canonical import utc_now
 
 Migration = Callable[[sa.Connection], None]
@@ -129,6 +132,46 @@ def _serialize_migrations(conn: sa.Connection) -> None:
 
 
 _MIGRATION_LOCK_KEY = 0x77627831  # "wbx1": any fixed 64-bit key, the same in every process
+
+
+def writer_lock_key(archive_id: str) -> int:
+    """The PostgreSQL advisory lock key of an archive's writers (a signed 64-bit integer)."""
+    digest = hashlib.sha256(f"witnessbox-writers:{archive_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def writer_lock(engine: sa.Engine, archive_id: str, *, wait: bool = True,
+                on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the archive's writer lock in PostgreSQL (a session advisory lock on one connection)
+    for the block: writers on several machines sharing one catalog and one bucket take turns.
+
+    The server drops the lock when the holder's connection ends, so a killed writer never
+    leaves the archive locked.
+
+    Raises:
+        LockedError: ``wait`` is false and another writer holds the lock.
+    """
+    key = writer_lock_key(archive_id)
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    held = False
+    try:
+        held = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        if not held:
+            if not wait:
+                raise LockedError("archive, held by a writer on another machine")
+            if on_wait is not None:
+                on_wait()
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            held = True
+        yield
+    finally:
+        try:
+            if held:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        except sa.exc.SQLAlchemyError:
+            conn.invalidate()  # never hand a connection that may still hold the lock back to the pool
+        conn.close()
 
 
 def migrate(engine: sa.Engine) -> list[tuple[str, int]]:

@@ -14,8 +14,8 @@ named, never returned.
   storage operator can read nothing).
 
 ``Workspace`` keeps its blobs here when the archive was made with ``WITNESSBOX_STORE_URL``
-(``ledger/store.py``, :class:`~witnessbox.ledger.store.ObjectBlobs`); records, sidecars and
-the custody log stay in the folder (docs/scale-out.md).
+(``ledger/store.py``, :class:`~witnessbox.ledger.store.ObjectBlobs`), and its log entries,
+checkpoints, records and sidecars, age-encrypted (``ledger/mirror.py``, docs/scale-out.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 An intent marker ``pending/<name>.json`` is written before any file of an item (or attached
 sidecar) and removed after its log entry. A marker whose log entry exists means the work was
-committed (only the marker removal was lost); otherwise every file it lists is deleted.
+committed (only the marker removal was lost); otherwise every file it lists is deleted, and
+for an archive on object storage its object too.
+
+Also here: :func:`pull_log`, which keeps in the folder what writers on other machines
+committed to the store (an archive on object storage; the lock is held).
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._fsutil import _TMP_PREFIX, atomic_write_bytes, fsync_dir
 from ..errors import IntegrityError
-from ..ledger.canonical import canonical_bytes
-from ..ledger.records import SEAL_ACTIONS
+from ..ledger.canonical import canonical_bytes, parse_canonical, sha256_hex
+from ..ledger.records import SEAL_ACTIONS, ItemRecord, LogEntry
 
 if TYPE_CHECKING:
     from .core import Workspace
@@ -38,8 +42,8 @@ def clear_marker(path: Path) -> None:
         fsync_dir(path.parent)
 
 
-def _committed(ws: Workspace, info: dict[str, Any], size: int) -> bool:
-    seq = info.get("seq")
+def _committed(ws: Workspace, info: dict[str, Any], size: int, seq: Any = None) -> bool:
+    seq = info.get("seq") if seq is None else seq
     if not isinstance(seq, int) or not 0 <= seq < size:
         return False
     try:
@@ -51,6 +55,33 @@ def _committed(ws: Workspace, info: dict[str, Any], size: int) -> bool:
     if info.get("kind") == "attach":
         return e.action == "attach" and e.details.get("name") == info.get("name")
     return e.action in SEAL_ACTIONS
+
+
+def _committed_later(ws: Workspace, info: dict[str, Any], size: int) -> bool:
+    """Whether another writer committed the same work after this marker was written (an
+    archive on object storage, writers on several machines): its objects then belong to that
+    writer's committed item and must stay."""
+    seq = info.get("seq")
+    if not isinstance(seq, int):
+        return True  # unknown: keep the objects (a stray is named by verify, a loss is not undone)
+    return any(_committed(ws, info, size, s) for s in range(max(seq, 0) + 1, size))
+
+
+def _copies_match(ws: Workspace, info: dict[str, Any]) -> bool:
+    """Whether this folder's copy of what a committed marker covers is what its log entry
+    committed (the record, or an attached sidecar); a missing copy matches (it is pulled)."""
+    try:
+        e = ws.log_store.read(int(info["seq"]))
+        sha = str(info["sha256"])
+        if info.get("kind") == "attach":
+            path, want = ws.sidecar_dir(sha) / str(info.get("name")), e.details.get("sha256")
+        else:
+            path, want = ws.record_path(sha), e.details.get("record_sha256")
+        return sha256_hex(path.read_bytes()) == want
+    except FileNotFoundError:
+        return True
+    except (OSError, KeyError, TypeError, ValueError, IntegrityError):
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -76,10 +107,20 @@ def recover(ws: Workspace) -> int:
             info = json.loads(marker.read_bytes())
         except (OSError, ValueError):
             info = {}
-        if not _committed(ws, info, size):
+        committed = _committed(ws, info, size)
+        # With writers on several machines the same item may have been sealed since by another
+        # one (even at this marker's sequence number): its objects stay, and only this folder's
+        # own copies go (the committed ones are pulled again afterwards).
+        if committed and ws.mirror is not None and not _copies_match(ws, info):
+            committed, remote = False, False
+        else:
+            remote = ws.mirror is not None and not _committed_later(ws, info, size)
+        if not committed:
             # Record first: once it is gone the item is absent whatever else remains.
             for rel in sorted(info.get("files", []), key=lambda r: (not r.startswith("records/"), r)):
                 if isinstance(rel, str) and rel.startswith("blobs/") and rel == ws.store.blob_name(str(info.get("sha256"))):
+                    if ws.mirror is not None and not remote:
+                        continue
                     # The blob may be an object in S3: uploaded before the seal's log entry,
                     # it is deleted like a file when that entry never came.
                     ws.store.remove(str(info.get("sha256")))
@@ -87,6 +128,9 @@ def recover(ws: Workspace) -> int:
                 p = (root / rel).resolve()
                 if root.resolve() not in p.parents:
                     continue  # never delete outside the archive, whatever a marker says
+                if remote:
+                    assert ws.mirror is not None
+                    ws.mirror.delete(p.relative_to(root.resolve()).as_posix())
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                     p.unlink()
                     touched.add(p.parent)
@@ -120,3 +164,57 @@ def recover(ws: Workspace) -> int:
                 with contextlib.suppress(OSError):
                     p.unlink()
     return n
+
+
+def pull_item(ws: Workspace, sha256: str, rec: ItemRecord | None = None) -> None:
+    """Keep in the folder the files of an item committed by another machine (record, its
+    signature, sensitive metadata, the record's sidecars). A missing or damaged object is
+    left for ``verify`` to name."""
+    rec_path = ws.record_path(sha256)
+    paths = [rec_path.with_name(rec_path.name + ".sig"), rec_path]
+    for p in paths:
+        if not p.exists():
+            with contextlib.suppress(OSError, IntegrityError):
+                ws.read_file(p)
+    if rec is None:
+        try:
+            rec = ws._load_record(sha256)
+        except (OSError, IntegrityError):
+            return
+    more = [ws.sidecar_dir(sha256) / n for n in rec.sidecars]
+    if rec.sensitive is not None:
+        more.append(ws.meta_path(sha256))
+    for p in more:
+        if not p.exists() and root_contains(ws.root, p):
+            with contextlib.suppress(OSError, IntegrityError):
+                ws.read_file(p)
+
+
+def pull_log(ws: Workspace) -> int:
+    """Keep in the folder the log entries (and the files they commit) that writers on other
+    machines appended to the store since this folder last looked; return how many (lock held).
+
+    An entry is kept last, after its item's files: an entry in the folder means its files are
+    here too (or missing from the store, which ``verify`` names)."""
+    log = ws.log_store
+    start, size = log.local_size(), log.size()
+    for seq in range(start, size):
+        data = log.read_bytes(seq)
+        try:
+            entry = LogEntry.from_json(parse_canonical(data, what=f"log entry {seq}"))
+        except IntegrityError:
+            return seq - start  # verify names it; nothing after it is kept either
+        if entry.action in SEAL_ACTIONS and entry.objects:
+            pull_item(ws, entry.objects[0])
+        elif entry.action == "attach" and entry.objects and isinstance(entry.details.get("name"), str):
+            p = ws.sidecar_dir(entry.objects[0]) / str(entry.details["name"])
+            if not p.exists() and root_contains(ws.root, p):
+                with contextlib.suppress(OSError, IntegrityError):
+                    ws.read_file(p)
+        log.keep(seq, data)
+    return size - start
+
+
+def root_contains(root: Path, p: Path) -> bool:
+    """Whether ``p`` lies inside the archive folder (names from the store are not trusted)."""
+    return root.resolve() in p.resolve().parents

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .. import config
-from .._fsutil import atomic_write, atomic_write_bytes, sha256_file
+from .._fsutil import atomic_write, sha256_file
 from ..errors import ArchiveError, InputError, IntegrityError, UsageError, WitnessboxError
 from ..ledger.canonical import canonical_bytes, sha256_hex, utc_now
 from ..ledger.records import Derivation, ItemRecord, MediaInfo, SensitiveRef
@@ -206,12 +206,12 @@ def _seal_staged(
     sensitive_ref = None
     if sens_bytes is not None:
         meta_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(meta_path, ws.store.encrypt_bytes(sens_bytes), file_mode=0o444)
+        ws._store_file(meta_path, ws.store.encrypt_bytes(sens_bytes))
         sensitive_ref = SensitiveRef(sha256_hex(sens_bytes), tuple(sorted(sens or {})))
     if side_files:
         side_dir.mkdir(parents=True, exist_ok=True)
         for sname, data in side_files.items():
-            atomic_write_bytes(side_dir / sname, data, file_mode=0o444)
+            ws._store_file(side_dir / sname, data)
     name, name_b64 = _name_fields(path)
     record = ItemRecord(
         sha256=sha, sha512=staged.sha512, size=staged.size, media_type=result.media_type, name=name,
@@ -222,8 +222,8 @@ def _seal_staged(
     )
     data = canonical_bytes(record.to_json())
     rec_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(sig_path, ws._signing_key().sign(data), file_mode=0o444)
-    atomic_write_bytes(rec_path, data, file_mode=0o444)
+    ws._store_file(sig_path, ws._signing_key().sign(data))
+    ws._store_file(rec_path, data)
     action = "derive" if parent else "add"
     objects = [sha, parent] if parent else [sha]
     details: dict[str, Any] = {"record_sha256": sha256_hex(data), "name": name}
@@ -454,7 +454,7 @@ def attach_sidecar(ws: Workspace, sha256: str, name: str, data: bytes) -> Path:
         seq = ws.log_store.size()
         marker = write_marker(ws, f"attach-{sha256}-{name}", "attach", sha256, seq, [target], {"name": name})
         d.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, data, file_mode=0o444)
+        ws._store_file(target, data)
         ws.log_store.append("attach", config.actor(), [sha256], {"name": name, "sha256": sha256_hex(data)})
         clear_marker(marker)
     return target

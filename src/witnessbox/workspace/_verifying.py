@@ -5,6 +5,9 @@ Merkle root over the first ``tree_size`` entries), every item sealed in the log 
 signature, record hash in its log entry, blob re-hashed, sensitive metadata, sidecars), and
 finally files that no log entry accounts for. Work a killed writer left uncommitted (an intent
 marker in ``pending/``) is ignored, as recovery will remove it.
+
+For an archive on object storage (``ws.mirror``) every committed file is read from the store,
+never from the folder's copy, and objects nobody committed there are named too.
 """
 
 from __future__ import annotations
@@ -44,11 +47,45 @@ def _pending(ws: Workspace) -> tuple[set[str], set[Path]]:
     return shas, files
 
 
+def _read(ws: Workspace, path: Path) -> bytes:
+    """A committed file's bytes (for an archive on object storage: its object), checked
+    against the folder's copy when there is one (readers and exports use the copy).
+
+    Raises:
+        FileNotFoundError: Missing.
+        IntegrityError: The object is damaged, or the folder's copy differs from it.
+    """
+    data = ws.read_stored(path)
+    _same_copy(ws, path, data)
+    return data
+
+
+def _same_copy(ws: Workspace, path: Path, data: bytes) -> None:
+    """Raises IntegrityError when the folder's copy of a committed object differs from it."""
+    if ws.mirror is None:
+        return
+    try:
+        local = path.read_bytes()
+    except OSError:
+        return  # not pulled yet: readers fetch the object
+    if local != data:
+        raise IntegrityError(f"the folder's copy {ws.mirror.rel(path)} differs from its object in the store")
+
+
+def _check_store_json(ws: Workspace, entry: LogEntry, bad: Callable[[str, str], None]) -> None:
+    """store.json is not signed; the init entry says where the archive was meant to live."""
+    if entry.action == "init" and entry.details.get("store") != ws.store.blobs.url:
+        detail = (f"names {ws.store.blobs.url or 'the archive folder'} but the archive was made with "
+                  f"{entry.details.get('store') or 'the archive folder'} (init log entry)")
+        bad("store.json", detail)
+
+
 def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     rep = VerifyReport()
 
     def bad(obj: str, detail: str) -> None:
-        rep.problems.append(Problem(obj, detail))
+        if obj != "store.json" or Problem(obj, detail) not in rep.problems:
+            rep.problems.append(Problem(obj, detail))
 
     # Decrypting originals needs the identity: ask first, so a wrong passphrase is one clear error.
     identity = ws._identity()
@@ -63,6 +100,12 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         rep.notes.append(f"{len(pending_items)} item(s) left uncommitted by an interrupted writer: ignored, removed at the next write")
 
     # -- custody log --------------------------------------------------------------------------
+    if ws.mirror is not None:
+        # A store.json pointing elsewhere finds no log there: the folder's init entry tells.
+        try:
+            _check_store_json(ws, parse_entry(ws.log_store.entry_path(0).read_bytes(), what="log entry 0"), bad)
+        except (OSError, IntegrityError):
+            pass
     ws.log_store.invalidate()
     size = ws.log_store.size()
     sealed: dict[str, tuple[int, LogEntry]] = {}
@@ -73,10 +116,15 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     for seq in range(size):
         obj = f"log entry {seq}"
         try:
-            data = ws.log_store.read_bytes(seq)
+            data = ws.log_store.read_bytes(seq, fresh=True)
         except IntegrityError as e:
             bad(obj, str(e))
             data = b""
+        else:
+            try:
+                _same_copy(ws, ws.log_store.entry_path(seq), data)
+            except IntegrityError as e:
+                bad(obj, str(e))
         frontier = frontier_extend(frontier, seq, [leaf_hash(data)])
         roots[seq + 1] = root_from_frontier(frontier)
         rep.entries_checked += 1
@@ -93,10 +141,8 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         if entry.prev != want_prev:
             bad(obj, f"hash chain broken: its previous-entry hash does not match log entry {seq - 1}")
         prev_bytes = data
-        if seq == 0 and entry.action == "init" and entry.details.get("store") != ws.store.blobs.url:
-            # store.json is not signed; the init entry says where the blobs were meant to go.
-            bad("store.json", f"names {ws.store.blobs.url or 'the archive folder'} but the archive was made with "
-                              f"{entry.details.get('store') or 'the archive folder'} (init log entry)")
+        if seq == 0:
+            _check_store_json(ws, entry, bad)
         if entry.action in SEAL_ACTIONS and entry.objects:
             if entry.objects[0] in sealed:
                 bad(obj, f"item {entry.objects[0]} is sealed twice")
@@ -112,7 +158,10 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
         obj = f"checkpoint {cs}"
         rep.checkpoints_checked += 1
         try:
-            data, sig = ws.log_store.read_checkpoint(cs)
+            data, sig = ws.log_store.read_checkpoint(cs, fresh=True)
+            cp_path = ws.log_store.checkpoint_path(cs)
+            _same_copy(ws, cp_path, data)
+            _same_copy(ws, cp_path.with_name(cp_path.name + ".sig"), sig)
             cp = verify_checkpoint(data, sig, pub)
         except IntegrityError as e:
             bad(obj, str(e))
@@ -171,7 +220,46 @@ def verify_archive(ws: Workspace, progress: Progress | None) -> VerifyReport:
     for name in stored:
         if name not in known_blobs and (ws.root / name).resolve() not in pending_files:
             bad(f"blob {name.rsplit('/', 1)[-1]}", "is not in the custody log (added outside witnessbox?)")
+    if ws.mirror is not None:
+        _stray_objects(ws, set(sealed), attached, size, sizes, pending_files, bad)
     return rep
+
+
+def _stray_objects(ws: Workspace, sealed: set[str], attached: dict[tuple[str, str], str], size: int,
+                   checkpoints: list[int], pending_files: set[Path], bad: Callable[[str, str], None]) -> None:
+    """Objects in the store that no log entry commits (an archive on object storage)."""
+    assert ws.mirror is not None
+    known: set[str] = set()
+    for sha in sealed:
+        rec = ws.record_path(sha)
+        known |= {ws.mirror.rel(rec), ws.mirror.rel(rec) + ".sig", ws.mirror.rel(ws.meta_path(sha))}
+    known |= {ws.log_store.entry_name(s) for s in range(size)}
+    known |= {n for c in checkpoints for n in (ws.log_store.checkpoint_name(c), ws.log_store.checkpoint_name(c) + ".sig")}
+    for prefix in ("records/", "meta/", "sidecars/", "log/"):
+        try:
+            names = ws.mirror.names(prefix)
+        except ArchiveError as e:
+            bad(prefix.rstrip("/"), f"cannot be listed ({e.message})")
+            continue
+        for name in names:
+            if name in known or (ws.root / name).resolve() in pending_files:
+                continue
+            parts = name.split("/")
+            if prefix == "sidecars/" and len(parts) == 4 and parts[2] in sealed:
+                if parts[3] in _expected_sidecars(ws, parts[2], attached):
+                    continue
+                bad(f"item {parts[2]}", f"sidecar {parts[3]} is not in its record or the custody log (object {ws.mirror.key(name)})")
+                continue
+            bad(f"object {ws.mirror.key(name)}", "is not in the custody log (added outside witnessbox?)")
+
+
+def _expected_sidecars(ws: Workspace, sha: str, attached: dict[tuple[str, str], str]) -> set[str]:
+    names = {n for (s, n) in attached if s == sha}
+    try:
+        names |= set(ws._load_record(sha).sidecars)
+    except (OSError, IntegrityError, ValueError):
+        pass
+    return names
 
 
 def _verify_item(
@@ -183,10 +271,13 @@ def _verify_item(
     obj = f"item {sha}"
     rec_path = ws.record_path(sha)
     try:
-        data = rec_path.read_bytes()
-        sig = rec_path.with_name(rec_path.name + ".sig").read_bytes()
+        data = _read(ws, rec_path)
+        sig = _read(ws, rec_path.with_name(rec_path.name + ".sig"))
     except OSError:
         report(obj, "record or its signature is missing")
+        return
+    except IntegrityError as e:
+        report(obj, f"record: {e}")
         return
     try:
         rec: ItemRecord = verify_record(data, sig, pub, what="record")
@@ -210,7 +301,7 @@ def _verify_item(
         progress(rec.size, total, rec.name)
     if rec.sensitive is not None:
         try:
-            blob = ws.meta_path(sha).read_bytes()
+            blob = _read(ws, ws.meta_path(sha))
             plain = ContentStore.decrypt_bytes(blob, identity)
             if sha256_hex(plain) != rec.sensitive.sha256:
                 report(obj, "sensitive metadata does not match its record")
@@ -225,9 +316,12 @@ def _verify_item(
             expected[name] = h
     for name, h in expected.items():
         try:
-            got = sha256_hex((side / name).read_bytes())
+            got = sha256_hex(_read(ws, side / name))
         except OSError:
             report(obj, f"sidecar {name} is missing")
+            continue
+        except IntegrityError as e:
+            report(obj, f"sidecar {name}: {e}")
             continue
         if got != h:
             report(obj, f"sidecar {name} does not match its record")

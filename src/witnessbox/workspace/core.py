@@ -62,6 +62,7 @@ from ..ledger import index as _index
 from ..ledger import keys as _keys
 from ..ledger.canonical import canonical_bytes, parse_canonical, sha256_hex, utc_now
 from ..ledger.custody import CustodyLog
+from ..ledger.mirror import ObjectMirror
 from ..ledger.records import SEAL_ACTIONS, Checkpoint, InclusionProof, ItemRecord, LogEntry
 from ..ledger.store import BlobStore, ContentStore, FolderBlobs, ObjectBlobs, decrypt_stream
 from ..ledger.verify import key_id as _key_id
@@ -162,14 +163,23 @@ class Workspace:
         # A copy on a USB stick or a DVD, or one handed over without write access: every
         # reading use case works (the catalog is then a private copy), every write refuses.
         self.read_only = not os.access(root, os.W_OK)
-        self.log_store = CustodyLog(root)
         recipient = _keys.load_recipient(root / "keys") if header.encrypted else None
         # The recipient file is not signed; the header is. A swapped file would encrypt new
         # originals to someone else's key.
         if recipient is not None and str(recipient) != header.age_recipient:
             raise IntegrityError(f"keys/{_keys.AGE_PUB} does not match the signed archive header: restore it from a backup")
-        self.store = ContentStore(root, recipient, _blob_store(root, self.read_only))
+        self._place(root, recipient)
         self.public_key_pem = (root / "keys" / _keys.SIGNING_PUB).read_bytes()
+
+    def _place(self, root: Path, recipient: pyrage.x25519.Recipient | None) -> None:
+        """Where the archive's files live: the folder, or (``store.json``) the blobs and every
+        committed file on object storage too (``mirror``), the folder keeping a copy."""
+        blobs = _blob_store(root, self.read_only)
+        self.store = ContentStore(root, recipient, blobs)
+        self.mirror: ObjectMirror | None = None
+        if isinstance(blobs, ObjectBlobs) and recipient is not None:
+            self.mirror = ObjectMirror(lambda: blobs.s3, root, recipient, self._identity)
+        self.log_store = CustodyLog(root, self.mirror)
 
     # -- creation ----------------------------------------------------------------------------
     @classmethod
@@ -247,8 +257,7 @@ class Workspace:
             shutil.rmtree(build, ignore_errors=True)
             raise
         ws.root = path
-        ws.log_store = CustodyLog(path)
-        ws.store = ContentStore(path, ws.store.recipient, _blob_store(path, ws.read_only))
+        ws._place(path, ws.store.recipient)
         return ws
 
     @classmethod
@@ -376,12 +385,13 @@ class Workspace:
             finally:
                 self._depth -= 1
             return
-        cm = exclusive_lock(self.root / "lock", on_wait=self.on_lock_wait)
+        cm = self._writer_lock(wait=True)
         cm.__enter__()
         self._depth = 1
         try:
             self.log_store.invalidate()
             self._recover()
+            self._pull()
             start = self.log_store.size()
             try:
                 yield
@@ -392,6 +402,74 @@ class Workspace:
         finally:
             self._depth = 0
             cm.__exit__(None, None, None)
+
+    @contextlib.contextmanager
+    def _writer_lock(self, *, wait: bool) -> Iterator[None]:
+        """The writers' lock: the folder's ``flock``; for an archive on object storage with
+        its catalog on PostgreSQL also the archive's advisory lock there, which writers on
+        other machines (other folders, the same catalog and bucket) take too.
+
+        Raises:
+            LockedError: ``wait`` is false and another writer holds a lock.
+        """
+        with exclusive_lock(self.root / "lock", wait=wait, on_wait=self.on_lock_wait):
+            if self.mirror is None or not self.database_url:
+                yield
+                return
+            with _index.writer_lock(self.engine, self.archive_id, wait=wait, on_wait=self.on_lock_wait):
+                yield
+
+    def _pull(self) -> None:
+        """Keep in the folder what writers on other machines committed (lock held)."""
+        if self.mirror is not None:
+            from ._recovery import pull_log
+
+            # A second machine starts from the header, keys and store.json alone.
+            for d in ("blobs", "records", "meta", "sidecars", "log/entries", "log/checkpoints", "pending", "tmp"):
+                (self.root / d).mkdir(parents=True, exist_ok=True)
+            pull_log(self)
+
+    def _store_file(self, path: Path, data: bytes) -> None:
+        """Write one file of uncommitted work (lock held, listed in an intent marker): in the
+        folder, and for an archive on object storage as its object too (an orphan left at
+        that name by a killed writer is replaced)."""
+        atomic_write_bytes(path, data, file_mode=0o444)
+        if self.mirror is not None:
+            self.mirror.put_file(path, data, replace=True)
+
+    def read_stored(self, path: Path) -> bytes:
+        """The bytes of a committed file as the archive's truth holds them: for an archive on
+        object storage its object (checked, decrypted), never the folder's copy (``verify``).
+
+        Raises:
+            FileNotFoundError: Missing.
+            IntegrityError: The stored object is damaged.
+        """
+        if self.mirror is None:
+            return path.read_bytes()
+        try:
+            return self.mirror.get(self.mirror.rel(path))
+        except NotFoundError as e:
+            raise FileNotFoundError(str(path)) from e
+
+    def read_file(self, path: Path) -> bytes:
+        """The bytes of a committed file of the archive (a record, a sidecar...): from the
+        folder, or for an archive on object storage from the store when this folder does not
+        have it yet (then kept here).
+
+        Raises:
+            FileNotFoundError: Neither here nor in the store.
+            IntegrityError: The stored object is damaged.
+        """
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            if self.mirror is None:
+                raise
+        try:
+            return self.mirror.pull(path)
+        except NotFoundError as e:
+            raise FileNotFoundError(str(path)) from e
 
     def require_writable(self) -> None:
         """Fail now, before any work or prompt, when the archive cannot be written.
@@ -406,9 +484,9 @@ class Workspace:
         if self.read_only:
             return
         try:
-            with exclusive_lock(self.root / "lock", wait=False):
+            with self._writer_lock(wait=False):
                 self._recover()
-        except (WitnessboxError, OSError):
+        except (WitnessboxError, OSError, sa.exc.SQLAlchemyError):
             pass  # a writer is active (it recovers) or the lock is not ours: read committed state
 
     def _recover(self) -> int:
@@ -527,12 +605,17 @@ class Workspace:
         rec = self._records.get(sha256)
         if rec is None:
             path = self.record_path(sha256)
+            pulled = self.mirror is not None and not path.exists()
             try:
-                data = path.read_bytes()
+                data = self.read_file(path)
             except FileNotFoundError as e:
                 raise IntegrityError(f"record of item {sha256} is missing") from e
             rec = ItemRecord.from_json(parse_canonical(data, what=f"record {sha256}"))
             self._records[sha256] = rec
+            if pulled:
+                from ._recovery import pull_item
+
+                pull_item(self, sha256, rec)  # sealed on another machine: its other files too
         return rec
 
     def resolve(self, id_prefix: str) -> str:
@@ -567,8 +650,8 @@ class Workspace:
 
         path = self.record_path(sha256)
         try:
-            data = path.read_bytes()
-            sig = path.with_name(path.name + ".sig").read_bytes()
+            data = self.read_file(path)
+            sig = self.read_file(path.with_name(path.name + ".sig"))
         except OSError:
             return "the record or its signature is missing"
         try:
@@ -623,7 +706,7 @@ class Workspace:
         if rec.sensitive is None:
             return None
         try:
-            blob = self.meta_path(rec.sha256).read_bytes()
+            blob = self.read_file(self.meta_path(rec.sha256))
         except FileNotFoundError as e:
             raise IntegrityError(f"sensitive metadata of {rec.sha256} is missing") from e
         data = ContentStore.decrypt_bytes(blob, self._identity())
@@ -702,7 +785,12 @@ class Workspace:
 
     def sidecars(self, sha256: str) -> dict[str, Path]:
         """Files stored beside an item, by name."""
-        d = self.sidecar_dir(self.resolve(sha256))
+        sha = self.resolve(sha256)
+        d = self.sidecar_dir(sha)
+        if self.mirror is not None and not d.is_dir():
+            from ._recovery import pull_item
+
+            pull_item(self, sha)  # sealed on another machine: keep its files here
         if not d.is_dir():
             return {}
         return {p.name: p for p in sorted(d.iterdir()) if p.is_file() and not p.name.startswith(".")}

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .._fsutil import atomic_write_bytes
 from ..catalog import (
     Catalog,
     Category,
@@ -248,7 +247,7 @@ class Incidents:
         with self._ws.transaction():
             path = self._testimony_path(sha)
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, blob, file_mode=0o444)  # commit order: file, then row and log
+            self._ws._store_file(path, blob)  # commit order: file (and its object), then row and log
             return self.catalog.add_testimony(
                 inc_id, language=language, given_on=given_on, blob_sha256=sha, has_contact=bool(contact), log=self._log
             )
@@ -268,7 +267,7 @@ class Incidents:
 
         info, sha = self.catalog.testimony(testimony_id)
         try:
-            blob = self._testimony_path(sha).read_bytes()
+            blob = self._ws.read_file(self._testimony_path(sha))
         except OSError as e:
             raise IntegrityError(f"the file of testimony #{testimony_id} is missing") from e
         if hashlib.sha256(blob).hexdigest() != sha:
@@ -288,9 +287,16 @@ class Incidents:
             rows = c.execute(sa.select(schema.testimonies.c.id, schema.testimonies.c.blob_sha256)).all()
         for tid, sha in rows:
             try:
-                ok = hashlib.sha256(self._testimony_path(sha).read_bytes()).hexdigest() == sha
+                path = self._testimony_path(sha)
+                copies = [self._ws.read_stored(path)]  # on object storage: the object
+                if self._ws.mirror is not None and path.exists():
+                    copies.append(path.read_bytes())  # and the folder's copy, which readers use
+                ok = all(hashlib.sha256(c).hexdigest() == sha for c in copies)
             except OSError:
                 problems.append(f"testimony #{tid}: file {sha[:16]} is missing")
+                continue
+            except IntegrityError as e:
+                problems.append(f"testimony #{tid}: {e.detail or e.message}")
                 continue
             if not ok:
                 problems.append(f"testimony #{tid}: file {sha[:16]} does not match its sha256")
