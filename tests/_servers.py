@@ -44,6 +44,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _weed_port() -> int:
+    """A port for SeaweedFS: ``weed`` serves gRPC on each port + 10000, so that port must
+    exist (at most 65535) and be free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOOPBACK, port + 10000))
+            except OSError:
+                continue
+        return port
+    raise ServerUnavailable("no free pair of ports (N, N + 10000) on 127.0.0.1 for SeaweedFS")
+
+
 def _pg_bin() -> Path:
     for d in PG_BIN_DIRS:
         if (d / "initdb").is_file() and (d / "pg_ctl").is_file():
@@ -276,7 +292,7 @@ def start_seaweedfs() -> SeaweedServer:
         raise ServerUnavailable("boto3 is not installed") from None
     base = Path(tempfile.mkdtemp(prefix="wb-s3-"))
     (base / "data").mkdir()
-    ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "webdav", "admin")}
+    ports = {name: _weed_port() for name in ("master", "volume", "filer", "s3", "webdav", "admin")}
     cmd = [str(weed), "mini", f"-dir={base / 'data'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
            "-master.telemetry=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
            *(f"-{name}.port={port}" for name, port in ports.items())]
