@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "web"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from review_speed import ARCHIVE_PASS, USER_PASS, sign_in  # noqa: E402
+from review_speed import ARCHIVE_PASS, USER_PASS, browser_sign_in, sign_in  # noqa: E402
 
 W, H, FPS = 320, 180, 30
 
@@ -235,7 +235,6 @@ def main() -> int:
 
     if a.no_browser or not Path("/usr/bin/chromium").exists():
         return 0
-    import pyotp
     from live_server import serving
     from playwright.sync_api import sync_playwright
 
@@ -248,13 +247,7 @@ def main() -> int:
         pw = pg.evaluate(parse, whole_text)
         pn = pg.evaluate(parse, win_text)
         print(f"chromium JSON.parse: whole {pw:.0f} ms, windowed {pn:.1f} ms (ratio {pw / max(pn, 0.1):.0f}x)")
-        pg.goto(f"{url}/signin")
-        pg.fill("input[name=name]", "rev")
-        pg.fill("input[name=passphrase]", USER_PASS)
-        time.sleep(31)  # a fresh TOTP step (the in-process sign-in above used the current one)
-        pg.fill("input[name=code]", pyotp.TOTP(secret).now())
-        pg.click("button[type=submit]")
-        pg.wait_for_url("**/items")
+        browser_sign_in(pg, url, secret)
         _, anchor0 = timed(lambda: json.loads(whole_text))
         t = time.perf_counter()
         pg.goto(f"{url}/items/{copy}/review", timeout=180_000)

@@ -29,6 +29,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,19 @@ def sign_in(app: object, clock: object, secret: str, name: str) -> object:
                                 "code": pyotp.TOTP(secret).at(clock())})  # type: ignore[operator]
     assert r.status_code == 303, r.text
     return c
+
+
+def browser_sign_in(pg: Any, url: str, secret: str) -> None:
+    """Sign the reviewer ``rev`` in through the page's own form (a Playwright page)."""
+    import pyotp
+
+    pg.goto(f"{url}/signin")
+    pg.fill("input[name=name]", "rev")
+    pg.fill("input[name=passphrase]", USER_PASS)
+    time.sleep(31)  # a fresh TOTP step (the in-process sign-in used the current one)
+    pg.fill("input[name=code]", pyotp.TOTP(secret).now())
+    pg.click("button[type=submit]")
+    pg.wait_for_url("**/items")
 
 
 def main() -> int:
@@ -221,15 +235,7 @@ def main() -> int:
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"])
             pg = b.new_page(viewport={"width": 1600, "height": 1000})
-            import pyotp
-
-            pg.goto(f"{url}/signin")
-            pg.fill("input[name=name]", "rev")
-            pg.fill("input[name=passphrase]", USER_PASS)
-            time.sleep(31)  # a fresh TOTP step (the in-process sign-in above used the current one)
-            pg.fill("input[name=code]", pyotp.TOTP(secret).now())
-            pg.click("button[type=submit]")
-            pg.wait_for_url("**/items")
+            browser_sign_in(pg, url, secret)
             pg.goto(f"{url}/items/{photo_sha}/review")
             pg.wait_for_selector("#review[data-loaded='1']", timeout=120_000)
             assert pg.locator("#rv-overlay .rg").count() == 200
