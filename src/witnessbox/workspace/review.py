@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._fsutil import atomic_write_text, sha256_file
+from .._fsutil import atomic_write_text
 from ..catalog import Approval, Catalog, Change
 from ..errors import InputError, IntegrityError, NotFoundError, ReviewError, UsageError
 from ..media.formats import MediaKind, media_kind, output_name
@@ -257,14 +258,17 @@ class Reviews:
         """The review status of a redacted copy for ``reviewer`` (not logged: shows no pixels)."""
         return self.open(item, reviewer, log=False).status()
 
-    def _sidecar(self, rec: ItemRecord, name: str) -> Path | None:
+    def _sidecar(self, rec: ItemRecord, name: str) -> bytes | None:
+        """The sidecar's bytes, read once and checked against its sealed hash (the bytes
+        checked are the bytes parsed)."""
         p = self._ws.sidecars(rec.sha256).get(name)
         if p is None:
             return None
+        data = p.read_bytes()
         want = rec.sidecars.get(name)
-        if want is None or sha256_file(p) != want:
+        if want is None or hashlib.sha256(data).hexdigest() != want:
             raise IntegrityError(f"sidecar {name} of {rec.sha256[:16]} does not match its sealed hash; run `witnessbox verify`")
-        return p
+        return data
 
     def _load(self, rec: ItemRecord) -> _Parsed:
         """The copy's regions file, the review state it starts from and its review record.
@@ -284,17 +288,17 @@ class Reviews:
             hit = _PARSED.get(key)
         if hit is not None:
             return hit
-        regions = parse_regions(json.loads(rp.read_text(encoding="utf-8")), where=rp.name)
+        regions = parse_regions(json.loads(rp), where=name + ".regions.json")
         if regions.source_sha256 != rec.parent:
             # A regions file of another original would leave this one's faces visible.
             raise InputError(f"the regions file of {rec.sha256[:16]} belongs to another original "
                              f"({regions.source_sha256[:12] or '(none)'}...): refused")
-        sugg = parse_suggestions(json.loads(sp.read_text(encoding="utf-8")), where=sp.name) if sp else None
+        sugg = parse_suggestions(json.loads(sp), where=name + ".suggestions.json") if sp is not None else None
         record: dict[str, Any] = {}
         if kp is not None:
-            record = json.loads(kp.read_text(encoding="utf-8"))
+            record = json.loads(kp)
             if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-                raise InputError(f"{kp.name} is not a review record (see docs/review.md)")
+                raise InputError(f"{name + RECORD_SUFFIX} is not a review record (see docs/review.md)")
         # The regions file's sealed hash was just checked: it is the digest the suggestions
         # name when they were made for exactly this file (no need to serialize it again).
         state = state_from_files(regions, sugg, record, regions_file_sha256=rec.sidecars.get(name + ".regions.json"))
@@ -438,9 +442,10 @@ class Review:
         """The regions file of the copy under review (read once per copy: it is sealed)."""
         sha = self.derivative.sha256
         if self._base is None or self._base[0] != sha:
-            p = self._reviews._sidecar(self.derivative, self.derivative.name + ".regions.json")
-            assert p is not None
-            self._base = (sha, parse_regions(json.loads(p.read_text(encoding="utf-8")), where=p.name))
+            name = self.derivative.name + ".regions.json"
+            data = self._reviews._sidecar(self.derivative, name)
+            assert data is not None
+            self._base = (sha, parse_regions(json.loads(data), where=name))
         return self._base[1]
 
     @contextlib.contextmanager
@@ -778,9 +783,9 @@ class Review:
             if ix:
                 refs.append(TrackRef(t.id, tuple(sorted(ix)), t.sightings, t.best_score))
         params: dict[str, float | int | str | bool] = {}
-        p = self._reviews._sidecar(self.derivative, self.derivative.name + ".suggestions.json")
-        if p is not None:
-            params = dict(parse_suggestions(json.loads(p.read_text(encoding="utf-8"))).params)
+        data = self._reviews._sidecar(self.derivative, self.derivative.name + ".suggestions.json")
+        if data is not None:
+            params = dict(parse_suggestions(json.loads(data)).params)
         return SuggestionsFile(regions.media, regions.source_sha256, "", tuple(refs), tuple(st.suggestions.values()),
                                params)
 
