@@ -216,7 +216,7 @@ def main() -> int:
     clock = Clock()
     clock.t = time.time() - 31
     probe = Workspace.open(tmp / "archive")
-    app = create_app(WebConfig(archive=tmp / "archive"), sessions=SessionManager(probe.accounts.session_epoch, clock=clock))
+    app = create_app(WebConfig(archive=tmp / "archive"), sessions=SessionManager(probe.accounts, clock=clock))
     c: Any = sign_in(app, clock, secret, "rev")
     for _ in range(2):
         page, t_page = timed(lambda: c.get(f"/items/{copy}/review"))

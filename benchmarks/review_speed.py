@@ -152,7 +152,7 @@ def main() -> int:
     # (a used step is never accepted again, nor any earlier one).
     clock.t = time.time() - 31
     probe = Workspace.open(tmp / "archive")
-    app = create_app(WebConfig(archive=tmp / "archive"), sessions=SessionManager(probe.accounts.session_epoch, clock=clock))
+    app = create_app(WebConfig(archive=tmp / "archive"), sessions=SessionManager(probe.accounts, clock=clock))
     c = sign_in(app, clock, secret, "rev")
     t = time.perf_counter()
     page = c.get(f"/items/{vid}/review")  # type: ignore[attr-defined]

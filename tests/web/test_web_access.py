@@ -19,7 +19,7 @@ def test_fold_pairs(a: str, b: str) -> None:
 
 @pytest.fixture(scope="module")
 def ws(world: World) -> Workspace:
-    w = Workspace.open(world.root, ARCHIVE_PASS)
+    w = world.open(ARCHIVE_PASS)
     yield w  # type: ignore[misc]
     w.close()
 
@@ -38,7 +38,7 @@ def test_table_agrees_with_full_listing(ws: Workspace, flt: IncidentFilter, text
 
 
 def test_table_pages(world: World) -> None:
-    with Workspace.open(world.root, ARCHIVE_PASS) as w:
+    with world.open(ARCHIVE_PASS) as w:
         region = [r for r in w.incidents.regions() if r.name == "Homiel"][0]
         for n in range(5):
             w.incidents.add(IncidentInput(title=f"paged {n}", time=make_timespan(f"2027-01-0{n + 1}"), place="",

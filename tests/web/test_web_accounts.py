@@ -14,7 +14,7 @@ from witnessbox.workspace.accounts import LOCKOUT_AFTER, check_passphrase, parse
 
 @pytest.fixture
 def ws(world: World) -> Workspace:
-    w = Workspace.open(world.root, ARCHIVE_PASS)
+    w = world.open(ARCHIVE_PASS)
     w.accounts.cost = CHEAP
     yield w  # type: ignore[misc]
     w.close()
@@ -47,6 +47,17 @@ def test_wrong_archive_passphrase_makes_no_user(ws: Workspace) -> None:
 
 
 def test_nothing_on_disk_holds_the_archive_passphrase_in_clear(world: World) -> None:
+    if world.database_url:
+        # On PostgreSQL the accounts are tables of that database: no file in the folder.
+        assert not (world.root / "accounts.sqlite").exists()
+        with world.open() as w, w.engine.connect() as c:
+            tables = c.exec_driver_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").scalars().all()
+            rows = c.exec_driver_sql("SELECT salt, verifier, wrapped FROM accounts_users").all()
+        assert {"accounts_users", "accounts_sessions", "accounts_schema_migrations"} <= set(tables)
+        data = b"".join(bytes(x) for r in rows for x in r)
+        assert data and ARCHIVE_PASS.encode() not in data and USER_PASS.encode() not in data
+        return
     data = (world.root / "accounts.sqlite").read_bytes()
     assert ARCHIVE_PASS.encode() not in data and USER_PASS.encode() not in data
     assert (world.root / "accounts.sqlite").stat().st_mode & 0o077 == 0
@@ -119,7 +130,7 @@ def test_web_sign_in_is_logged_with_the_user_as_actor(app: object, world: World,
                                      "csrf_token": token})
     assert r.status_code == 401
     sign_in(app, world.users["rev"], clock)
-    with Workspace.open(world.root) as fresh:
+    with world.open() as fresh:
         entries = fresh.log()
     ok = [e for e in entries if e.action == "web.signin" and e.actor == "rev"]
     failed = [e for e in entries if e.action == "web.signin-failed" and e.details.get("user") == "rev"]

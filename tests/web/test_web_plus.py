@@ -86,7 +86,7 @@ def plus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plus]:
 
     clock = Clock()
     probe = Workspace.open(root)
-    sessions = SessionManager(probe.accounts.session_epoch, clock=clock)
+    sessions = SessionManager(probe.accounts, clock=clock)
     app = create_app(WebConfig(archive=root, site=base / "site", dropbox_inbox=inbox.root), sessions=sessions)
     app.app.state.witnessbox.per_address = RateLimiter(1_000_000, 900)  # type: ignore[attr-defined]
     clients = {name: sign_in(app, u, clock) for name, u in users.items()}

@@ -69,7 +69,7 @@ def _forge(w: ReviewWorld, base: Path) -> None:
 def rapp(rworld: ReviewWorld) -> Iterator[tuple[object, Clock]]:
     clock = Clock()
     probe = Workspace.open(rworld.root)
-    sessions = SessionManager(probe.accounts.session_epoch, clock=clock)
+    sessions = SessionManager(probe.accounts, clock=clock)
     yield create_app(WebConfig(archive=rworld.root), sessions=sessions), clock
     sessions.end_all()
     probe.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +68,12 @@ class World:
     homiel_incident: str
     minsk_item: str
     homiel_item: str
+    database_url: str | None = None
+    """The catalog (and accounts) database of a PostgreSQL run; None: the archive's SQLite files."""
+
+    def open(self, passphrase: str | None = None) -> Workspace:
+        """The archive on its own database (a test's fresh schema is another one)."""
+        return Workspace.open(self.root, passphrase, database_url=self.database_url)
 
 
 def _add_users(ws: Workspace) -> dict[str, User]:
@@ -101,7 +109,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         users = _add_users(ws)
     finally:
         ws.close()
-    return World(root, users, a.id, b.id, by_name["minsk.txt"], by_name["homiel.txt"])
+    return World(root, users, a.id, b.id, by_name["minsk.txt"], by_name["homiel.txt"], ws.database_url)
 
 
 @pytest.fixture(scope="session")
@@ -112,9 +120,10 @@ def clock() -> Clock:
 @pytest.fixture(scope="session")
 def app(world: World, clock: Clock) -> Iterator[object]:
     config = WebConfig(archive=world.root)
-    probe = Workspace.open(world.root)
-    sessions = SessionManager(probe.accounts.session_epoch, clock=clock)
-    application = create_app(config, sessions=sessions)
+    probe = world.open()
+    sessions = SessionManager(probe.accounts, clock=clock)
+    with world_database(world):
+        application = create_app(config, sessions=sessions)
     # Every in-process client signs in from the same address ("testclient"): the per-address
     # limit is tested on its own (test_rate_limit_per_address) and lifted for the rest.
     from witnessbox.web.app import RateLimiter
@@ -123,6 +132,22 @@ def app(world: World, clock: Clock) -> Iterator[object]:
     yield application
     sessions.end_all()
     probe.close()
+
+
+@contextlib.contextmanager
+def world_database(world: World) -> Iterator[None]:
+    """``$WITNESSBOX_DATABASE_URL`` set to the world's database for the block (the app pins
+    the URL it starts with)."""
+    old = os.environ.get("WITNESSBOX_DATABASE_URL")
+    if world.database_url:
+        os.environ["WITNESSBOX_DATABASE_URL"] = world.database_url
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("WITNESSBOX_DATABASE_URL", None)
+        else:
+            os.environ["WITNESSBOX_DATABASE_URL"] = old
 
 
 def new_client(app: object) -> TestClient:

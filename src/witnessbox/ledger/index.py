@@ -18,7 +18,10 @@ Packages add their own tables through registered migrations::
 
 Migrations run in ``(package, version)`` order, each in its own transaction, recorded in
 ``schema_migrations``; :func:`migrate` applies whatever is registered and not yet applied, so
-a module registering at import time gets its tables on the next ``ws.engine`` access.
+a module registering at import time gets its tables on the next ``ws.engine`` access. The web
+app's accounts use the same mechanism for a second database (``database=ACCOUNTS``: its own
+record table, ``accounts_schema_migrations``, and tables named ``accounts_*`` that ``reindex``
+never drops; see ``workspace/accounts.py``).
 ``witnessbox reindex`` deletes the file and rebuilds it: keep nothing here that is not
 derivable from the archive files.
 """
@@ -40,32 +43,46 @@ from .canonical import utc_now
 
 Migration = Callable[[sa.Connection], None]
 
-_REGISTRY: dict[tuple[str, int], Migration] = {}
+CATALOG = "catalog"
+"""The catalog's migrations: ``witnessbox reindex`` drops its tables and rebuilds them."""
+ACCOUNTS = "accounts"
+"""The web app's accounts (``accounts.sqlite``, or ``accounts_*`` tables beside a server catalog):
+never rebuilt, never dropped by ``reindex`` (they hold secrets that are not in the log)."""
+#: Where each database records the migrations applied to it.
+_RECORDS = {CATALOG: "schema_migrations", ACCOUNTS: "accounts_schema_migrations"}
+#: Tables of a kept database start with this; :func:`drop_all` leaves them alone.
+KEPT_PREFIX = "accounts_"
+
+_REGISTRY: dict[str, dict[tuple[str, int], Migration]] = {name: {} for name in _RECORDS}
 _LOCK = threading.Lock()
-_generation = 0
+_generation = dict.fromkeys(_RECORDS, 0)
 
 
-def register_migration(package: str, version: int, fn: Migration) -> None:
-    """Register schema migration ``version`` (1, 2, ...) of ``package``.
+def register_migration(package: str, version: int, fn: Migration, *, database: str = CATALOG) -> None:
+    """Register schema migration ``version`` (1, 2, ...) of ``package`` for ``database``
+    (:data:`CATALOG`, or :data:`ACCOUNTS` whose tables must all start with :data:`KEPT_PREFIX`).
 
     Re-registering the same ``(package, version)`` with the same function is a no-op.
 
     Raises:
-        ValueError: A different function is already registered under that key.
+        ValueError: A different function is already registered under that key, or the
+            database is unknown.
     """
-    global _generation
+    if database not in _REGISTRY:
+        raise ValueError(f"unknown migration database {database!r}")
     key = (package, version)
     with _LOCK:
-        old = _REGISTRY.get(key)
+        registry = _REGISTRY[database]
+        old = registry.get(key)
         if old is not None and old is not fn and old.__qualname__ != fn.__qualname__:
             raise ValueError(f"migration {package} v{version} is already registered")
-        _REGISTRY[key] = fn
-        _generation += 1
+        registry[key] = fn
+        _generation[database] += 1
 
 
-def registry_generation() -> int:
+def registry_generation(database: str = CATALOG) -> int:
     """Changes whenever a migration is registered (lets callers skip a no-op migrate)."""
-    return _generation
+    return _generation[database]
 
 
 def create_engine(path: Path) -> sa.Engine:
@@ -174,32 +191,35 @@ def writer_lock(engine: sa.Engine, archive_id: str, *, wait: bool = True,
         conn.close()
 
 
-def migrate(engine: sa.Engine) -> list[tuple[str, int]]:
-    """Apply every registered migration not yet applied; return those applied now."""
+def migrate(engine: sa.Engine, database: str = CATALOG) -> list[tuple[str, int]]:
+    """Apply every migration registered for ``database`` and not yet applied; return those
+    applied now."""
+    record = _RECORDS[database]
     with engine.begin() as conn:
         _serialize_migrations(conn)
         ddl(conn,
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            f"CREATE TABLE IF NOT EXISTS {record} ("
             " package TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL,"
             " PRIMARY KEY (package, version))"
         )
-        done = {(r[0], r[1]) for r in conn.execute(sa.text("SELECT package, version FROM schema_migrations"))}
+        done = {(r[0], r[1]) for r in conn.execute(sa.text(f"SELECT package, version FROM {record}"))}
     applied = []
     with _LOCK:
-        todo = sorted(k for k in _REGISTRY if k not in done)
-        fns = [(k, _REGISTRY[k]) for k in todo]
+        registry = _REGISTRY[database]
+        todo = sorted(k for k in registry if k not in done)
+        fns = [(k, registry[k]) for k in todo]
     for (package, version), fn in fns:
         with engine.begin() as conn:
             _serialize_migrations(conn)
             # Another process may have applied it meanwhile: check inside the transaction.
             exists = conn.execute(
-                sa.text("SELECT 1 FROM schema_migrations WHERE package=:p AND version=:v"), {"p": package, "v": version}
+                sa.text(f"SELECT 1 FROM {record} WHERE package=:p AND version=:v"), {"p": package, "v": version}
             ).first()
             if exists:
                 continue
             fn(conn)
             conn.execute(
-                sa.text("INSERT INTO schema_migrations (package, version, applied_at) VALUES (:p, :v, :t)"),
+                sa.text(f"INSERT INTO {record} (package, version, applied_at) VALUES (:p, :v, :t)"),
                 {"p": package, "v": version, "t": utc_now()},
             )
         applied.append((package, version))
@@ -207,9 +227,12 @@ def migrate(engine: sa.Engine) -> list[tuple[str, int]]:
 
 
 def drop_all(engine: sa.Engine) -> None:
-    """Drop every table of the catalog (a server catalog's ``reindex``; SQLite deletes the file)."""
+    """Drop every table of the catalog (a server catalog's ``reindex``; SQLite deletes the file).
+
+    Tables of the accounts (:data:`KEPT_PREFIX`) sharing the database are kept.
+    """
     meta = sa.MetaData()
-    meta.reflect(engine)
+    meta.reflect(engine, only=lambda name, _meta: not name.startswith(KEPT_PREFIX))
     with engine.begin() as conn:
         _serialize_migrations(conn)
         meta.drop_all(conn)

@@ -45,7 +45,7 @@ from ..workspace import Workspace
 from ..workspace.access import Scope as UserScope
 from .i18n import DEFAULT_LANG, LANGUAGES, format_span, format_when, translations
 from .routes import ROUTES, SAFE_METHODS, Csrf, CsrfExemption, RouteSpec, check_table
-from .sessions import REAUTH_VALID, Session, SessionManager
+from .sessions import REAUTH_VALID, Session, SessionElsewhere, SessionManager
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -257,9 +257,11 @@ def _guarded(spec: RouteSpec, state: AppState) -> Callable[[Request], Any]:
             if spec.role is not None:
                 try:
                     session = state.sessions.get(request.cookies.get(state.config.session_cookie))
-                except NotSignedInError:
+                except NotSignedInError as e:
                     if request.method in SAFE_METHODS:
-                        return RedirectResponse(f"/signin?next={_safe_next(request.url.path)}", status_code=303)
+                        # One clear message when another process of the app holds the session.
+                        why = "&why=elsewhere" if isinstance(e, SessionElsewhere) else ""
+                        return RedirectResponse(f"/signin?next={_safe_next(request.url.path)}{why}", status_code=303)
                     raise
             ctx = Ctx(request, state, spec, session)
             if session is not None and spec.role is not None:
@@ -396,7 +398,7 @@ def create_app(config: WebConfig, *, sessions: SessionManager | None = None) -> 
     check_table(ROUTES)
     public_ws = Workspace.open(config.archive, None)
     accounts = public_ws.accounts
-    manager = sessions or SessionManager(accounts.session_epoch)
+    manager = sessions or SessionManager(accounts)
     state = AppState(config, manager, _templates(), public_ws=public_ws)
     routes = [Route(r.path, _guarded(r, state), methods=list(r.methods)) for r in ROUTES]
 

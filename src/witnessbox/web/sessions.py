@@ -1,9 +1,16 @@
-"""Server-side sessions held in memory, each with its user's unlocked workspace.
+"""Server-side sessions, each with its user's unlocked workspace held in this process.
 
 The cookie carries a random 256-bit id; the server keeps only its SHA-256, so a memory dump
-or log line of the table does not give a usable cookie. Sessions live only in this process on
-purpose: the archive key a session unlocked lives only here too, so a restarted server has
-forgotten every key and every session at once.
+or log line of the table does not give a usable cookie. The unlocked workspace (the archive
+passphrase and keys) lives only in the process that unwrapped it, on purpose: a restarted
+server has forgotten every key at once, and no key ever crosses to another process.
+
+What is shared is the session's *record* in the accounts database (``accounts_sessions``:
+the id's hash, the user, created, last seen, expiry, revoked; see ``ws.accounts``). Every
+request checks it, so with several web app processes on one PostgreSQL database a sign-out
+everywhere, a disabled account or a role change (the user's session epoch) and a revoked
+session end the session in whichever process holds it. An id presented to a process that
+does not hold it is refused with one message (:class:`SessionElsewhere`).
 
 Each way a session is not valid is its own exception (SecureDrop's model), all mapped to
 "please sign in" by the app.
@@ -24,10 +31,13 @@ from .. import config
 from ..errors import NotSignedInError
 from ..workspace import Workspace
 from ..workspace.access import Scope
+from ..workspace.accounts import Accounts, SessionRecord
 
 IDLE_TIMEOUT = 30 * 60
 ABSOLUTE_TIMEOUT = 12 * 3600
 REAUTH_VALID = 5 * 60
+#: How often a session's "last seen" is written to the accounts database (the Users page).
+TOUCH_EVERY = 60
 
 T = TypeVar("T")
 
@@ -42,6 +52,10 @@ class SessionExpired(NotSignedInError):
 
 class SessionRevoked(NotSignedInError):
     """You were signed out (signed out everywhere, account changed or disabled): sign in again. {detail}"""
+
+
+class SessionElsewhere(NotSignedInError):
+    """Your session is held by another server of this web app, which alone holds its keys: sign in again here. {detail}"""
 
 
 def _hash(session_id: str) -> str:
@@ -93,20 +107,25 @@ class Session:
 
 
 class SessionManager:
-    """Creates, finds and ends sessions. Thread-safe."""
+    """Creates, finds and ends sessions. Thread-safe.
 
-    def __init__(self, epoch_of: Callable[[str], int], clock: Callable[[], float] = time.time) -> None:
+    ``accounts`` records each session (hashed id, user, times, revoked) in the accounts
+    database; the unlocked workspaces stay in this object.
+    """
+
+    def __init__(self, accounts: Accounts, clock: Callable[[], float] = time.time) -> None:
         self._by_hash: dict[str, Session] = {}
         self._lock = threading.Lock()
-        self._epoch_of = epoch_of
+        self._accounts = accounts
         self.clock = clock
 
     def create(self, scope: Scope, ws: Workspace, address: str) -> tuple[str, Session]:
         """A fresh session (always a new id: a session id never survives a sign-in)."""
         sid = secrets.token_urlsafe(32)
         now = self.clock()
-        s = Session(_hash(sid), scope, self._epoch_of(scope.name), secrets.token_urlsafe(32), address, now, now, ws,
-                    reauth_at=now)
+        s = Session(_hash(sid), scope, self._accounts.session_epoch(scope.name), secrets.token_urlsafe(32), address,
+                    now, now, ws, reauth_at=now)
+        self._accounts.record_session(s.id_hash, s.name, s.epoch, now, now + ABSOLUTE_TIMEOUT)
         with self._lock:
             self._by_hash[s.id_hash] = s
         return sid, s
@@ -116,32 +135,42 @@ class SessionManager:
 
         Raises:
             SessionMissing, SessionExpired, SessionRevoked: It is not (or no longer) valid.
+            SessionElsewhere: Valid, but held by another process of the web app.
         """
         if not sid or len(sid) > 100:
             raise SessionMissing()
         h = _hash(sid)
         with self._lock:
             s = self._by_hash.get(h)
-        if s is None:
-            raise SessionMissing()
         now = self.clock()
+        if s is None:
+            record = self._accounts.session_record(h)
+            if record is not None and record.live(now):
+                raise SessionElsewhere()
+            raise SessionMissing()
         if now - s.last_seen > IDLE_TIMEOUT or now - s.created > ABSOLUTE_TIMEOUT or s.ws is None:
             self.end(s)
             raise SessionExpired()
-        if self._epoch_of(s.name) != s.epoch:
+        record = self._accounts.session_record(h)
+        # No record (purged, or the database was replaced) ends the session too: fail closed.
+        if record is None or record.revoked is not None or record.user_epoch != s.epoch:
             self.end(s)
             raise SessionRevoked()
+        if now - record.last_seen >= TOUCH_EVERY:
+            self._accounts.touch_session(h, now)
         s.last_seen = now
         return s
 
     def end(self, s: Session) -> None:
-        """Sign this session out and wipe its keys."""
+        """Sign this session out, wipe its keys and mark its record revoked."""
         with self._lock:
             self._by_hash.pop(s.id_hash, None)
         s.wipe()
+        self._accounts.revoke_session(s.id_hash, self.clock())
 
     def end_user(self, name: str) -> int:
-        """End every session of ``name``; return how many."""
+        """End every session of ``name`` held here; return how many (other processes end
+        theirs at their next request: :meth:`Accounts.end_sessions` revokes the records)."""
         with self._lock:
             mine = [s for s in self._by_hash.values() if s.name == name]
         for s in mine:
@@ -149,16 +178,24 @@ class SessionManager:
         return len(mine)
 
     def sessions(self) -> list[Session]:
+        """The sessions held by this process."""
         with self._lock:
             return list(self._by_hash.values())
 
+    def everywhere(self) -> list[SessionRecord]:
+        """Every live session of every process sharing the accounts database (no keys)."""
+        return self._accounts.live_sessions(self.clock())
+
     def sweep(self) -> None:
-        """End idle and too old sessions (their keys are wiped even if nobody comes back)."""
+        """End idle and too old sessions (their keys are wiped even if nobody comes back), and
+        purge expired records."""
         now = self.clock()
         for s in self.sessions():
             if now - s.last_seen > IDLE_TIMEOUT or now - s.created > ABSOLUTE_TIMEOUT:
                 self.end(s)
+        self._accounts.purge_sessions(now)
 
     def end_all(self) -> None:
+        """Stopping the server: every session held here ends (keys wiped, records revoked)."""
         for s in self.sessions():
             self.end(s)

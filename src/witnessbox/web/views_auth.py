@@ -50,16 +50,20 @@ async def signin_form(request: Request, ctx: Ctx, *, error: str = "", status: in
     token = request.cookies.get(cookie_name, "")
     if len(token) < 40:
         token = new_signin_token()
+    if not error and request.query_params.get("why") == "elsewhere":
+        error = ctx.gettext("Your session is held by another server of this web app, which alone holds its keys:"
+                            " sign in again here.")
     ctx.set_cookies.append((cookie_name, token, 3600))
     return ctx.render("signin.html", status=status, signin_token=token, error=error,
                       next=safe_next(request.query_params.get("next")))
 
 
-def _open_for(archive_root: object, signed: SignedIn) -> Workspace:
-    """The user's own workspace, unlocked with the passphrase their account unwrapped."""
+def _open_for(archive_root: object, signed: SignedIn, database_url: str | None) -> Workspace:
+    """The user's own workspace, unlocked with the passphrase their account unwrapped, on the
+    catalog (and accounts) database the app started with."""
     from pathlib import Path
 
-    ws = Workspace.open(Path(str(archive_root)), signed.archive_passphrase)
+    ws = Workspace.open(Path(str(archive_root)), signed.archive_passphrase, database_url=database_url)
     try:
         ws.unlock()
         # Failures noted while no key could sign: the tried name is in the details, the
@@ -92,7 +96,8 @@ async def signin(request: Request, ctx: Ctx) -> Response:
                                          now=state.sessions.clock())
     except SignInError as e:
         return await signin_form(request, ctx, error=_signin_message(ctx, e), status=e.http_status)
-    ws = await run_in_threadpool(_open_for, state.config.archive, signed)
+    assert state.public_ws is not None
+    ws = await run_in_threadpool(_open_for, state.config.archive, signed, state.public_ws.database_url)
     # A new id every time: a cookie planted before sign-in never becomes a session.
     old = request.cookies.get(state.config.session_cookie)
     if old:

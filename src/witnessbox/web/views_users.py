@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -41,7 +42,8 @@ async def users_page(request: Request, ctx: Ctx, *, enrollment: EnrollmentView |
 
     accounts = await ctx.call(lambda ws: ws.accounts.list())
     regions = await ctx.call(lambda ws: [(r.slug, r.name) for r in ws.incidents.regions()])
-    live = ctx.state.sessions.sessions()
+    # Sessions of every web app process sharing the accounts database, not only this one's.
+    live = await run_in_threadpool(ctx.state.sessions.everywhere)
     rows = []
     for a in accounts:
         mine = [s for s in live if s.name == a.name]

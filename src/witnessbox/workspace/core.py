@@ -37,6 +37,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyrage
@@ -141,7 +142,8 @@ class ArchiveHeader:
 class Workspace:
     """An open witnessbox archive. Create with :meth:`init` or :meth:`open`."""
 
-    def __init__(self, root: Path, header: ArchiveHeader, passphrase: PassphraseSource) -> None:
+    def __init__(self, root: Path, header: ArchiveHeader, passphrase: PassphraseSource,
+                 database_url: str | None | EllipsisType = ...) -> None:
         self.root = root
         self.header = header
         self._passphrase_source = passphrase
@@ -152,7 +154,7 @@ class Workspace:
         self._lock_cm: contextlib.AbstractContextManager[None] | None = None
         self._engine: sa.Engine | None = None
         # Fixed when the archive is opened: one Workspace never moves its catalog.
-        self.database_url = config.database_url()
+        self.database_url = config.database_url() if database_url is ... else database_url
         self._engine_generation = -1
         self._records: dict[str, ItemRecord] = {}
         self._warnings: list[str] = []
@@ -261,13 +263,16 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, path: Path | None = None, passphrase: PassphraseSource = None) -> Workspace:
+    def open(cls, path: Path | None = None, passphrase: PassphraseSource = None, *,
+             database_url: str | None | EllipsisType = ...) -> Workspace:
         """Open an existing archive; the passphrase is asked for only when a key is needed.
 
         Args:
             path: The archive folder (default: :func:`witnessbox.config.archive_path`).
             passphrase: The passphrase, a function that returns it (called at most once,
                 when first needed), or None (operations needing a key then fail).
+            database_url: The catalog database (None: the SQLite file); default
+                ``$WITNESSBOX_DATABASE_URL`` now. The web app pins the one it started with.
 
         Raises:
             NoArchiveError: No archive at ``path``.
@@ -289,7 +294,7 @@ class Workspace:
         header = ArchiveHeader.from_json(parse_canonical(data, what="archive header"))
         if _key_id(pub) != header.key_id:
             raise IntegrityError("archive header: the public key does not match the header's key id")
-        ws = cls(root, header, passphrase)
+        ws = cls(root, header, passphrase, database_url)
         with contextlib.suppress(WitnessboxError):
             ws._recover_if_idle()
         return ws
@@ -1032,6 +1037,9 @@ class Workspace:
 
     def close(self) -> None:
         """Release the catalog engine and forget unlocked keys."""
+        accounts = self.__dict__.get("accounts")
+        if accounts is not None:
+            accounts.close()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
