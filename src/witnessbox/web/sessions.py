@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .. import config
-from ..errors import NotSignedInError
+from ..errors import NotSignedInError, WitnessboxError
 from ..workspace import Workspace
 from ..workspace.access import Scope
 from ..workspace.accounts import Accounts, SessionRecord
@@ -40,6 +41,7 @@ REAUTH_VALID = 5 * 60
 TOUCH_EVERY = 60
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 class SessionMissing(NotSignedInError):
@@ -123,9 +125,13 @@ class SessionManager:
         """A fresh session (always a new id: a session id never survives a sign-in)."""
         sid = secrets.token_urlsafe(32)
         now = self.clock()
-        s = Session(_hash(sid), scope, self._accounts.session_epoch(scope.name), secrets.token_urlsafe(32), address,
-                    now, now, ws, reauth_at=now)
-        self._accounts.record_session(s.id_hash, s.name, s.epoch, now, now + ABSOLUTE_TIMEOUT)
+        try:
+            s = Session(_hash(sid), scope, self._accounts.session_epoch(scope.name), secrets.token_urlsafe(32),
+                        address, now, now, ws, reauth_at=now)
+            self._accounts.record_session(s.id_hash, s.name, s.epoch, now, now + ABSOLUTE_TIMEOUT)
+        except BaseException:
+            ws.close()  # no session without its record: the keys are forgotten at once
+            raise
         with self._lock:
             self._by_hash[s.id_hash] = s
         return sid, s
@@ -166,7 +172,12 @@ class SessionManager:
         with self._lock:
             self._by_hash.pop(s.id_hash, None)
         s.wipe()
-        self._accounts.revoke_session(s.id_hash, self.clock())
+        try:
+            self._accounts.revoke_session(s.id_hash, self.clock())
+        except WitnessboxError:
+            # The keys are gone already; a record left valid only makes another process answer
+            # "held by another server", and it is purged at its expiry.
+            _log.warning("could not mark a session signed out in the accounts database", exc_info=True)
 
     def end_user(self, name: str) -> int:
         """End every session of ``name`` held here; return how many (other processes end

@@ -349,17 +349,22 @@ class Accounts:
             try:
                 _index.migrate(engine, ACCOUNTS)
             except sa.exc.OperationalError as e:
-                raise ArchiveError(f"cannot open the accounts database ({str(e.orig).strip().splitlines()[0]})") from e
+                raise ArchiveError(f"cannot use the accounts database ({str(e.orig).strip().splitlines()[0]})") from e
             self._migrated, self._generation = engine, gen
         return engine
 
     @contextmanager
     def _db(self, *, write: bool = True) -> Iterator[sa.Connection]:
-        with self._engine().connect() as c:
-            if write:
-                c.execution_options(wb_write=True)
-            with c.begin():
-                yield c
+        """One transaction. Raises ArchiveError when the database cannot be reached (the
+        caller fails closed: no sign-in, no session)."""
+        try:
+            with self._engine().connect() as c:
+                if write:
+                    c.execution_options(wb_write=True)
+                with c.begin():
+                    yield c
+        except sa.exc.OperationalError as e:
+            raise ArchiveError(f"cannot use the accounts database ({str(e.orig).strip().splitlines()[0]})") from e
 
     def close(self) -> None:
         """Release the SQLite engine (a server's engine is the workspace's)."""
