@@ -58,6 +58,7 @@ from ..redact.review import (
     Split,
     check_box,
     frames_to_ranges,
+    hides_the_file,
     op_from_json,
     ranges_to_frames,
     record_of,
@@ -302,7 +303,9 @@ class Reviews:
         # The regions file's sealed hash was just checked: it is the digest the suggestions
         # name when they were made for exactly this file (no need to serialize it again).
         state = state_from_files(regions, sugg, record, regions_file_sha256=rec.sidecars.get(name + ".regions.json"))
-        out = _Parsed(regions, state, record)
+        # Whether the starting state hides exactly the file (Review.unsaved): proved here from
+        # the tracks' index lists when it can be, else found by comparing the regions once.
+        out = _Parsed(regions, state, record, same_start=True if hides_the_file(regions, sugg, state) else None)
         with _PARSED_LOCK:
             _PARSED.pop(key, None)
             _PARSED[key] = out
