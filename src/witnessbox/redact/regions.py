@@ -7,6 +7,7 @@ that is not hidden.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -269,7 +270,7 @@ def _plainly_valid(regs: list[Region], frames: int) -> bool:
         fr = np.fromiter(map(_FRAME, regs), dtype=np.int64, count=len(regs))
     except OverflowError:  # a frame number past int64: out of range anyway
         return False
-    bx = np.array(list(map(_BOX, regs)), dtype=np.float64)
+    bx = np.fromiter(itertools.chain.from_iterable(map(_BOX, regs)), np.float64, 4 * len(regs)).reshape(-1, 4)
     return bool(fr.min() >= 0 and fr.max() < frames and np.isfinite(bx).all()
                 and (bx[:, 2] > bx[:, 0]).all() and (bx[:, 3] > bx[:, 1]).all())
 

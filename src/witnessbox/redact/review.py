@@ -327,7 +327,7 @@ def hides_the_file(regions: RegionsFile, suggestions: SuggestionsFile | None, st
     claimed: set[int] = set()
     for r in refs:
         claimed.update(r.regions)
-    if len(claimed) != count or not claimed.issubset(range(count)):
+    if len(claimed) != count or (count and (min(claimed) < 0 or max(claimed) >= count)):
         return False
     return all(r.id in state.tracks and state.tracks[r.id].hidden for r in refs)
 
