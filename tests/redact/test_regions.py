@@ -8,7 +8,19 @@ from pathlib import Path
 import pytest
 
 from witnessbox.errors import InputError
-from witnessbox.redact.regions import MediaInfo, Method, Region, RegionsFile, parse_regions, read_regions, regions_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from witnessbox.redact.regions import (
+    MediaInfo,
+    Method,
+    Region,
+    RegionsFile,
+    loads_regions,
+    parse_regions,
+    read_regions,
+    regions_path,
+)
 
 GOLDEN = """{
   "version": 1,
@@ -90,6 +102,74 @@ _BAD: list[tuple[str, object, str]] = [
 def test_bad_documents_are_refused(case: str, doc: object, needle: str) -> None:
     with pytest.raises(InputError, match=needle):
         parse_regions(doc)
+    # Read from its bytes (the fast decoder first): refused with the same one-line message.
+    with pytest.raises(InputError, match=needle) as got:
+        loads_regions(json.dumps(doc).encode())
+    with pytest.raises(InputError) as want:
+        parse_regions(doc)
+    assert str(got.value) == str(want.value)
+
+
+def test_loads_regions_reads_what_witnessbox_writes() -> None:
+    text = _doc().to_json()
+    assert loads_regions(text.encode()) == loads_regions(text) == parse_regions(json.loads(text)) == _doc()
+    got = loads_regions(GOLDEN.encode())
+    assert got == _doc() and all(type(v) is float for r in got.regions for v in (*r.box, r.score))
+
+
+@pytest.mark.parametrize(("field", "value", "needle"), [
+    ("frame", 600, "region 1: `frame` must be an integer in 0..599"),
+    ("frame", -1, "region 1: `frame`"),
+    ("frame", 10**30, "region 1: `frame`"),
+    ("box", [5, 0, 5, 1], "region 1: `box` must have x1 > x0"),
+    ("box", [0, 2, 1, 1], "region 1: `box` must have x1 > x0 and y1 > y0"),
+    ("box", [0, 0, "1e400", 1], "region 1: `box` must be four numbers"),  # overflows to infinity
+    ("box", [0, 0, float("nan"), 1], "region 1: `box` must be four numbers"),
+])
+def test_complete_regions_out_of_range_are_refused(field: str, value: object, needle: str) -> None:
+    """Typed like what witnessbox writes (the fast decoder takes them) but out of range."""
+    doc = json.loads(_doc().to_json())
+    doc["regions"][1][field] = value
+    with pytest.raises(InputError, match=needle):
+        loads_regions(json.dumps(doc).replace('"1e400"', "1e400").encode())
+
+
+# Values a region's fields may take in a file edited by hand: the fast decoder takes only
+# plain ones, every other document goes the field by field way; the result must not differ.
+_ODD = st.one_of(
+    st.integers(-3, 700), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+    st.sampled_from(["box", "ellipse", "star", "manual", "detector", "track", "", "0.5"]),
+    st.just(1e400), st.just(10**30), st.lists(st.integers(-2, 900), max_size=5),
+    st.lists(st.floats(-10, 1000), min_size=4, max_size=4), st.just({}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["frame", "shape", "box", "score", "source", "x"]),
+                          st.one_of(_ODD, st.just("DELETE"))), max_size=4),
+       st.sampled_from([None, "version", "media", "regions", "source_sha256", "method"]), _ODD)
+def test_fast_and_strict_reading_agree(edits: list[tuple[int, str, object]], top: str | None, top_value: object) -> None:
+    doc: dict[str, object] = json.loads(_doc().to_json())
+    regs = doc["regions"]
+    assert isinstance(regs, list)
+    regs.append({"frame": 2, "shape": "box", "box": [1, 2, 3, 4], "score": 1, "source": "manual"})
+    for i, key, value in edits:
+        if value == "DELETE":
+            regs[i].pop(key, None)
+        else:
+            regs[i][key] = value
+    if top is not None:
+        doc[top] = top_value
+    text = json.dumps(doc)  # NaN and Infinity as Python's json writes them
+    try:
+        want: object = parse_regions(json.loads(text))
+    except InputError as e:
+        want = str(e)
+    try:
+        got: object = loads_regions(text.encode())
+    except InputError as e:
+        got = str(e)
+    assert got == want
 
 
 def test_not_json(tmp_path: Path) -> None:

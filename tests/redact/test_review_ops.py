@@ -25,6 +25,7 @@ from witnessbox.redact.review import (
     SetKey,
     Split,
     frames_to_ranges,
+    hides_the_file,
     op_from_json,
     ranges_to_frames,
     record_of,
@@ -56,6 +57,31 @@ def test_loading_makes_tracks_from_the_index() -> None:
     assert list(s.tracks) == ["t1"] and s.tracks["t1"].origin == "detector"
     assert sorted(s.regions(), key=lambda r: r.frame) == list(_regions().regions)
     assert s.undecided_tracks() == ["t1"] and s.undecided_suggestions() == ["s1"]
+
+
+@pytest.mark.parametrize(("refs", "record", "proved"), [
+    ([("t1", (0, 1, 2, 3, 4))], {}, True),
+    ([("t1", (0, 1)), ("t2", (2, 3, 4))], {"tracks": {"t2": {"decision": "accepted"}}}, True),
+    ([("t1", (0, 1)), ("t2", (2, 3, 4))], {"tracks": {"t2": {"decision": "rejected"}}}, False),  # t2 not hidden
+    ([("t1", (0, 1, 2)), ("t2", (2, 3, 4))], {}, False),  # region 2 twice
+    ([("t1", (0, 1)), ("t1", (2, 3, 4))], {}, False),  # one id twice: the second replaces the first
+    ([("t1", (0, 1, 2, 3))], {}, False),  # region 4 left to a track of its own
+    ([("t1", (0, 1, 2, 3, 5))], {}, False),  # an index past the file
+    ([("t1", (0, 1, 2, 3, -1))], {}, False),
+    ([("t1", (0, 1, 2, 3, 4)), ("t2", ())], {}, True),
+])
+def test_the_proof_that_a_loaded_state_hides_the_file(refs: list[tuple[str, tuple[int, ...]]],
+                                                      record: dict[str, object], proved: bool) -> None:
+    """Review.unsaved takes this proof instead of comparing every region; when it says so,
+    the state's hidden regions are the file's regions, object for object."""
+    regions = _regions()
+    sugg = SuggestionsFile(MEDIA, regions.source_sha256, regions_digest(regions),
+                           tuple(TrackRef(i, ix, (), 0.8) for i, ix in refs), ())
+    state = state_from_files(regions, sugg, record)
+    assert hides_the_file(regions, sugg, state) is proved
+    same = sorted(map(id, state.regions())) == sorted(map(id, regions.regions))
+    assert same or not proved
+    assert not hides_the_file(regions, None, state)
 
 
 def test_loading_refuses_a_suggestions_file_of_other_regions() -> None:
@@ -116,6 +142,7 @@ def test_timeline_runs_and_regions_follow_the_per_frame_rules() -> None:
                 want = "low"
             assert k == want, (t, f)
         assert t.regions() == [r for f in range(t.start, t.end + 1) for r in t.regions_at(f)], t
+        assert t.marks() == [f for f in sorted(t.keys) if t.keys[f] and t.keys[f][0].source == "manual"]
 
 
 def test_regions_nobody_claims_are_kept_as_tracks() -> None:

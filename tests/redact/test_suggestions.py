@@ -18,6 +18,7 @@ from witnessbox.redact.suggestions import (
     Suggestion,
     SuggestionsFile,
     TrackRef,
+    loads_suggestions,
     parse_suggestions,
     read_suggestions,
     regions_digest,
@@ -46,6 +47,7 @@ def _doc() -> SuggestionsFile:
 def test_golden_text_and_round_trip() -> None:
     assert _doc().to_json() == GOLDEN.read_text()
     assert parse_suggestions(json.loads(GOLDEN.read_text())) == _doc()
+    assert loads_suggestions(GOLDEN.read_bytes()) == _doc()
 
 
 @pytest.mark.parametrize(
@@ -66,8 +68,51 @@ def test_strict_reading(path: tuple[object, ...], value: object) -> None:
     for k in path[:-1]:
         node = node[k]  # type: ignore[index]
     node[path[-1]] = value  # type: ignore[index]
-    with pytest.raises(InputError):
+    with pytest.raises(InputError) as want:
         parse_suggestions(doc)
+    with pytest.raises(InputError) as got:  # from its bytes, the fast decoder first
+        loads_suggestions(json.dumps(doc).encode())
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("tracks", 0, "regions"), [0, True]),
+        (("tracks", 0, "sightings"), None),
+        (("tracks", 0, "best_score"), "0.5"),
+        (("tracks", 0, "best_score"), True),
+        (("tracks", 0, "id"), 3),
+        (("tracks",), {}),
+        (("params",), None),
+        (("media",), None),
+        (("source_sha256",), None),
+        (("suggestions",), None),
+    ],
+)
+def test_fast_and_strict_reading_agree(path: tuple[object, ...], value: object) -> None:
+    """Whatever the fast decoder does not take goes the field by field way: same outcome."""
+    doc = json.loads(GOLDEN.read_text())
+    node = doc
+    for k in path[:-1]:
+        node = node[k]  # type: ignore[index]
+    node[path[-1]] = value  # type: ignore[index]
+    try:
+        want: object = parse_suggestions(json.loads(json.dumps(doc)))
+    except InputError as e:
+        want = str(e)
+    try:
+        got: object = loads_suggestions(json.dumps(doc).encode())
+    except InputError as e:
+        got = str(e)
+    assert got == want
+
+
+def test_a_missing_score_takes_its_default_either_way() -> None:
+    doc = json.loads(GOLDEN.read_text())
+    del doc["tracks"][0]["best_score"]
+    got = loads_suggestions(json.dumps(doc).encode())
+    assert got == parse_suggestions(doc) and got.tracks[0].best_score == 0.0
 
 
 def test_photo_sidecar_names_its_regions_and_adds_nothing_hidden(face_photo: Path, tmp_path: Path) -> None:

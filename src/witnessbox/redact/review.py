@@ -22,9 +22,12 @@ import bisect
 import dataclasses
 import functools
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
+
+import numpy as np
 
 from ..errors import InputError, UsageError
 from .regions import SHAPES, MediaInfo, Region, RegionsFile, Shape
@@ -35,6 +38,15 @@ Origin = Literal["detector", "manual", "suggestion"]
 Decision = Literal["accepted", "rejected"]
 SuggestionDecision = Literal["hidden", "dismissed"]
 ORIGINS: tuple[str, ...] = ("detector", "manual", "suggestion")
+
+# Timeline kinds as small integers (ReviewTrack.timeline works on one per frame).
+_SIGHTING, _KEY, _LOW, _INTERPOLATED, _HELD, _EMPTY = range(6)
+_KIND_NAMES = ("sighting", "key", "low", "interpolated", "held", "empty")
+_DETECTOR, _MANUAL = 1, 3
+_SOURCE_CODES = {"detector": _DETECTOR, "track": 2, "manual": _MANUAL}
+_R_SOURCE = operator.attrgetter("source")
+_R_SCORE = operator.attrgetter("score")
+_R_FRAME = operator.attrgetter("frame")
 
 
 @dataclass(frozen=True)
@@ -107,66 +119,50 @@ class ReviewTrack:
     def timeline(self, low_score: float) -> list[tuple[str, int, int]]:
         """The track's timeline as run-length spans ``(kind, first, last)`` over
         ``start..end``: the kinds of :meth:`frame_kind`, with ``low`` for a detector shape
-        scored under ``low_score`` (what the review screen draws without every key). Frames
-        without a key are taken a run at a time (a long track's gaps and held ends)."""
+        scored under ``low_score`` (what the review screen draws without every key). Computed
+        on arrays, one element per frame (a long track has tens of thousands of keys)."""
+        lo, hi = self.start, self.end
+        if hi < lo:
+            return []
         ks, _ = self._sorted_keys
+        full, src, score = self._key_arrays
+        frames = np.arange(lo, hi + 1)
+        keys = np.asarray(ks, np.int64)
         nk = len(ks)
-        keys, removed = self.keys, self.removed
-        rem = sorted(f for f in removed if self.start <= f <= self.end) if removed else []
-        sights = set(self.sightings)
-        out: list[tuple[str, int, int]] = []
-        run_kind, run_a, run_b = "", 0, -2  # the run being built
-
-        f, last = self.start, self.end
-        i = bisect.bisect_left(ks, f)  # the first key at or after f
-        while f <= last:
-            if i < nk and ks[i] == f:
-                while f <= last and i < nk and ks[i] == f:  # consecutive keys
-                    if f in removed:
-                        kind = "empty"
-                    else:
-                        regs = keys[f]
-                        if regs and regs[0].source == "detector":
-                            kind = "low" if regs[0].score < low_score else "sighting" if f in sights else "key"
-                        else:
-                            kind = "key"
-                    if kind == run_kind and run_b == f - 1:
-                        run_b = f
-                    else:
-                        if run_kind:
-                            out.append((run_kind, run_a, run_b))
-                        run_kind, run_a, run_b = kind, f, f
-                    f += 1
-                    i += 1
-                continue
-            b = min(ks[i] if i < nk else last + 1, last + 1) - 1  # frames f..b have no key
-            between = "interpolated" if 0 < i < nk else "held"
-            j = bisect.bisect_left(rem, f)
-            while f <= b:
-                a = f
-                if j < len(rem) and rem[j] == f:
-                    kind = "empty"
-                    while f <= b and j < len(rem) and rem[j] == f:
-                        f += 1
-                        j += 1
-                else:
-                    kind = between
-                    f = min(rem[j] if j < len(rem) else b + 1, b + 1)
-                if kind == run_kind and run_b == a - 1:
-                    run_b = f - 1
-                else:
-                    if run_kind:
-                        out.append((run_kind, run_a, run_b))
-                    run_kind, run_a, run_b = kind, a, f - 1
-        if run_kind:
-            out.append((run_kind, run_a, run_b))
-        return out
+        # Frames without a key: interpolated between two keys, else held.
+        at = np.searchsorted(keys, frames)
+        code = np.where((at > 0) & (at < nk), _INTERPOLATED, _HELD).astype(np.int8)
+        inside = keys[(keys >= lo) & (keys <= hi)]
+        code[inside - lo] = _KEY  # a key (one with no shape stays a plain key)
+        sel = (full >= lo) & (full <= hi)
+        f, det, sc = full[sel], src[sel] == _DETECTOR, score[sel]
+        seen = np.isin(f, np.asarray(self.sightings, np.int64)) if self.sightings else np.zeros(len(f), bool)
+        code[f - lo] = np.where(det, np.where(sc < low_score, _LOW, np.where(seen, _SIGHTING, _KEY)), _KEY)
+        if self.removed:
+            rem = np.fromiter((x for x in self.removed if lo <= x <= hi), np.int64)
+            code[rem - lo] = _EMPTY
+        cut = np.flatnonzero(code[1:] != code[:-1]) + 1
+        firsts = np.concatenate(([0], cut))
+        lasts = np.concatenate((cut, [len(code)])) - 1
+        return [(_KIND_NAMES[c], lo + a, lo + b)
+                for c, a, b in zip(code[firsts].tolist(), firsts.tolist(), lasts.tolist(), strict=True)]
 
     def marks(self) -> list[int]:
         """Frames with a shape set by a person (the timeline's key ticks)."""
+        full, src, _ = self._key_arrays
+        marks: list[int] = full[src == _MANUAL].tolist()
+        return marks
+
+    @functools.cached_property
+    def _key_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The frames with a shape (sorted), and the source code and score of the first shape
+        of each (computed once: a track is immutable)."""
         _, full = self._sorted_keys
         keys = self.keys
-        return [f for f in full if keys[f][0].source == "manual"]
+        firsts = [keys[f][0] for f in full]
+        src = np.fromiter(map(_SOURCE_CODES.__getitem__, map(_R_SOURCE, firsts)), np.int8, len(firsts))
+        score = np.fromiter(map(_R_SCORE, firsts), np.float64, len(firsts))
+        return np.asarray(full, np.int64), src, score
 
     def window(self, first: int, last: int) -> tuple[dict[int, tuple[Region, ...]], list[int]]:
         """The keys and emptied frames needed to draw frames ``first..last`` exactly
@@ -279,12 +275,18 @@ def state_from_files(
     tracks: dict[str, ReviewTrack] = {}
     claimed: set[int] = set()
     refs: Sequence[TrackRef] = suggestions.tracks if suggestions is not None else ()
+    every = regions.regions
+    count = len(every)
     for ref in refs:
-        regs = [regions.regions[i] for i in ref.regions if 0 <= i < len(regions.regions)]
-        claimed.update(ref.regions)
+        ix = ref.regions
+        if len(ix) > 1 and 0 <= min(ix) and max(ix) < count:  # the usual case: taken in C
+            regs: list[Region] = list(operator.itemgetter(*ix)(every))
+        else:
+            regs = [every[i] for i in ix if 0 <= i < count]
+        claimed.update(ix)
         if regs:
             tracks[ref.id] = _track_from_regions(ref.id, regs, tdec.get(ref.id, {}), ref.sightings, ref.best_score)
-    loose = [r for i, r in enumerate(regions.regions) if i not in claimed]
+    loose = [] if claimed.issuperset(range(count)) else [r for i, r in enumerate(every) if i not in claimed]
     n = 0
     for r in loose:
         n += 1
@@ -309,17 +311,40 @@ def state_from_files(
     )
 
 
+def hides_the_file(regions: RegionsFile, suggestions: SuggestionsFile | None, state: ReviewState) -> bool:
+    """Whether ``state``, as :func:`state_from_files` loaded it from these files, hides exactly
+    the regions file's regions, proved from the suggestions' track index lists alone (no pass
+    over every region): distinct track ids whose lists claim every region of the file exactly
+    once, and each of those tracks hidden. Then every region is in exactly one hidden track
+    (its keys are its regions), no region is left to a track of its own, and the tracks the
+    record adds are rejected ones. False: not proved this way (compare the regions)."""
+    if suggestions is None:
+        return False
+    refs = [r for r in suggestions.tracks if r.regions]
+    count = len(regions.regions)
+    if len({r.id for r in refs}) != len(refs) or sum(len(r.regions) for r in refs) != count:
+        return False
+    claimed: set[int] = set()
+    for r in refs:
+        claimed.update(r.regions)
+    if len(claimed) != count or (count and (min(claimed) < 0 or max(claimed) >= count)):
+        return False
+    return all(r.id in state.tracks and state.tracks[r.id].hidden for r in refs)
+
+
 def _track_from_regions(
     tid: str, regs: Sequence[Region], dec: Mapping[str, Any], sightings: Sequence[int], best: float
 ) -> ReviewTrack:
-    keys: dict[int, tuple[Region, ...]] = {}
-    get = keys.get
-    for r in regs:
-        k = get(r.frame)
-        keys[r.frame] = (r,) if k is None else (*k, r)
+    keys: dict[int, tuple[Region, ...]] = {r.frame: (r,) for r in regs}
+    if len(keys) < len(regs):  # several shapes on a frame: each frame's in file order
+        keys = {}
+        get = keys.get
+        for r in regs:
+            k = get(r.frame)
+            keys[r.frame] = (r,) if k is None else (*k, r)
     start, end = min(keys), max(keys)
     origin = dec.get("origin") if dec.get("origin") in ORIGINS else (
-        "detector" if {r.source for r in regs} - {"manual"} else "manual")
+        "detector" if set(map(_R_SOURCE, regs)) - {"manual"} else "manual")
     decision = dec.get("decision") if dec.get("decision") in ("accepted", "rejected") else None
     return ReviewTrack(
         id=tid, origin=cast(Origin, origin), start=start, end=end, keys=keys,

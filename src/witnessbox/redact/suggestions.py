@@ -24,8 +24,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
+import msgspec
 import numpy as np
 
 from .._fsutil import atomic_write_text
@@ -169,12 +170,55 @@ def read_suggestions(path: Path) -> SuggestionsFile:
         InputError: Missing, not JSON, or breaking the format (the message says where).
     """
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = Path(path).read_bytes()
     except OSError as e:
         raise InputError(f"cannot read suggestions file {path}: {e.strerror}") from e
-    except json.JSONDecodeError as e:
-        raise _bad(str(path), f"not valid JSON (line {e.lineno})") from e
-    return parse_suggestions(doc, where=str(path))
+    return loads_suggestions(data, where=str(path))
+
+
+class _Wire(msgspec.Struct):
+    """A suggestions document as the fast decoder takes it: every track complete and typed,
+    as witnessbox writes it (msgspec builds the :class:`TrackRef` objects and their index
+    lists in C). The other fields are taken as they come and checked by
+    :func:`parse_suggestions`' own code; the defaults are what ``doc.get`` gives it."""
+
+    tracks: list[TrackRef]
+    format: Any = None
+    version: Any = None
+    media: Any = None
+    source_sha256: Any = None
+    regions_sha256: Any = None
+    params: Any = msgspec.field(default_factory=dict)
+    suggestions: Any = None
+
+
+_WIRE = msgspec.json.Decoder(_Wire)
+
+
+def loads_suggestions(data: bytes | str, *, where: str = "<suggestions>") -> SuggestionsFile:
+    """Read a suggestions file from its bytes (UTF-8 JSON), as strictly as
+    :func:`parse_suggestions`: a file as witnessbox writes it is decoded straight into typed
+    tracks; anything else is read again by ``json`` and :func:`parse_suggestions`, which
+    accepts or refuses it exactly as before (same result either way).
+
+    Raises:
+        InputError: Not JSON, or the document breaks the format (the message says where).
+    """
+    try:
+        wire = _WIRE.decode(data)
+    except msgspec.MsgspecError:
+        wire = None
+    if wire is not None:
+        head = {"format": wire.format, "version": wire.version, "media": wire.media,
+                "source_sha256": wire.source_sha256, "regions_sha256": wire.regions_sha256,
+                "params": wire.params, "suggestions": wire.suggestions}
+        return _parse_doc(head, where, wire.tracks)
+    try:
+        doc = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        line = f" (line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise _bad(where, f"not valid JSON{line}") from e
+    return parse_suggestions(doc, where=where)
 
 
 def parse_suggestions(doc: object, *, where: str = "<suggestions>") -> SuggestionsFile:
@@ -184,6 +228,14 @@ def parse_suggestions(doc: object, *, where: str = "<suggestions>") -> Suggestio
         InputError: The document breaks the format.
     """
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise _bad(where, f"not a {FORMAT_NAME} document")
+    return _parse_doc(doc, where, None)
+
+
+def _parse_doc(doc: dict[str, Any], where: str, typed: list[TrackRef] | None) -> SuggestionsFile:
+    """:func:`parse_suggestions` of an object; ``typed``: its tracks as the fast decoder built
+    them (each an ``id`` string, integer lists and a float score: nothing more to check)."""
+    if doc.get("format") != FORMAT_NAME:
         raise _bad(where, f"not a {FORMAT_NAME} document")
     if doc.get("version") != FORMAT_VERSION:
         raise _bad(where, f"unsupported version {doc.get('version')!r}, expected {FORMAT_VERSION}")
@@ -200,8 +252,8 @@ def parse_suggestions(doc: object, *, where: str = "<suggestions>") -> Suggestio
     params = doc.get("params", {})
     if not isinstance(params, dict):
         raise _bad(where, "`params` must be an object")
-    tracks: list[TrackRef] = []
-    for i, t in enumerate(_list(doc, "tracks", where)):
+    tracks: list[TrackRef] = typed if typed is not None else []
+    for i, t in enumerate(_list(doc, "tracks", where) if typed is None else ()):
         try:
             assert isinstance(t, dict) and isinstance(t["id"], str)
             tracks.append(TrackRef(t["id"], tuple(_ints(t["regions"])), tuple(_ints(t["sightings"])),

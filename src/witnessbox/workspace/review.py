@@ -38,7 +38,7 @@ from ..catalog import Approval, Catalog, Change
 from ..errors import InputError, IntegrityError, NotFoundError, ReviewError, UsageError
 from ..media.formats import MediaKind, media_kind, output_name
 from ..redact.pipeline import ProgressHook, RedactOptions, _no_progress, finish_regions
-from ..redact.regions import Region, RegionsFile, parse_regions
+from ..redact.regions import Region, RegionsFile, loads_regions
 from ..redact.render import Fill
 from ..redact.review import (
     AddRegion,
@@ -58,12 +58,13 @@ from ..redact.review import (
     Split,
     check_box,
     frames_to_ranges,
+    hides_the_file,
     op_from_json,
     ranges_to_frames,
     record_of,
     state_from_files,
 )
-from ..redact.suggestions import Suggestion, SuggestionsFile, TrackRef, parse_suggestions
+from ..redact.suggestions import Suggestion, SuggestionsFile, TrackRef, loads_suggestions
 
 if TYPE_CHECKING:
     from ..ledger.records import ItemRecord
@@ -288,12 +289,12 @@ class Reviews:
             hit = _PARSED.get(key)
         if hit is not None:
             return hit
-        regions = parse_regions(json.loads(rp), where=name + ".regions.json")
+        regions = loads_regions(rp, where=name + ".regions.json")
         if regions.source_sha256 != rec.parent:
             # A regions file of another original would leave this one's faces visible.
             raise InputError(f"the regions file of {rec.sha256[:16]} belongs to another original "
                              f"({regions.source_sha256[:12] or '(none)'}...): refused")
-        sugg = parse_suggestions(json.loads(sp), where=name + ".suggestions.json") if sp is not None else None
+        sugg = loads_suggestions(sp, where=name + ".suggestions.json") if sp is not None else None
         record: dict[str, Any] = {}
         if kp is not None:
             record = json.loads(kp)
@@ -302,7 +303,9 @@ class Reviews:
         # The regions file's sealed hash was just checked: it is the digest the suggestions
         # name when they were made for exactly this file (no need to serialize it again).
         state = state_from_files(regions, sugg, record, regions_file_sha256=rec.sidecars.get(name + ".regions.json"))
-        out = _Parsed(regions, state, record)
+        # Whether the starting state hides exactly the file (Review.unsaved): proved here from
+        # the tracks' index lists when it can be, else found by comparing the regions once.
+        out = _Parsed(regions, state, record, same_start=True if hides_the_file(regions, sugg, state) else None)
         with _PARSED_LOCK:
             _PARSED.pop(key, None)
             _PARSED[key] = out
@@ -445,7 +448,7 @@ class Review:
             name = self.derivative.name + ".regions.json"
             data = self._reviews._sidecar(self.derivative, name)
             assert data is not None
-            self._base = (sha, parse_regions(json.loads(data), where=name))
+            self._base = (sha, loads_regions(data, where=name))
         return self._base[1]
 
     @contextlib.contextmanager
@@ -785,7 +788,7 @@ class Review:
         params: dict[str, float | int | str | bool] = {}
         data = self._reviews._sidecar(self.derivative, self.derivative.name + ".suggestions.json")
         if data is not None:
-            params = dict(parse_suggestions(json.loads(data)).params)
+            params = dict(loads_suggestions(data).params)
         return SuggestionsFile(regions.media, regions.source_sha256, "", tuple(refs), tuple(st.suggestions.values()),
                                params)
 
