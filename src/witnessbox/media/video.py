@@ -12,13 +12,14 @@ and settings) removed, and no tags copied from the source. Odd frame sizes are k
 from __future__ import annotations
 
 import contextlib
+import io
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import numpy as np
 
@@ -210,9 +211,10 @@ class FrameIndex:
     keyframes: tuple[int, ...]
 
     @classmethod
-    def build(cls, path: VideoSource) -> FrameIndex | None:
+    def build(cls, path: VideoSource, *, stop: threading.Event | None = None) -> FrameIndex | None:
         """Read the packets' timestamps; None when they cannot say where frames are (missing or
-        repeated timestamps): then frames are found by decoding from the start."""
+        repeated timestamps): then frames are found by decoding from the start. ``stop``: when
+        set, reading stops and None is returned (a reader closed while its index was built)."""
         with _open(path) as c:
             if not c.streams.video:
                 return None
@@ -220,6 +222,8 @@ class FrameIndex:
             pts: list[int] = []
             keys: list[int] = []
             for pkt in c.demux(vs):
+                if stop is not None and stop.is_set():
+                    return None
                 if pkt.size == 0:
                     continue  # the demuxer's end marker
                 if pkt.pts is None:
@@ -263,13 +267,69 @@ def read_frame(
     raise InputError(f"{path}: no frame {index} (the video has fewer frames)")
 
 
+class _StreamView(io.RawIOBase):
+    """A decoder's own position in a shared seekable stream: the player and the index being built
+    beside it read the same decrypted bytes, each seek-and-read under one lock."""
+
+    def __init__(self, base: BinaryIO, lock: threading.Lock) -> None:
+        super().__init__()
+        self._base, self._lock, self._pos = base, lock, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        with self._lock:
+            self._base.seek(self._pos)
+            data = self._base.read(-1 if size is None else size)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer)))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            with self._lock:
+                pos = self._base.seek(0, io.SEEK_END) + offset
+        else:
+            raise ValueError(f"bad whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+# Before the index is ready, frames this close to the decoder's position (or to the start) are
+# decoded by counting from the start; a farther jump waits for the index (reading packets is
+# far quicker than decoding that many frames).
+_COUNT_AHEAD = 30
+
+
 class FrameReader:
     """Frames of one video by index, for stepping through it (the review screen's player).
 
     Exact like :func:`read_frame`, and fast for what a player does: a step forward continues the
     decoder where it stopped (no new seek while no keyframe lies between), and the last
     ``keep`` frames decoded are kept, so a step back within them costs nothing. Close it (or use
-    it as a context manager) to release the file.
+    it as a context manager) to release the file and stop the thread that builds the index.
+
+    The :class:`FrameIndex` (every packet read: seconds for a long 1080p video) is built in a
+    background thread, on its own view of the stream, so the first frame does not wait for it:
+    until it is ready, frames near the start (or just after the last one read) are decoded from
+    the start and counted, exactly as :func:`read_frame` counts; a farther jump waits for it.
 
     Args:
         path: The video.
@@ -281,13 +341,20 @@ class FrameReader:
 
     def __init__(self, path: VideoSource, info: VideoInfo, frames: int, *, keep: int = 16) -> None:
         self._path, self._info, self._frames, self._keep = path, info, frames, keep
-        fi = FrameIndex.build(path)
-        self._fi = fi if fi is not None and len(fi.pts) == frames else None
-        self._at = {p: i for i, p in enumerate(self._fi.pts)} if self._fi else {}
+        self._lock = threading.Lock()  # one seek-and-read at a time on a shared stream
+        self._fi: FrameIndex | None = None
+        self._at: dict[int, int] = {}
         self._cache: dict[int, np.ndarray] = {}
         self._container: Any = None
         self._decoder: Iterator[Any] | None = None
         self._last = -1  # index of the last frame the open decoder produced
+        self._counting = False  # the open decoder started at frame 0 and counts (no index yet)
+        self._built: FrameIndex | None = None
+        self._adopted = False
+        self._index_done = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._build_index, name="witnessbox-frame-index", daemon=True)
+        self._thread.start()
 
     def __enter__(self) -> FrameReader:
         return self
@@ -296,9 +363,44 @@ class FrameReader:
         self.close()
 
     def close(self) -> None:
+        """Release the decoder and stop (and wait for) the index thread."""
+        self._stop.set()
+        self._thread.join()
+        self._drop()
+
+    def index_ready(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the frame index to be built (or found unusable)."""
+        return self._index_done.wait(timeout)
+
+    def _source(self) -> VideoSource:
+        if isinstance(self._path, Path | str):
+            return self._path
+        return cast(BinaryIO, _StreamView(self._path, self._lock))
+
+    def _build_index(self) -> None:
+        fi: FrameIndex | None = None
+        try:
+            fi = FrameIndex.build(self._source(), stop=self._stop)
+        except Exception:  # noqa: BLE001 - no index: frames are counted from the start, errors found there
+            fi = None
+        finally:
+            self._built = fi if fi is not None and len(fi.pts) == self._frames else None
+            self._index_done.set()
+
+    def _adopt(self) -> None:
+        if self._adopted or not self._index_done.is_set():
+            return
+        self._adopted = True
+        self._fi = self._built
+        self._at = {p: i for i, p in enumerate(self._fi.pts)} if self._fi else {}
+        if self._fi is None:
+            self._drop()  # frames are counted by read_frame from now on
+        self._counting = False  # an open decoder from the start goes on by timestamps
+
+    def _drop(self) -> None:
         if self._container is not None:
             self._container.close()
-        self._container, self._decoder, self._last = None, None, -1
+        self._container, self._decoder, self._last, self._counting = None, None, -1, False
 
     def read(self, index: int, *, remember: bool = True) -> np.ndarray:
         """Frame ``index`` as upright RGB.
@@ -316,17 +418,26 @@ class FrameReader:
         if index in self._cache:
             return self._cache[index]
         keep = self._remember if remember else _pass
+        self._adopt()
+        if not self._adopted:
+            cont = self._counting and self._decoder is not None and self._last < index
+            if (index - self._last - 1 if cont else index) < _COUNT_AHEAD:
+                got = self._count_to(index, keep, cont)
+                if got is not None:
+                    return got
+            self._index_done.wait()
+            self._adopt()
         fi = self._fi
         if fi is None:
-            return keep(index, read_frame(self._path, index, self._info))
+            return keep(index, read_frame(self._source(), index, self._info))
         got = self._forward(index, keep) if self._decoder is not None and self._last < index and not any(
             fi.pts[self._last] < k <= fi.pts[index] for k in fi.keyframes) else None
         if got is None:
             self._seek(index)
             got = self._forward(index, keep)
         if got is None:  # a surprise from the decoder: count from the start, exactly
-            self.close()
-            return keep(index, read_frame(self._path, index, self._info))
+            self._drop()
+            return keep(index, read_frame(self._source(), index, self._info))
         return got
 
     def remember(self, index: int, arr: np.ndarray) -> None:
@@ -340,15 +451,41 @@ class FrameReader:
             del self._cache[next(iter(self._cache))]
         return arr
 
+    def _count_to(self, index: int, keep: Callable[[int, np.ndarray], np.ndarray], cont: bool) -> np.ndarray | None:
+        """Frame ``index`` decoded from the start and counted (no index yet); None on any
+        surprise (the caller then waits for the index, whose path falls back to read_frame)."""
+        import av
+
+        try:
+            if not cont:
+                self._drop()
+                c = _open(self._source())
+                vs = c.streams.video[0]
+                vs.codec_context.options = dict(_STRICT_DECODE)
+                self._container, self._decoder, self._counting = c, iter(c.decode(vs)), True
+            assert self._decoder is not None
+            for fr in self._decoder:
+                arr = _upright(fr.to_ndarray(format="rgb24"), self._info.rotation)
+                if arr.shape[1] != self._info.width or arr.shape[0] != self._info.height:
+                    break
+                self._last += 1
+                keep(self._last, arr)
+                if self._last == index:
+                    return arr
+        except (InputError, IndexError, av.error.FFmpegError):
+            pass
+        self._drop()
+        return None
+
     def _seek(self, index: int) -> None:
         import av
 
         assert self._fi is not None
-        self.close()
+        self._drop()
         want = self._fi.pts[index]
         start = max((k for k in self._fi.keyframes if k <= want), default=self._fi.keyframes[0])
         try:
-            c = _open(self._path)
+            c = _open(self._source())
             vs = c.streams.video[0]
             vs.codec_context.options = dict(_STRICT_DECODE)
             c.seek(start, stream=vs, backward=True, any_frame=False)
