@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import hmac
+import io
 import os
 from hashlib import sha256
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -256,3 +257,101 @@ def decrypt_payload(src: IO[bytes], file_key: bytes, write: Callable[[bytes], ob
             return
         counter += 1
         chunk = following
+
+
+class AgeRandomReader(io.RawIOBase):
+    """The plaintext of an age file as a seekable stream, each 64 KiB chunk decrypted (its tag
+    checked) only when a read reaches it: a reader of the first bytes of a large original does
+    not wait for the rest, and no plaintext is held beyond ``cache`` chunks (nothing on disk).
+
+    The header MAC is checked on opening; a damaged chunk raises when it is read (never a byte
+    of it returned), and a truncated or extended file fails on its last chunk (age's final-chunk
+    flag) or on the chunk arithmetic below.
+
+    Args:
+        src: The age file, seekable (read under the caller's serialization: one user at a time).
+        file_key: Its file key (:func:`unwrap_file_key`).
+        cache: Decrypted chunks kept (the most recent).
+        damaged: Makes the exception raised for damaged ciphertext from a message.
+
+    Raises:
+        ValueError: (``damaged``) Not an age file for this key, or a payload of impossible length.
+    """
+
+    def __init__(self, src: IO[bytes], file_key: bytes, *, cache: int = 8,
+                 damaged: Callable[[str], Exception] = ValueError) -> None:
+        super().__init__()
+        self._damaged = damaged
+        src.seek(0)
+        try:
+            _, head, mac = _read_header(src)
+            _check_mac(file_key, head, mac)
+        except ValueError as e:
+            raise damaged(str(e)) from e
+        nonce = src.read(16)
+        if len(nonce) != 16:
+            raise damaged("truncated age payload")
+        self._start = src.tell()
+        payload = src.seek(0, io.SEEK_END) - self._start
+        step = CHUNK + 16
+        self._chunks = max(1, -(-payload // step))
+        self._last_len = payload - (self._chunks - 1) * step
+        if self._last_len < 16 or (self._chunks > 1 and self._last_len == 16):
+            raise damaged("age payload chunks are not as age writes them")
+        self.size = payload - 16 * self._chunks
+        self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+        self._src, self._pos, self._keep = src, 0, max(1, cache)
+        self._cache: dict[int, bytes] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def _chunk(self, i: int) -> bytes:
+        got = self._cache.get(i)
+        if got is not None:
+            return got
+        step = CHUNK + 16
+        last = i == self._chunks - 1
+        self._src.seek(self._start + i * step)
+        ct = self._src.read(step)
+        if len(ct) != (self._last_len if last else step):
+            raise self._damaged("age payload changed while read")
+        try:
+            plain = self._aead.decrypt(i.to_bytes(11, "big") + (b"\x01" if last else b"\x00"), ct, None)
+        except InvalidTag as e:
+            raise self._damaged(f"age payload chunk {i} is damaged") from e
+        self._cache[i] = plain
+        while len(self._cache) > self._keep:
+            del self._cache[next(iter(self._cache))]
+        return plain
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self.size if size is None or size < 0 else min(self.size, self._pos + size)
+        parts: list[bytes] = []
+        pos = self._pos
+        while pos < end:
+            i, off = divmod(pos, CHUNK)
+            part = self._chunk(i)[off:off + end - pos]
+            parts.append(part)
+            pos += len(part)
+        self._pos = max(pos, self._pos)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
+        if base is None or base + offset < 0:
+            raise ValueError(f"bad seek ({offset}, {whence})")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos

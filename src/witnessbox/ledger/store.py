@@ -25,13 +25,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 import pyrage
 
 from .._fsutil import atomic_write, fsync_dir
 from ..errors import ArchiveError, IntegrityError, NotFoundError
-from .agestream import AgeWriter
+from .agestream import AgeRandomReader, AgeWriter, identity_key, unwrap_file_key
 
 if TYPE_CHECKING:
     from .objects import S3ObjectStore
@@ -493,6 +493,50 @@ class ContentStore:
                 yield out
             finally:
                 out.close()
+
+    @contextlib.contextmanager
+    def open_plaintext_random(self, sha256: str, identity: pyrage.x25519.Identity | None,
+                              size: int) -> Iterator[BinaryIO]:
+        """A seekable plaintext stream of a blob whose chunks are decrypted when read (for a
+        player: the first frame of a long video does not wait for the rest); nothing plaintext
+        is written anywhere and at most a few 64 KiB chunks are held. Unencrypted blobs, and
+        blobs a store cannot seek in, are opened as :meth:`open_plaintext` does.
+
+        Unlike :meth:`open_plaintext`, damage is found when the damaged part is read: the read
+        raises IntegrityError and returns no byte of that chunk.
+
+        Raises:
+            NotFoundError: No such blob.
+            IntegrityError: Not for this key, a damaged header, or a size other than ``size``.
+        """
+        if not self.encrypted:
+            with self.open_plaintext(sha256, identity, size) as f:
+                yield f
+            return
+        if identity is None:
+            raise ArchiveError("the archive key is needed to decrypt originals")
+        with self.open_blob(sha256) as src:
+            if not src.seekable():
+                src.close()
+                with self.open_plaintext(sha256, identity, size) as f:
+                    yield f
+                return
+            what = f"blob {sha256}"
+
+            def damaged(msg: str) -> IntegrityError:
+                return IntegrityError(f"{what} cannot be decrypted ({msg})")
+
+            try:
+                key = unwrap_file_key(src, identity_key(str(identity)))
+            except ValueError as e:
+                raise damaged(str(e)) from e
+            reader = AgeRandomReader(src, key, damaged=damaged)
+            if reader.size != size:
+                raise damaged(f"{reader.size} bytes of plaintext, the record says {size}")
+            try:
+                yield cast(BinaryIO, reader)
+            finally:
+                reader.close()
 
     def hash_plaintext(self, sha256: str, identity: pyrage.x25519.Identity | None) -> tuple[str, str, int]:
         """Re-hash a blob's plaintext (sha256, sha512, size) by streaming decryption.

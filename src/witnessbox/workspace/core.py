@@ -823,8 +823,14 @@ class Workspace:
 
     # -- reading originals -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def open_original(self, sha256: str) -> Iterator[BinaryIO]:
+    def open_original(self, sha256: str, *, random_access: bool = False) -> Iterator[BinaryIO]:
         """A seekable decrypted stream of an item (not logged: callers log what they do).
+
+        Args:
+            random_access: Decrypt each part when it is read instead of the whole item first
+                (a player: the first frame of a long video does not wait for the rest; nothing
+                plaintext is held beyond a few 64 KiB chunks). Damage is then found by the read
+                that reaches it (IntegrityError), not on opening.
 
         Raises:
             NotFoundError: No such item.
@@ -832,7 +838,8 @@ class Workspace:
             IntegrityError: The blob is missing or damaged.
         """
         rec = self._load_record(self.resolve(sha256))
-        with self.store.open_plaintext(rec.sha256, self._identity(), rec.size) as f:
+        opener = self.store.open_plaintext_random if random_access else self.store.open_plaintext
+        with opener(rec.sha256, self._identity(), rec.size) as f:
             yield f
 
     @contextlib.contextmanager

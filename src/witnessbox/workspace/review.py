@@ -504,7 +504,9 @@ class Review:
 
             yield photo
             return
-        with self._ws.open_original(self.original) as f, FrameReader(f, probe_video(f), self.frames) as reader:
+        # Chunks decrypted as read: the first frame does not wait for the whole original.
+        with (self._ws.open_original(self.original, random_access=True) as f,
+              FrameReader(f, probe_video(f), self.frames) as reader):
             if ahead <= 0:
                 yield reader.read
                 return
@@ -523,7 +525,8 @@ class Review:
             with self.frame_reader() as read:
                 yield lambda index: encode(read(index))
             return
-        with (self._ws.open_original(self.original) as f, FrameReader(f, probe_video(f), self.frames) as reader,
+        with (self._ws.open_original(self.original, random_access=True) as f,
+              FrameReader(f, probe_video(f), self.frames) as reader,
               Prefetcher(reader, self.frames, ahead=ahead, encode=encode) as pf):
             yield pf.read_encoded
 
