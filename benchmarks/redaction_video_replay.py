@@ -129,6 +129,9 @@ class Variant:
     # Oracle bound, not a method: tracks on no annotated face (labelled or not, see all_faces)
     # whose best score is under this are dropped, using the truth.
     oracle: float | None = None
+    # Weak tracks kept only because the video's start or end may have cut them short need this
+    # many sightings (None: 1, as today; 0: no such rule).
+    cut: int | None = None
 
 
 def _centre(b: Box) -> tuple[float, float]:
@@ -211,6 +214,9 @@ def kept_tracks(v: Variant, dets: Dets, clip: str, closer: dict[str, dict[str, l
     for t in link(dets, v.track):
         if not is_kept(t, len(dets), v.track):
             continue
+        if v.cut is not None and max(t.scores) < v.track.keep_score and len(t.frames) < v.track.keep_hits \
+                and (v.cut == 0 or len(t.frames) < v.cut):
+            continue
         if v.oracle is not None and truth is not None and max(t.scores) < v.oracle:
             if 2 * sum(_hit(b, truth[f]) for f, b in zip(t.frames, t.boxes, strict=True)) < len(t.frames):
                 continue
@@ -241,7 +247,7 @@ def regions_for(v: Variant, faces: Dets, weak: Dets, w: int, h: int, clip: str =
     # its own threshold (0.15), which the pipeline never hides.
     dets = [[d for d in f if d.score >= v.threshold] for f in faces]
     plain = v.weak_pad is None and v.verify is None and v.jitter is None and not v.motion and not v.aligned \
-        and v.aspect is None and v.oracle is None
+        and v.aspect is None and v.oracle is None and v.cut is None
     if plain:
         found = track_regions(link(dets, v.track), len(dets), v.margin, v.track)
     else:
@@ -498,7 +504,8 @@ def evaluate(clips: Path, v: Variant, dets: dict[str, tuple[Dets, Dets]],
 
 def variants() -> dict[str, Variant]:
     """The variants tried (issue 13). Those named "old ..." start from the defaults before it
-    (margin 0.45 at every size, smooth 2, growth 0.06 up to 0.6), "default" is today's."""
+    (margin 0.45 at every size, smooth 2, growth 0.06 up to 0.6, boxes carried in place),
+    "default" is today's."""
     base = Variant(margin=Margin(x=0.45, y=0.45), track=TrackPolicy())  # the old defaults
     tp = TrackPolicy()
     old = {
@@ -552,8 +559,9 @@ def variants() -> dict[str, Variant]:
         "m30+t15+s0+g3": dataclasses.replace(base, margin=Margin(x=0.3, y=0.3), threshold=0.15,
                                              track=dataclasses.replace(tp, smooth=0, growth=0.03, max_growth=0.3)),
     }
-    # Issue 13, second round (run with --verify): second looks, shapes, jitter, motion.
-    d = Variant()
+    # Issue 13, second round (run with --verify): second looks, shapes, jitter, motion; all from
+    # the defaults before it ("old default"). "jitter+motion+g3" became the default.
+    d = base
     g3 = dataclasses.replace(tp, growth=0.03, max_growth=0.3)
     new = {
         "verify 0.05": dataclasses.replace(d, verify=0.05),
@@ -573,6 +581,15 @@ def variants() -> dict[str, Variant]:
         "verify 0.05+jitter+motion+g3": dataclasses.replace(d, verify=0.05, jitter=(0.30, 2.0, 0.45), motion=True,
                                                             track=g3),
         "jitter+motion": dataclasses.replace(d, jitter=(0.30, 2.0, 0.45), motion=True),
+        "jitter+motion+g3": dataclasses.replace(d, jitter=(0.30, 2.0, 0.45), motion=True, track=g3),
+        "jitter 0.20+3j+motion+g3": dataclasses.replace(d, jitter=(0.20, 3.0, 0.45), motion=True, track=g3),
+        "jitter 0.15+3j+motion+g3": dataclasses.replace(d, jitter=(0.15, 3.0, 0.45), motion=True, track=g3),
+        "jitter 0.20+2j+motion+g3": dataclasses.replace(d, jitter=(0.20, 2.0, 0.45), motion=True, track=g3),
+        "jitter+motion+g2": dataclasses.replace(d, jitter=(0.30, 2.0, 0.45), motion=True,
+                                                track=dataclasses.replace(tp, growth=0.02, max_growth=0.2)),
+        "motion+g4": dataclasses.replace(d, motion=True, track=dataclasses.replace(tp, growth=0.04, max_growth=0.4)),
+        "no cut rule": dataclasses.replace(d, cut=0),
+        "cut needs 2 sightings": dataclasses.replace(d, cut=2),
         "verify 0.05+jitter+motion": dataclasses.replace(d, verify=0.05, jitter=(0.30, 2.0, 0.45), motion=True),
         "oracle: drop weak on no face": dataclasses.replace(d, oracle=0.3),
         "oracle: drop under 0.5 on no face": dataclasses.replace(d, oracle=0.5),
