@@ -122,8 +122,10 @@ class Variant:
     jitter: tuple[float, float, float] | None = None
     # Carried boxes (before/after/gaps) move with the track's own velocity; growth as given.
     motion: bool = False
-    # Union of the neighbours within ``smooth`` frames shifted by the track's motion first.
+    # Union of the neighbours within ``smooth`` frames shifted by the track's motion first
+    # (``aligned_from``: only for tracks whose best score reaches it).
     aligned: bool = False
+    aligned_from: float = 0.0
     # Weak tracks whose boxes' aspect (h/w) lies outside this range are dropped.
     aspect: tuple[float, float] | None = None
     # Oracle bound, not a method: tracks on no annotated face (labelled or not, see all_faces)
@@ -182,7 +184,7 @@ def cover(t: Track, n: int, margin: Margin, pol: TrackPolicy, v: Variant) -> lis
         if f in seen:
             i = j = seen[f]
             box = t.boxes[i]
-            vx, vy = velocity(t, i) if v.aligned else (0.0, 0.0)
+            vx, vy = velocity(t, i) if v.aligned and max(t.scores) >= v.aligned_from else (0.0, 0.0)
             for k in range(len(t.frames)):
                 d = t.frames[k] - f
                 if k != i and abs(d) <= pol.smooth:
@@ -585,6 +587,10 @@ def variants() -> dict[str, Variant]:
         "jitter 0.20+3j+motion+g3": dataclasses.replace(d, jitter=(0.20, 3.0, 0.45), motion=True, track=g3),
         "jitter 0.15+3j+motion+g3": dataclasses.replace(d, jitter=(0.15, 3.0, 0.45), motion=True, track=g3),
         "jitter 0.20+2j+motion+g3": dataclasses.replace(d, jitter=(0.20, 2.0, 0.45), motion=True, track=g3),
+        "jitter+motion+g3+aligned strong": dataclasses.replace(d, jitter=(0.30, 2.0, 0.45), motion=True, track=g3,
+                                                               aligned=True, aligned_from=0.3),
+        "jitter+motion+g3+aligned 0.6": dataclasses.replace(d, jitter=(0.30, 2.0, 0.45), motion=True, track=g3,
+                                                            aligned=True, aligned_from=0.6),
         "jitter+motion+g2": dataclasses.replace(d, jitter=(0.30, 2.0, 0.45), motion=True,
                                                 track=dataclasses.replace(tp, growth=0.02, max_growth=0.2)),
         "motion+g4": dataclasses.replace(d, motion=True, track=dataclasses.replace(tp, growth=0.04, max_growth=0.4)),
