@@ -11,6 +11,7 @@ from witnessbox.redact.tracking import (
     Margin,
     TrackPolicy,
     link,
+    track_jitter,
     track_regions,
 )
 
@@ -99,3 +100,44 @@ def test_regions_at_the_frame_edge_get_a_stretched_copy() -> None:
     corner = Region(3, "ellipse", (600.0, 330.0, 639.0, 359.0), 0.0, "track")
     (copy,) = EdgeCover().apply([corner], 640, 360)[1:]
     assert copy.box[2] > 639.0 and copy.box[3] > 359.0 and copy.frame == 3 and copy.source == "track"
+
+
+def _moving(frames: range, step: float, wobble: float = 0.0) -> list[list[Detection]]:
+    """A 20x24 face moving right by ``step`` px per frame; every other box shifted ``wobble``."""
+    dets: list[list[Detection]] = [[] for _ in range(60)]
+    for f in frames:
+        x = 100.0 + step * f + (wobble if f % 2 else 0.0)
+        dets[f] = [Detection((x, 10.0, x + 20.0, 34.0), 0.9)]
+    return dets
+
+
+def _width(regs: list[Region], frame: int) -> float:
+    return next(r.box[2] - r.box[0] for r in regs if r.frame == frame and r.source == "detector")
+
+
+def test_jitter_margin_follows_the_track_wobble() -> None:
+    pol = TrackPolicy(smooth=0, before=0, after=0)
+    m = Margin(x=0.45, y=0.45, shift_y=0.0, pixels=0.0, jitter_least=0.3, jitter_gain=2.0)
+    steady = track_regions(link(_moving(range(10, 30), 1.0), pol), 60, m, pol)
+    loose = track_regions(link(_moving(range(10, 30), 1.0, wobble=4.0), pol), 60, m, pol)
+    assert track_jitter(link(_moving(range(10, 30), 1.0), pol)[0]) == pytest.approx(0.0)
+    assert _width(steady, 20) == pytest.approx(20 * (1 + 2 * 0.3))  # least share
+    assert _width(loose, 20) == pytest.approx(20 * (1 + 2 * 0.45))  # capped at x
+    # Without jitter_least the margin is fixed; under 3 sightings a track gets the full margin.
+    fixed = Margin(x=0.45, y=0.45, shift_y=0.0, pixels=0.0)
+    assert _width(track_regions(link(_moving(range(10, 30), 1.0), pol), 60, fixed, pol), 20) == pytest.approx(38.0)
+    short = track_regions(link(_moving(range(0, 2), 1.0), pol), 60, m, pol)
+    assert _width(short, 0) == pytest.approx(38.0)
+
+
+def test_carried_boxes_move_with_the_track() -> None:
+    dets = _moving(range(10, 30), 3.0)
+    for motion, shift in ((True, 3.0 * 5), (False, 0.0)):
+        pol = TrackPolicy(before=6, after=6, growth=0.0, max_growth=0.0, smooth=0, motion=motion)
+        regs = track_regions(link(dets, pol), 60, Margin(), pol)
+        last = next(r for r in regs if r.frame == 29)
+        after = next(r for r in regs if r.frame == 34)
+        first = next(r for r in regs if r.frame == 10)
+        before = next(r for r in regs if r.frame == 5)
+        assert after.box[0] - last.box[0] == pytest.approx(shift)
+        assert first.box[0] - before.box[0] == pytest.approx(shift)

@@ -93,12 +93,12 @@ class RedactOptions:
     threshold: float = 0.16
     video_threshold: float = 0.1
     margin: SizedMargin = field(default_factory=SizedMargin)
-    video_margin: Margin = field(default_factory=lambda: Margin(x=0.45, y=0.45))
+    video_margin: Margin = field(default_factory=lambda: Margin(x=0.45, y=0.45, jitter_least=0.3, jitter_gain=2.0))
     plan: ScalePlan = field(default_factory=ScalePlan)
     video_side: int = 640
     video_zoom: ZoomPlan | None = field(default_factory=ZoomPlan)
     video_edges: EdgeCover | None = field(default_factory=EdgeCover)
-    track: TrackPolicy = field(default_factory=TrackPolicy)
+    track: TrackPolicy = field(default_factory=lambda: TrackPolicy(growth=0.03, max_growth=0.3, motion=True))
     keep_audio: bool = False
     max_pixels: int = 100_000_000
     suggest_floor: float = 0.05
@@ -112,6 +112,8 @@ class RedactOptions:
         }
         if m.large_share is not None:
             common.update({"margin_large_share": m.large_share, "margin_small_px": m.small, "margin_large_px": m.large})
+        if m.jitter_least is not None:
+            common.update({"margin_jitter_least": m.jitter_least, "margin_jitter_gain": m.jitter_gain})
         if kind is MediaKind.IMAGE:
             p, big = self.plan, self.margin
             return {
@@ -158,6 +160,7 @@ class RedactOptions:
             "smooth": t.smooth,
             "growth": t.growth,
             "max_growth": t.max_growth,
+            "carry_motion": t.motion,
         }
 
 

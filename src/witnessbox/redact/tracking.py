@@ -11,7 +11,7 @@ moved; the margin follows the face's own size, frame by frame.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .detector import Detection
@@ -35,6 +35,12 @@ class Margin:
             to its size, than a small one's; video over-redaction is mostly large margins).
         small: Box width up to which ``x`` and ``y`` apply in full.
         large: Box width from which ``large_share`` applies.
+        jitter_least: When set, a video track's margin shares are at most
+            ``jitter_least + jitter_gain * jitter`` (and never more than ``x`` / ``y``), where
+            ``jitter`` is how much the track's box wobbles from frame to frame as a share of its
+            width (:func:`track_jitter`): a face the detector boxes steadily needs less room
+            than one it boxes loosely. Tracks with fewer than 3 sightings keep ``x`` / ``y``.
+        jitter_gain: See ``jitter_least``.
     """
 
     x: float = 0.3
@@ -44,6 +50,15 @@ class Margin:
     large_share: float | None = None
     small: float = 24.0
     large: float = 64.0
+    jitter_least: float | None = None
+    jitter_gain: float = 2.0
+
+    def for_jitter(self, jitter: float) -> Margin:
+        """The margin of a track whose boxes wobble by ``jitter`` (see ``jitter_least``)."""
+        if self.jitter_least is None:
+            return self
+        share = self.jitter_least + self.jitter_gain * jitter
+        return replace(self, x=min(self.x, share), y=min(self.y, share), jitter_least=None)
 
     def apply(self, box: Box) -> Box:
         x0, y0, x1, y1 = box
@@ -120,6 +135,9 @@ class TrackPolicy:
             have cut them short).
         smooth: A sighting's box is the union of the track's sightings within this many
             frames, which absorbs the detector's frame-to-frame jitter.
+        motion: Boxes carried before the first and after the last sighting move on with the
+            track's own velocity (over its first or last 3 sightings) instead of staying put:
+            a face leaving the picture or passing by keeps its cover on it with less growth.
     """
 
     link_iou: float = 0.1
@@ -134,6 +152,7 @@ class TrackPolicy:
     smooth: int = 2
     keep_score: float = 0.3
     keep_hits: int = 4
+    motion: bool = False
 
     def gap(self, track: Track) -> int:
         """Frames ``track`` may go unseen and still be continued."""
@@ -237,10 +256,50 @@ def is_kept(track: Track, n_frames: int, policy: TrackPolicy) -> bool:
     return not (max(t.scores) < pol.keep_score and len(t.frames) < pol.keep_hits and not cut)
 
 
+def _centre(b: Box) -> tuple[float, float]:
+    return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+
+def _shift(b: Box, dx: float, dy: float) -> Box:
+    return (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)
+
+
+def track_velocity(track: Track, at: int, span: int = 5) -> tuple[float, float]:
+    """Centre motion of ``track``, in pixels per frame, over up to ``span`` sightings around
+    sighting number ``at`` (at the ends: the first or last ones); ``(0, 0)`` from one sighting."""
+    t, last = track, len(track.frames) - 1
+    i0, i1 = max(0, at - span // 2), min(last, at + span // 2)
+    if i1 == i0 or t.frames[i1] == t.frames[i0]:
+        return 0.0, 0.0
+    (ax, ay), (bx, by) = _centre(t.boxes[i0]), _centre(t.boxes[i1])
+    n = t.frames[i1] - t.frames[i0]
+    return (bx - ax) / n, (by - ay) / n
+
+
+def track_jitter(track: Track) -> float:
+    """How much a track's box wobbles: the median, over its inner sightings, of the largest
+    distance of a side from where the neighbouring sightings put it (interpolated in time),
+    as a share of the box width. 1.0 (a loose track) under 3 sightings."""
+    t = track
+    if len(t.frames) < 3:
+        return 1.0
+    res = []
+    for i in range(1, len(t.frames) - 1):
+        fa, fb, fc = t.frames[i - 1], t.frames[i], t.frames[i + 1]
+        pred, b = _lerp(t.boxes[i - 1], t.boxes[i + 1], (fb - fa) / (fc - fa)), t.boxes[i]
+        res.append(max(abs(b[k] - pred[k]) for k in range(4)) / max(b[2] - b[0], 1.0))
+    res.sort()
+    n = len(res)
+    return res[n // 2] if n % 2 else (res[n // 2 - 1] + res[n // 2]) / 2
+
+
 def track_cover(track: Track, n_frames: int, margin: Margin, policy: TrackPolicy) -> list[Region]:
     """The regions that hide one track in every frame of its life, plus the margins in time."""
     pol, t = policy, track
     out: list[Region] = []
+    margin = margin.for_jitter(track_jitter(t))
+    v0 = track_velocity(t, 0) if pol.motion else (0.0, 0.0)
+    v1 = track_velocity(t, len(t.frames) - 1) if pol.motion else (0.0, 0.0)
     first, last = t.frames[0], t.frames[-1]
     seen = dict(zip(t.frames, range(len(t.frames)), strict=True))
     j = 0  # index of the last sighting at or before f
@@ -260,9 +319,11 @@ def track_cover(track: Track, n_frames: int, margin: Margin, policy: TrackPolicy
             out.append(Region(f, "ellipse", margin.apply(box), t.scores[i], "detector"))
             continue
         if f < first:
-            box = _grow(t.boxes[0], min(pol.max_growth, pol.growth * (first - f)))
+            box = _grow(_shift(t.boxes[0], v0[0] * (f - first), v0[1] * (f - first)),
+                        min(pol.max_growth, pol.growth * (first - f)))
         elif f > last:
-            box = _grow(t.boxes[-1], min(pol.max_growth, pol.growth * (f - last)))
+            box = _grow(_shift(t.boxes[-1], v1[0] * (f - last), v1[1] * (f - last)),
+                        min(pol.max_growth, pol.growth * (f - last)))
         else:
             while j + 1 < len(t.frames) and t.frames[j + 1] < f:
                 j += 1
