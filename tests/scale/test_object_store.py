@@ -87,6 +87,16 @@ def test_s3_refuses_plaintext(s3_store: S3ObjectStore) -> None:
     assert not s3_store.exists(KEY)
 
 
+def test_s3_refuses_a_blob_over_one_put_before_sending_it(s3_store: S3ObjectStore, tmp_path: Path) -> None:
+    big = tmp_path / "big.age"
+    with open(big, "wb") as f:  # sparse: 5 GiB + 1 byte of which only the header is written
+        f.write(_cipher(b"x")[:64])
+        f.truncate(5 * 1024**3 + 1)
+    with pytest.raises(UsageError, match="over 5 GiB cannot be stored on S3"):
+        s3_store.put_file_once(KEY, big)
+    assert not s3_store.exists(KEY)
+
+
 def test_s3_object_flipped_behind_our_back(s3_store: S3ObjectStore, seaweedfs: SeaweedServer) -> None:
     data = _cipher(b"evidence")
     s3_store.put_once(KEY, data)

@@ -32,6 +32,8 @@ from .._fsutil import atomic_write_bytes, fsync_dir
 from ..errors import ArchiveError, IntegrityError, NotFoundError, UsageError
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
+#: The most one S3 ``PUT`` takes; larger objects would need a multipart upload (not built).
+MAX_SINGLE_PUT = 5 * 1024**3
 
 
 def _check_key(key: str) -> str:
@@ -204,6 +206,10 @@ class S3ObjectStore:
         h = hashlib.sha256()
         try:
             with open(path, "rb") as f:
+                if (size := os.fstat(f.fileno()).st_size) > MAX_SINGLE_PUT:
+                    raise UsageError(
+                        f"object {key} is {size / 1024**3:.1f} GiB: blobs over 5 GiB cannot be stored on S3 "
+                        "yet (multipart upload is not built); keep such files in an archive on a folder")
                 if f.read(len(AGE_MAGIC)) != AGE_MAGIC:
                     raise UsageError(f"object {key}: only ciphertext (age files) may leave the machine")
                 f.seek(0)
