@@ -794,3 +794,25 @@ def test_a_writer_that_loses_its_advisory_lock_commits_nothing_more(
     assert len(a.add(files).added) == 2
     assert a.verify().ok
     a.close()
+
+
+def test_without_postgresql_another_folders_marker_objects_are_left_alone(s3_ws: Workspace, tmp_path: Path,
+                                                                          seaweedfs: SeaweedServer) -> None:
+    """With a SQLite catalog there is no shared lock to prove another writer gone: only this
+    folder's own markers are rolled back, a marker object without its file here is left."""
+    ws = s3_ws
+    if ws.database_url:
+        pytest.skip("this run keeps every catalog on PostgreSQL")
+    assert ws.mirror is not None
+    at = (_blobs(ws).s3.bucket, _blobs(ws).s3.prefix)
+    sha = "ab" * 32
+    ws.mirror.put(f"records/ab/{sha}.json", b"{}")
+    ws.mirror.put(f"pending/{sha}.json", json.dumps({"kind": "item", "sha256": sha, "seq": 1,
+                                                      "files": [f"records/ab/{sha}.json"]}).encode())
+    ws.add([])  # recovery under the folder's flock only
+    objects = _all_objects(at, seaweedfs)
+    assert f"pending/{sha}.json.age" in objects and f"records/ab/{sha}.json.age" in objects
+    # A seal here clears its own marker object after its log entry.
+    [f] = _files(tmp_path / "in", 1, seed=21)
+    [r] = ws.add([f]).added
+    assert f"pending/{r.sha256}.json.age" not in _all_objects(at, seaweedfs)
