@@ -816,3 +816,16 @@ def test_without_postgresql_another_folders_marker_objects_are_left_alone(s3_ws:
     [f] = _files(tmp_path / "in", 1, seed=21)
     [r] = ws.add([f]).added
     assert f"pending/{r.sha256}.json.age" not in _all_objects(at, seaweedfs)
+    # A marker object whose work a log entry committed (its delete was lost) is only removed.
+    seq = next(e.seq for e in ws.log() if e.action == "add")
+    rec = f"records/{r.sha256[:2]}/{r.sha256}.json"
+    ws.mirror.put(f"pending/{r.sha256}.json", json.dumps({"kind": "item", "sha256": r.sha256, "seq": seq,
+                                                           "files": [rec, ws.store.blob_name(r.sha256)]}).encode())
+    ws.add([])
+    objects = _all_objects(at, seaweedfs)
+    assert f"pending/{r.sha256}.json.age" not in objects and rec + ".age" in objects
+    assert f"pending/{sha}.json.age" in objects
+    assert _stored_blobs(ws) == [ws.store.blob_name(r.sha256)]
+    rep = ws.verify()
+    assert rep.ok, rep.problems  # the object the uncommitted marker lists is work in progress, noted
+    assert any("uncommitted" in n for n in rep.notes)

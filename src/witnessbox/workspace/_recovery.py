@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._fsutil import _TMP_PREFIX, atomic_write_bytes, fsync_dir
-from ..errors import IntegrityError, NotFoundError, WitnessboxError
+from ..errors import ArchiveError, IntegrityError, NotFoundError, WitnessboxError
 from ..ledger.canonical import canonical_bytes, parse_canonical, sha256_hex
 from ..ledger.records import SEAL_ACTIONS, ItemRecord, LogEntry
 
@@ -60,9 +60,12 @@ def write_marker(ws: Workspace, name: str, kind: str, sha256: str, seq: int, fil
 
 def clear_marker(ws: Workspace, path: Path) -> None:
     """Remove a marker after its log entry: the object first, then the folder's file (a
-    crash in between leaves the file, which this folder's recovery clears)."""
+    crash in between leaves the file, which this folder's recovery clears). A marker object
+    the store fails to delete stays: its work is committed, so the next recovery only
+    removes it (the folder's file goes regardless: the item is sealed)."""
     if ws.mirror is not None:
-        ws.mirror.delete(PENDING + path.name)
+        with contextlib.suppress(ArchiveError):
+            ws.mirror.delete(PENDING + path.name)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
         fsync_dir(path.parent)
@@ -158,11 +161,12 @@ def _roll_back(ws: Workspace, info: dict[str, Any], size: int, touched: set[Path
                 touched.add(p.parent)
 
 
-def _take_over(ws: Workspace, size: int, done: set[str]) -> int:
-    """Roll back the marker objects that writers on other machines left (an archive on object
-    storage with the catalog on PostgreSQL: the archive's advisory lock is held, so their
-    writers are gone); return how many. A marker this command cannot read (no passphrase,
-    damaged) is left for the next writer."""
+def _take_over(ws: Workspace, size: int, done: set[str], *, owners_gone: bool) -> int:
+    """Clear the marker objects this folder has no file for; return how many. ``owners_gone``
+    (the catalog on PostgreSQL: the archive's advisory lock is held, so the writers that left
+    them are gone): roll back their uncommitted work too. Otherwise only markers whose work a
+    log entry committed are removed (that deletes nothing else). A marker this command cannot
+    read (no passphrase, damaged) is left for the next writer."""
     assert ws.mirror is not None
     n = 0
     for name in ws.mirror.names(PENDING):
@@ -176,6 +180,8 @@ def _take_over(ws: Workspace, size: int, done: set[str]) -> int:
             continue  # cleared meanwhile
         except (WitnessboxError, ValueError):
             continue
+        if not owners_gone and not _committed(ws, info, size) and not _committed_later(ws, info, size):
+            continue  # its writer may be alive: nothing proves otherwise without the shared lock
         _roll_back(ws, info, size, set(), local=False)
         ws.mirror.delete(name)
         n += 1
@@ -200,8 +206,8 @@ def recover(ws: Workspace) -> int:
         clear_marker(ws, marker)
         done.add(marker.name)
         n += 1
-    if ws.mirror is not None and ws.database_url:
-        n += _take_over(ws, size, done)
+    if ws.mirror is not None:
+        n += _take_over(ws, size, done, owners_gone=bool(ws.database_url))
     sidecars = (root / "sidecars").resolve()
     for d in touched:
         with contextlib.suppress(OSError):
