@@ -829,3 +829,29 @@ def test_without_postgresql_another_folders_marker_objects_are_left_alone(s3_ws:
     rep = ws.verify()
     assert rep.ok, rep.problems  # the object the uncommitted marker lists is work in progress, noted
     assert any("uncommitted" in n for n in rep.notes)
+
+
+def test_a_planted_marker_object_deletes_nothing_it_does_not_own(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, seaweedfs: SeaweedServer) -> None:
+    """The archive's recipient is public: anyone who can write to the bucket can plant a marker
+    object. Taking it over deletes only files of the marker's own (unsealed) item."""
+    a_root, b_root, at = _two_machines(tmp_path, postgres_url, monkeypatch)
+    a = Workspace.open(a_root, PASSPHRASE)
+    [r] = a.add(_files(tmp_path / "in", 1, seed=8)).added
+    assert a.mirror is not None
+    rec = f"records/{r.sha256[:2]}/{r.sha256}.json"
+    fake = "cd" * 32
+    a.mirror.put(f"pending/{fake}.json", json.dumps({
+        "kind": "item", "sha256": fake, "seq": 99,
+        "files": [rec, rec + ".sig", a.store.blob_name(r.sha256), a.log_store.entry_name(1), "../outside",
+                  f"records/cd/{fake}.json", 7],
+    }).encode())
+    a.mirror.put(f"records/cd/{fake}.json", b"{}")
+    a.close()
+    before = _all_objects(at, seaweedfs)
+    b = Workspace.open(b_root, PASSPHRASE)
+    after = _all_objects(at, seaweedfs)
+    assert set(before) - set(after) == {f"pending/{fake}.json.age", f"records/cd/{fake}.json.age"}
+    rep = b.verify()
+    assert rep.ok, rep.problems
+    b.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _owned(ws: Workspace, info: dict[str, Any], rel: str) -> bool:
+    """Whether ``rel`` is a file the marker's own work creates: its item's record, signature,
+    sensitive metadata, blob or sidecars (an ``attach``: that sidecar). Whatever else a marker
+    lists (a log entry, another item's record: a marker planted in the store) is never deleted."""
+    sha = info.get("sha256")
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        return False
+    side = ws.sidecar_dir(sha).relative_to(ws.root).as_posix() + "/"
+    if info.get("kind") == "attach":
+        return rel == side + str(info.get("name"))
+    rec = ws.record_path(sha).relative_to(ws.root).as_posix()
+    own = {rec, rec + ".sig", ws.meta_path(sha).relative_to(ws.root).as_posix(), ws.store.blob_name(sha)}
+    return rel in own or (rel.startswith(side) and "/" not in rel[len(side):] and ".." not in rel)
+
+
 def _roll_back(ws: Workspace, info: dict[str, Any], size: int, touched: set[Path], *, local: bool) -> None:
     """Undo the uncommitted work a marker describes (lock held). ``local``: the marker is
     this folder's (its files are here); else a marker object another machine's writer left
@@ -138,16 +154,16 @@ def _roll_back(ws: Workspace, info: dict[str, Any], size: int, touched: set[Path
         remote = ws.mirror is not None and not _committed_later(ws, info, size)
     if committed or (not local and not remote):
         return  # never delete what a log entry committed
+    listed = info.get("files")
+    files = [r for r in listed if isinstance(r, str) and _owned(ws, info, r)] if isinstance(listed, list) else []
     # Record first: once it is gone the item is absent whatever else remains.
-    for rel in sorted(info.get("files", []), key=lambda r: (not r.startswith("records/"), r)):
-        if isinstance(rel, str) and rel.startswith("blobs/") and rel == ws.store.blob_name(str(info.get("sha256"))):
+    for rel in sorted(files, key=lambda r: (not r.startswith("records/"), r)):
+        if rel.startswith("blobs/") and rel == ws.store.blob_name(str(info.get("sha256"))):
             if ws.mirror is not None and not remote:
                 continue
             # The blob may be an object in S3: uploaded before the seal's log entry,
             # it is deleted like a file when that entry never came.
             ws.store.remove(str(info.get("sha256")))
-            continue
-        if not isinstance(rel, str):
             continue
         p = (root / rel).resolve()
         if root.resolve() not in p.parents:
