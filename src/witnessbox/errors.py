@@ -85,6 +85,10 @@ class LockedError(ArchiveError):
     http_status = 409
 
 
+class LockLostError(LockedError):
+    """The archive's writer lock was lost ({detail}): nothing more was committed; run the command again."""
+
+
 class IntegrityError(WitnessboxError):
     """INTEGRITY FAILURE: {detail}"""
 

@@ -513,7 +513,7 @@ def test_writer_killed_mid_seal_with_postgresql_leaves_no_object(tmp_path: Path,
                          capture_output=True, timeout=300)
     assert res.returncode == -signal.SIGKILL, res.stderr
     left = [k for k in _all_objects(at, seaweedfs) if sha in k]  # the killed writer's objects, uncommitted
-    assert {k.split("/")[0] for k in left} == {"blobs", "records"}, left
+    assert {k.split("/")[0] for k in left} == {"blobs", "records", "pending"}, left  # the marker is an object too
     ws = Workspace.open(root, PASSPHRASE)
     ws.add([])  # recovery under the folder's flock and the advisory lock (the dead writer's is gone)
     assert not any(sha in k for k in _all_objects(ws, seaweedfs))
@@ -570,3 +570,288 @@ def test_a_killed_writer_recovering_later_keeps_what_another_machine_sealed(
         assert rep.ok, rep.problems
         assert [r.sha256 for r in ws.items()] == [*(r.sha256 for r in first), sha]
         ws.close()
+
+
+# -- intent markers on object storage: machine B takes over what a killed machine A left ------
+
+_KILL_AFTER_COMMIT = """
+import os, signal, sys
+from witnessbox.ledger import custody
+real = custody.CustodyLog.append
+def append_then_die(self, action, *a, **k):
+    out = real(self, action, *a, **k)
+    if action == "add":
+        os.kill(os.getpid(), signal.SIGKILL)  # committed; its marker never cleared
+    return out
+custody.CustodyLog.append = append_then_die
+from witnessbox.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _pending_objects(objects: dict[str, bytes]) -> list[str]:
+    return sorted(k for k in objects if k.startswith("pending/"))
+
+
+def _two_machines(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, tuple[str, str]]:
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL", postgres_url)
+    a_root = tmp_path / "machine-a" / "archive"
+    ws = Workspace.init(a_root, PASSPHRASE)
+    at = (_blobs(ws).s3.bucket, _blobs(ws).s3.prefix)
+    ws.close()
+    return a_root, _second_machine(a_root, tmp_path / "machine-b" / "archive"), at
+
+
+def test_machine_b_takes_over_what_a_killed_writer_on_machine_a_left(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, seaweedfs: SeaweedServer) -> None:
+    a_root, b_root, at = _two_machines(tmp_path, postgres_url, monkeypatch)
+    kept = _files(tmp_path / "first", 1, seed=7)[0]
+    [f] = _meta_inputs(tmp_path)[:1]
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    subprocess.run([*_cli(), "add", str(kept)], env=_proc_env(a_root), check=True, capture_output=True, timeout=300)
+    res = subprocess.run([sys.executable, "-c", _KILL_AFTER_RECORD_OBJECT, "add", str(f)], env=_proc_env(a_root),
+                         capture_output=True, timeout=300)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    left = _all_objects(at, seaweedfs)
+    assert _pending_objects(left) == [f"pending/{sha}.json.age"]  # the marker is an object too
+    assert {k.split("/")[0] for k in left if sha in k} == {"blobs", "records", "pending"}
+    assert left[f"pending/{sha}.json.age"].startswith(AGE_MAGIC)
+    # Machine B (its own folder, never saw A's marker file) opens the archive: A's advisory lock
+    # went with its session, so B takes the marker over and removes A's uncommitted objects.
+    b = Workspace.open(b_root, PASSPHRASE)
+    after = _all_objects(b, seaweedfs)
+    assert not any(sha in k for k in after), sorted(k for k in after if sha in k)
+    assert _blobs(b).names() == [b.store.blob_name(hashlib.sha256(kept.read_bytes()).hexdigest())]
+    rep = b.verify()
+    assert rep.ok and not rep.notes[1:], (rep.problems, rep.notes)
+    assert [r.name for r in b.items()] == [kept.name]
+    assert b.add([f]).added  # B seals the file A never committed
+    assert b.verify().ok
+    b.close()
+    # A comes back: its own marker file is cleared without touching what B committed.
+    assert list((a_root / "pending").glob("*.json"))
+    a = Workspace.open(a_root, PASSPHRASE)
+    a.add([])
+    assert not list((a_root / "pending").glob("*.json"))
+    for ws in (a, Workspace.open(b_root, PASSPHRASE)):
+        rep = ws.verify()
+        assert rep.ok, rep.problems
+        assert sorted(r.sha256 for r in ws.items()) == sorted([sha, hashlib.sha256(kept.read_bytes()).hexdigest()])
+        ws.close()
+    assert _pending_objects(_all_objects(at, seaweedfs)) == []
+
+
+def test_machine_b_never_deletes_what_a_killed_writer_committed(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, seaweedfs: SeaweedServer) -> None:
+    a_root, b_root, at = _two_machines(tmp_path, postgres_url, monkeypatch)
+    [f] = _meta_inputs(tmp_path)[:1]
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    res = subprocess.run([sys.executable, "-c", _KILL_AFTER_COMMIT, "add", str(f)], env=_proc_env(a_root),
+                         capture_output=True, timeout=300)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    before = {k: v for k, v in _all_objects(at, seaweedfs).items() if not k.startswith("pending/")}
+    assert _pending_objects(_all_objects(at, seaweedfs)) == [f"pending/{sha}.json.age"]
+    b = Workspace.open(b_root, PASSPHRASE)
+    after = _all_objects(b, seaweedfs)
+    assert _pending_objects(after) == []
+    assert {k: v for k, v in after.items() if k in before} == before  # every committed object kept
+    assert [r.sha256 for r in b.items()] == [sha]
+    rep = b.verify()
+    assert rep.ok, rep.problems
+    b.close()
+    a = Workspace.open(a_root, PASSPHRASE)
+    a.add([])
+    rep = a.verify()
+    assert rep.ok, rep.problems
+    assert [r.sha256 for r in a.items()] == [sha] and not list((a_root / "pending").glob("*.json"))
+    a.close()
+
+
+def test_verify_on_machine_b_ignores_what_a_live_writer_on_a_has_in_flight(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    a_root, b_root, _ = _two_machines(tmp_path, postgres_url, monkeypatch)
+    a = Workspace.open(a_root, PASSPHRASE)
+    b = Workspace.open(b_root, PASSPHRASE)
+    [f] = _files(tmp_path / "in", 1, seed=4)
+    from witnessbox.workspace import _sealing
+
+    seen: list[object] = []
+    real = _sealing._seal_staged
+
+    def seal_and_look(ws: Workspace, *args: object, **kwargs: object) -> object:
+        # A's writer has its marker object and blob in the store, and still holds the lock:
+        # B's verify names nothing, and B's recovery (not the lock holder) takes nothing over.
+        from witnessbox.ledger import store as _store
+
+        real_commit = _store.ContentStore.commit
+
+        def commit_then_check(self: object, *a: object, **k: object) -> object:
+            out = real_commit(self, *a, **k)  # type: ignore[arg-type]
+            b._recover_if_idle()
+            seen.append(b.verify())
+            return out
+
+        monkeypatch.setattr(_store.ContentStore, "commit", commit_then_check)
+        try:
+            return real(ws, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            monkeypatch.setattr(_store.ContentStore, "commit", real_commit)
+
+    monkeypatch.setattr(_sealing, "_seal_staged", seal_and_look)
+    [r] = a.add([f]).added
+    [rep] = seen
+    assert rep.ok, rep.problems  # type: ignore[attr-defined]
+    assert "uncommitted" in " ".join(rep.notes)  # type: ignore[attr-defined]
+    assert _blobs(a).names() == [a.store.blob_name(r.sha256)]
+    for ws in (a, b):
+        assert ws.verify().ok
+        ws.close()
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_writer_on_machine_a_at_random_moments_recovered_by_machine_b(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, seaweedfs: SeaweedServer) -> None:
+    a_root, b_root, at = _two_machines(tmp_path, postgres_url, monkeypatch)
+    rng = random.Random(20261207)
+    inputs: list[Path] = []
+    kills = 0
+    for i in range(4):
+        batch = _files(tmp_path / f"b{i}", 4, seed=40 + i, size=rng.choice([100_000, 1_000_000]))
+        inputs += batch
+        proc = subprocess.Popen([*_cli(), "add", str(tmp_path / f"b{i}")], env=_proc_env(a_root),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # kill -9 while a marker object is in the store (mid-seal), after a random number of them
+        want, got = rng.randint(1, 4), 0
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _pending_keys(at, seaweedfs):
+                got += 1
+                if got >= want:
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+            time.sleep(0.02)
+        proc.wait(timeout=120)
+    assert kills >= 2, f"only {kills} of 4 writers were killed mid-seal"
+    b = Workspace.open(b_root, PASSPHRASE)  # machine B recovers; machine A never runs again
+    rep = b.verify()
+    assert rep.ok, rep.problems
+    objects = _all_objects(b, seaweedfs)
+    assert _pending_objects(objects) == []
+    sealed = {r.sha256 for r in b.items()}
+    assert set(_stored_blobs(b)) == {b.store.blob_name(s) for s in sealed}  # wholly present or absent
+    for p in inputs:
+        sha = hashlib.sha256(p.read_bytes()).hexdigest()
+        assert any(sha in k and k.startswith("records/") for k in objects) == (sha in sealed)
+    b.add(inputs)  # whatever A lost, B seals now
+    assert {r.sha256 for r in b.items()} == {hashlib.sha256(p.read_bytes()).hexdigest() for p in inputs}
+    assert b.verify().ok
+    b.close()
+
+
+def _pending_keys(at: tuple[str, str], seaweedfs: SeaweedServer) -> list[str]:
+    raw = seaweedfs.client()
+    got = raw.list_objects_v2(Bucket=at[0], Prefix=f"{at[1]}/pending/")
+    return [o["Key"][len(at[1]) + 1:] for o in got.get("Contents", [])]
+
+
+def test_a_writer_that_loses_its_advisory_lock_commits_nothing_more(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, seaweedfs: SeaweedServer) -> None:
+    import sqlalchemy as sa
+
+    from witnessbox.errors import LockLostError
+    from witnessbox.ledger import store as _store
+
+    a_root, b_root, at = _two_machines(tmp_path, postgres_url, monkeypatch)
+    a = Workspace.open(a_root, PASSPHRASE)
+    files = _files(tmp_path / "in", 2, seed=9)
+    real_commit = _store.ContentStore.commit
+
+    def commit_then_cut(self: _store.ContentStore, *args: object, **kwargs: object) -> object:
+        out = real_commit(self, *args, **kwargs)  # type: ignore[arg-type]
+        # The server ends the session holding A's lock (a network cut, an operator): from now
+        # on B may take the lock and A's unfinished work over.
+        engine = sa.create_engine(postgres_url)
+        with engine.begin() as c:
+            ended = c.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_locks"
+                                      " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()").fetchall()
+        engine.dispose()
+        assert ended
+        return out
+
+    monkeypatch.setattr(_store.ContentStore, "commit", commit_then_cut)
+    with pytest.raises(LockLostError, match="writer lock was lost"):
+        a.add(files)
+    monkeypatch.setattr(_store.ContentStore, "commit", real_commit)
+    assert a.log_store.size() == 1  # the blob was uploaded, but A committed nothing after losing the lock
+    assert _pending_objects(_all_objects(at, seaweedfs))
+    b = Workspace.open(b_root, PASSPHRASE)  # B gets the lock and takes A's marker over
+    assert not [k for k in _all_objects(at, seaweedfs) if k.startswith(("pending/", "blobs/", "records/"))]
+    assert b.items() == [] and b.verify().ok
+    b.close()
+    a.close()
+    a = Workspace.open(a_root, PASSPHRASE)
+    assert len(a.add(files).added) == 2
+    assert a.verify().ok
+    a.close()
+
+
+def test_without_postgresql_another_folders_marker_objects_are_left_alone(s3_ws: Workspace, tmp_path: Path,
+                                                                          seaweedfs: SeaweedServer) -> None:
+    """With a SQLite catalog there is no shared lock to prove another writer gone: only this
+    folder's own markers are rolled back, a marker object without its file here is left."""
+    ws = s3_ws
+    if ws.database_url:
+        pytest.skip("this run keeps every catalog on PostgreSQL")
+    assert ws.mirror is not None
+    at = (_blobs(ws).s3.bucket, _blobs(ws).s3.prefix)
+    sha = "ab" * 32
+    ws.mirror.put(f"records/ab/{sha}.json", b"{}")
+    ws.mirror.put(f"pending/{sha}.json", json.dumps({"kind": "item", "sha256": sha, "seq": 1,
+                                                      "files": [f"records/ab/{sha}.json"]}).encode())
+    ws.add([])  # recovery under the folder's flock only
+    objects = _all_objects(at, seaweedfs)
+    assert f"pending/{sha}.json.age" in objects and f"records/ab/{sha}.json.age" in objects
+    # A seal here clears its own marker object after its log entry.
+    [f] = _files(tmp_path / "in", 1, seed=21)
+    [r] = ws.add([f]).added
+    assert f"pending/{r.sha256}.json.age" not in _all_objects(at, seaweedfs)
+    # A marker object whose work a log entry committed (its delete was lost) is only removed.
+    seq = next(e.seq for e in ws.log() if e.action == "add")
+    rec = f"records/{r.sha256[:2]}/{r.sha256}.json"
+    ws.mirror.put(f"pending/{r.sha256}.json", json.dumps({"kind": "item", "sha256": r.sha256, "seq": seq,
+                                                           "files": [rec, ws.store.blob_name(r.sha256)]}).encode())
+    ws.add([])
+    objects = _all_objects(at, seaweedfs)
+    assert f"pending/{r.sha256}.json.age" not in objects and rec + ".age" in objects
+    assert f"pending/{sha}.json.age" in objects
+    assert _stored_blobs(ws) == [ws.store.blob_name(r.sha256)]
+    rep = ws.verify()
+    assert rep.ok, rep.problems  # the object the uncommitted marker lists is work in progress, noted
+    assert any("uncommitted" in n for n in rep.notes)
+
+
+def test_a_planted_marker_object_deletes_nothing_it_does_not_own(
+        tmp_path: Path, store_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, seaweedfs: SeaweedServer) -> None:
+    """The archive's recipient is public: anyone who can write to the bucket can plant a marker
+    object. Taking it over deletes only files of the marker's own (unsealed) item."""
+    a_root, b_root, at = _two_machines(tmp_path, postgres_url, monkeypatch)
+    a = Workspace.open(a_root, PASSPHRASE)
+    [r] = a.add(_files(tmp_path / "in", 1, seed=8)).added
+    assert a.mirror is not None
+    rec = f"records/{r.sha256[:2]}/{r.sha256}.json"
+    fake = "cd" * 32
+    a.mirror.put(f"pending/{fake}.json", json.dumps({
+        "kind": "item", "sha256": fake, "seq": 99,
+        "files": [rec, rec + ".sig", a.store.blob_name(r.sha256), a.log_store.entry_name(1), "../outside",
+                  f"records/cd/{fake}.json", 7],
+    }).encode())
+    a.mirror.put(f"records/cd/{fake}.json", b"{}")
+    a.close()
+    before = _all_objects(at, seaweedfs)
+    b = Workspace.open(b_root, PASSPHRASE)
+    after = _all_objects(at, seaweedfs)
+    assert set(before) - set(after) == {f"pending/{fake}.json.age", f"records/cd/{fake}.json.age"}
+    rep = b.verify()
+    assert rep.ok, rep.problems
+    b.close()

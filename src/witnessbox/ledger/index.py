@@ -38,7 +38,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from ..errors import LockedError
+from ..errors import LockedError, LockLostError
 from .canonical import utc_now
 
 Migration = Callable[[sa.Connection], None]
@@ -159,12 +159,14 @@ def writer_lock_key(archive_id: str) -> int:
 
 @contextlib.contextmanager
 def writer_lock(engine: sa.Engine, archive_id: str, *, wait: bool = True,
-                on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+                on_wait: Callable[[], None] | None = None) -> Iterator[Callable[[], None]]:
     """Hold the archive's writer lock in PostgreSQL (a session advisory lock on one connection)
     for the block: writers on several machines sharing one catalog and one bucket take turns.
 
     The server drops the lock when the holder's connection ends, so a killed writer never
-    leaves the archive locked.
+    leaves the archive locked. Yields a check to call before each commit: it raises when the
+    session holding the lock has ended (the server or the network cut it), since another
+    writer may then hold the lock and take over this writer's unfinished work.
 
     Raises:
         LockedError: ``wait`` is false and another writer holds the lock.
@@ -181,7 +183,16 @@ def writer_lock(engine: sa.Engine, archive_id: str, *, wait: bool = True,
                 on_wait()
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             held = True
-        yield
+
+        def still_held() -> None:
+            # A session advisory lock ends only with an unlock or with its session: a live
+            # session on this connection still holds it.
+            try:
+                conn.execute(sa.text("SELECT 1")).scalar()
+            except sa.exc.SQLAlchemyError as e:
+                raise LockLostError("its PostgreSQL session ended") from e
+
+        yield still_held
     finally:
         try:
             if held:

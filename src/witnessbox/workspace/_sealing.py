@@ -2,7 +2,8 @@
 
 Commit order per item (the lock held): intent marker, blob (hard link from staging),
 sensitive metadata, sidecars, record signature, record, log entry (commit point), marker
-removed. See ``core.py`` for recovery.
+removed. On object storage the marker is an object too, and the archive's advisory lock is
+checked right before the log entry. See ``_recovery.py`` for recovery.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 
 from .. import config
 from .._fsutil import atomic_write, sha256_file
-from ..errors import ArchiveError, InputError, IntegrityError, UsageError, WitnessboxError
+from ..errors import ArchiveError, InputError, IntegrityError, LockLostError, UsageError, WitnessboxError
 from ..ledger.canonical import canonical_bytes, sha256_hex, utc_now
 from ..ledger.records import Derivation, ItemRecord, MediaInfo, SensitiveRef
 from ..ledger.store import Staged, decrypt_stream
@@ -229,8 +230,9 @@ def _seal_staged(
     details: dict[str, Any] = {"record_sha256": sha256_hex(data), "name": name}
     if derivation is not None:
         details.update(kind=derivation.kind, method=derivation.method)
+    ws._check_lock()
     ws.log_store.append(action, config.actor(), objects, details)
-    clear_marker(marker)
+    clear_marker(ws, marker)
     ws._records[sha] = record
     return record
 
@@ -328,6 +330,8 @@ class _Batch:
                             prepared=pre)
         except InputError as e:
             self.report.failed.append(Failure(label, e.message))
+        except LockLostError:
+            raise  # another writer may own the archive now: no recovery, no further file
         except ArchiveError as e:
             # Disk full and the like: this file is rolled back by the next recovery.
             self.report.failed.append(Failure(label, f"{label}: {e.message}"))
@@ -455,8 +459,9 @@ def attach_sidecar(ws: Workspace, sha256: str, name: str, data: bytes) -> Path:
         marker = write_marker(ws, f"attach-{sha256}-{name}", "attach", sha256, seq, [target], {"name": name})
         d.mkdir(parents=True, exist_ok=True)
         ws._store_file(target, data)
+        ws._check_lock()
         ws.log_store.append("attach", config.actor(), [sha256], {"name": name, "sha256": sha256_hex(data)})
-        clear_marker(marker)
+        clear_marker(ws, marker)
     return target
 
 

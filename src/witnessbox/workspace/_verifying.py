@@ -13,13 +13,13 @@ never from the folder's copy, and objects nobody committed there are named too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyrage
 
-from ..errors import ArchiveError, IntegrityError
+from ..errors import ArchiveError, IntegrityError, WitnessboxError
 from ..ledger.canonical import sha256_hex
 from ..ledger.merkle import frontier_extend, leaf_hash, root_from_frontier
 from ..ledger.records import SEAL_ACTIONS, ItemRecord, LogEntry
@@ -31,15 +31,40 @@ if TYPE_CHECKING:
     from .core import Workspace
 
 
-def _pending(ws: Workspace) -> tuple[set[str], set[Path]]:
-    shas: set[str] = set()
-    files: set[Path] = set()
+def _markers(ws: Workspace) -> Iterator[dict[str, Any]]:
+    """The intent markers of unfinished work: this folder's, and for an archive on object
+    storage those in the store (a writer on another machine, running now or gone)."""
     d = ws.root / "pending"
+    seen = set()
     for m in d.glob("*.json") if d.is_dir() else []:
+        seen.add(m.name)
         try:
             info = json.loads(m.read_bytes())
         except (OSError, ValueError):
             continue
+        if isinstance(info, dict):
+            yield info
+    if ws.mirror is None:
+        return
+    try:
+        names = ws.mirror.names("pending/")
+    except ArchiveError:
+        return
+    for name in names:
+        if name.rsplit("/", 1)[-1] in seen:
+            continue
+        try:
+            info = json.loads(ws.mirror.get(name))
+        except (WitnessboxError, ValueError):
+            continue  # cleared meanwhile, or unreadable: its objects are named as strays
+        if isinstance(info, dict):
+            yield info
+
+
+def _pending(ws: Workspace) -> tuple[set[str], set[Path]]:
+    shas: set[str] = set()
+    files: set[Path] = set()
+    for info in _markers(ws):
         if info.get("kind") == "item":
             shas.add(str(info.get("sha256")))
         for rel in info.get("files", []):

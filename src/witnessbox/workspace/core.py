@@ -51,6 +51,7 @@ from ..errors import (
     ArchiveError,
     CatalogDamagedError,
     IntegrityError,
+    LockLostError,
     NoArchiveError,
     NotFoundError,
     PassphraseRequiredError,
@@ -152,6 +153,8 @@ class Workspace:
         self._identity_value: pyrage.x25519.Identity | None = None
         self._depth = 0
         self._lock_cm: contextlib.AbstractContextManager[None] | None = None
+        self._lock_held: Callable[[], None] | None = None
+        """Raises when the archive's advisory lock in PostgreSQL (if held) was lost."""
         self._engine: sa.Engine | None = None
         # Fixed when the archive is opened: one Workspace never moves its catalog.
         self.database_url = config.database_url() if database_url is ... else database_url
@@ -398,10 +401,14 @@ class Workspace:
             self._recover()
             self._pull()
             start = self.log_store.size()
+            lost = False
             try:
                 yield
+            except LockLostError:
+                lost = True  # another writer may hold the archive now: sign nothing more
+                raise
             finally:
-                if self.log_store.size() > start and self._signing is not None:
+                if not lost and self.log_store.size() > start and self._signing is not None:
                     self.log_store.write_checkpoint(self._signing, self.archive_id, self.key_id)
                 self._sync_index_quietly()
         finally:
@@ -421,8 +428,22 @@ class Workspace:
             if self.mirror is None or not self.database_url:
                 yield
                 return
-            with _index.writer_lock(self.engine, self.archive_id, wait=wait, on_wait=self.on_lock_wait):
-                yield
+            with _index.writer_lock(self.engine, self.archive_id, wait=wait, on_wait=self.on_lock_wait) as held:
+                self._lock_held = held
+                try:
+                    yield
+                finally:
+                    self._lock_held = None
+
+    def _check_lock(self) -> None:
+        """Before a commit point (a seal's log entry): fail when the archive's advisory lock in
+        PostgreSQL was lost meanwhile (another machine may be taking over this work).
+
+        Raises:
+            LockLostError: The lock's session ended; nothing is committed.
+        """
+        if self._lock_held is not None:
+            self._lock_held()
 
     def _pull(self) -> None:
         """Keep in the folder what writers on other machines committed (lock held)."""
