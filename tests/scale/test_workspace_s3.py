@@ -855,3 +855,14 @@ def test_a_planted_marker_object_deletes_nothing_it_does_not_own(
     rep = b.verify()
     assert rep.ok, rep.problems
     b.close()
+
+
+def test_a_catalog_url_naming_an_sqlite_file_takes_only_the_folder_lock(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SQLite catalog named by URL shares no lock between machines: no PostgreSQL advisory
+    lock is asked of it, and recovery leaves other folders' marker objects alone."""
+    monkeypatch.setenv("WITNESSBOX_DATABASE_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    with Workspace.init(tmp_path / "archive", PASSPHRASE) as ws:
+        assert not ws.shares_writer_lock
+        added = ws.add(_files(tmp_path / "in", 2))
+        assert len(added.added) == 2 and ws.verify().ok

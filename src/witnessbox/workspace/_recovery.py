@@ -223,7 +223,7 @@ def recover(ws: Workspace) -> int:
         done.add(marker.name)
         n += 1
     if ws.mirror is not None:
-        n += _take_over(ws, size, done, owners_gone=bool(ws.database_url))
+        n += _take_over(ws, size, done, owners_gone=ws.shares_writer_lock)
     sidecars = (root / "sidecars").resolve()
     for d in touched:
         with contextlib.suppress(OSError):

@@ -425,7 +425,7 @@ class Workspace:
             LockedError: ``wait`` is false and another writer holds a lock.
         """
         with exclusive_lock(self.root / "lock", wait=wait, on_wait=self.on_lock_wait):
-            if self.mirror is None or not self.database_url:
+            if not self.shares_writer_lock:
                 yield
                 return
             with _index.writer_lock(self.engine, self.archive_id, wait=wait, on_wait=self.on_lock_wait) as held:
@@ -434,6 +434,13 @@ class Workspace:
                     yield
                 finally:
                     self._lock_held = None
+
+    @property
+    def shares_writer_lock(self) -> bool:
+        """Whether writers on several machines share this archive: its files on object storage
+        and its catalog on PostgreSQL, whose advisory lock they take in turn (a catalog URL
+        naming an SQLite file shares nothing: the folder's lock is the only one)."""
+        return self.mirror is not None and bool(self.database_url) and _index.is_postgresql(self.engine)
 
     def _check_lock(self) -> None:
         """Before a commit point (a seal's log entry): fail when the archive's advisory lock in
