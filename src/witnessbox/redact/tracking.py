@@ -10,6 +10,7 @@ moved; the margin follows the face's own size, frame by frame.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -288,9 +289,7 @@ def track_jitter(track: Track) -> float:
         fa, fb, fc = t.frames[i - 1], t.frames[i], t.frames[i + 1]
         pred, b = _lerp(t.boxes[i - 1], t.boxes[i + 1], (fb - fa) / (fc - fa)), t.boxes[i]
         res.append(max(abs(b[k] - pred[k]) for k in range(4)) / max(b[2] - b[0], 1.0))
-    res.sort()
-    n = len(res)
-    return res[n // 2] if n % 2 else (res[n // 2 - 1] + res[n // 2]) / 2
+    return statistics.median(res)
 
 
 def track_cover(track: Track, n_frames: int, margin: Margin, policy: TrackPolicy) -> list[Region]:
