@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,17 +127,41 @@ def unlock_age_identity(keys_dir: Path, passphrase: str) -> pyrage.x25519.Identi
         data = (keys_dir / AGE_KEY).read_bytes()
     except OSError as e:
         raise ArchiveError(f"cannot read the age identity {keys_dir / AGE_KEY}: {e.strerror}") from e
-    try:
-        text = pyrage.passphrase.decrypt(data, passphrase)
-    except pyrage.DecryptError as e:
-        if "excessive work" in str(e).lower():
-            # age refuses an scrypt that would take too long on this machine now (heavy load).
-            raise ArchiveError("the age identity could not be unlocked: the machine is too busy now (age's scrypt limit); try again") from e
-        raise PassphraseError() from e
+    text = _decrypt_passphrase_file(data, passphrase)
     try:
         return pyrage.x25519.Identity.from_str(text.decode("ascii").strip())
     except (pyrage.IdentityError, UnicodeDecodeError) as e:
         raise ArchiveError("the age identity file is damaged") from e
+
+
+# age refuses a file whose scrypt cost exceeds 16x what it measures this machine doing in one
+# second, and it measures that by timing one tiny scrypt (about a millisecond): on a loaded
+# machine a single preemption can cut the estimate 10x and refuse a file made here a minute
+# ago. The refusal costs nothing (no scrypt runs), so it is retried over about three seconds.
+_EXCESSIVE_WORK_TRIES = 12
+_EXCESSIVE_WORK_PAUSE_S = 0.25
+
+
+def _decrypt_passphrase_file(data: bytes, passphrase: str) -> bytes:
+    """``pyrage.passphrase.decrypt``, retrying age's load-sensitive work-factor refusal.
+
+    Raises:
+        PassphraseError: Wrong passphrase.
+        ArchiveError: age still refuses the file's scrypt cost after every try (the machine is
+            far slower or busier than the one that made it).
+    """
+    for attempt in range(_EXCESSIVE_WORK_TRIES):
+        try:
+            return pyrage.passphrase.decrypt(data, passphrase)
+        except pyrage.DecryptError as e:
+            if "excessive work" not in str(e).lower():
+                raise PassphraseError() from e
+            if attempt == _EXCESSIVE_WORK_TRIES - 1:
+                raise ArchiveError("the age identity could not be unlocked: age judges its scrypt cost too high for "
+                                   "this machine now (it is busy or much slower than the one that made the "
+                                   "archive); try again when it is less busy") from e
+            time.sleep(_EXCESSIVE_WORK_PAUSE_S)
+    raise AssertionError("unreachable")
 
 
 def load_recipient(keys_dir: Path) -> pyrage.x25519.Recipient:
