@@ -152,7 +152,8 @@ def _decrypt_passphrase_file(data: bytes, passphrase: str) -> bytes:
     """
     for attempt in range(_EXCESSIVE_WORK_TRIES):
         try:
-            return pyrage.passphrase.decrypt(data, passphrase)
+            plain: bytes = pyrage.passphrase.decrypt(data, passphrase)
+            return plain
         except pyrage.DecryptError as e:
             if "excessive work" not in str(e).lower():
                 raise PassphraseError() from e
