@@ -11,9 +11,15 @@ equal the whole command's figures (checked with ``--check DIR``, a ``redaction_c
   overlapping it (IoU >= 0.3) in each cached pass, the fused score, the coverage reached, and
   why: ``unseen`` (no box over the floor), ``weak`` (fused under the threshold), ``short`` (a
   hiding ellipse lies on it but covers under 95%; where the uncovered part lies).
-- ``--variants``: the defaults and each remedy tried (names in ``VARIANTS``).
+- ``--variants``: the defaults and each remedy tried (names in ``make_variants``).
 
-Usage: .venv/bin/python benchmarks/crowd_misses.py --every 16 [--offset 0] [--misses] [--variants a,b]
+The replay's "default" is the pipeline before ``look_passes`` (main's code at ded20b8: the
+plan's passes only); "keep1 16-64 + flip" is what ``ScalePlan.look_keep`` and ``look_flip`` do
+now (its figures within 0.0001 over-redaction of the command's on every 16th photo), and
+``--misses`` lists the misses of the former (benchmarks/REDACTION.md, helper ``midfaces``).
+
+Usage: .venv/bin/python benchmarks/crowd_misses.py --every 16 [--offset 0] [--misses] [--variants a,b|all]
+       [--check benchmarks/out/crowd16-main]   (a redaction_crowd.py output of main's code)
 The crowd tuning set's images are only read; nothing of them is written outside benchmarks/out/.
 """
 
@@ -37,6 +43,8 @@ from witnessbox.redact.tracking import Margin, SizedMargin
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = 0.05
+FLIP_IF = (0.0, 0.0)  # the mirrored 1x pass only when the look has a box this wide scoring this..0.16
+FLIPPED: set[str] = set()
 MAXW = 1e9  # the widest 1x box the keep1 variants add (set per variant)
 # Passes cached for every photo: (scale, mirrored, min_face).
 CACHED = [(1.0, False, 0.0), (1.0, True, 0.0), (2.0, False, 0.0), (0.5, False, 64.0), (1.5, False, 0.0),
@@ -297,6 +305,16 @@ def make_variants(det: MultiScaleDetector, margin: SizedMargin) -> dict[str, Var
             return boxes(ph, kept)
         return v
 
+    def flip_if(minw: float, low: float, v: Variant) -> Variant:
+        def w(ph: Photo) -> list[tuple[float, float, float, float]]:
+            global FLIP_IF
+            FLIP_IF = (minw, low)
+            try:
+                return v(ph)
+            finally:
+                FLIP_IF = (0.0, 0.0)
+        return w
+
     def banded(maxw: float, v: Variant) -> Variant:
         def w(ph: Photo) -> list[tuple[float, float, float, float]]:
             global MAXW
@@ -321,7 +339,11 @@ def make_variants(det: MultiScaleDetector, margin: SizedMargin) -> dict[str, Var
                     keys.append(onem)
                     mw[onem] = minw
             elif flip and one in keys:
-                keys = keys + [onem]
+                b1, s1 = ph.passes[one]
+                weak = ((b1[:, 2] - b1[:, 0]) >= FLIP_IF[0]) & (s1 >= FLIP_IF[1]) & (s1 < 0.16)
+                if FLIP_IF[1] == 0 or weak.any():
+                    keys = keys + [onem]
+                    FLIPPED.add(ph.name)
             return boxes(ph, [d for d in fused(ph, keys, 0.1, minw=mw, raw1={one: raw1}) if d.score >= thr])
         return v
 
@@ -373,6 +395,9 @@ def make_variants(det: MultiScaleDetector, margin: SizedMargin) -> dict[str, Var
         "keep1 16-64 + flip": banded(64, keep1(16, True)),
         "keep1 16-48 + flip": banded(48, keep1(16, True)),
         "keep1 16-64 raw1 0.2": banded(64, keep1(16, raw1=0.2)),
+        "keep1 16-64 + flip if 16px 0.10": flip_if(16, 0.10, banded(64, keep1(16, True))),
+        "keep1 16-64 + flip if 16px 0.12": flip_if(16, 0.12, banded(64, keep1(16, True))),
+        "keep1 16-64 + flip if 24px 0.10": flip_if(24, 0.10, banded(64, keep1(16, True))),
         "keep1c 16-64 s0.05": banded(64, keep1c(16, 0.05)),
         "keep1c 16-64 s0.05 + flip": banded(64, keep1c(16, 0.05, True)),
         "second 16": second(16),
@@ -509,7 +534,8 @@ def main() -> int:
         print("| variant | protected | over-red. | 16+ px | <8 | 8-16 | 16-32 | 32-64 | 64+ | none | partial | heavy |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for v in (vs if a.variants == "all" else a.variants.split(",")):
-            print(row(v, score(photos, vs[v], nears)))
+            FLIPPED.clear()
+            print(row(v, score(photos, vs[v], nears)) + (f" mirrored pass on {len(FLIPPED)} photos" if FLIPPED else ""))
     return 0
 
 

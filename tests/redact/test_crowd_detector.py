@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from witnessbox.media.formats import MediaKind
 from witnessbox.redact.detector import CenterFace, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
 from witnessbox.redact.pipeline import RedactOptions, Redactor
 from witnessbox.redact.regions import read_regions
@@ -283,3 +284,10 @@ def test_picture_left_at_1x_is_also_analysed_mirrored() -> None:
     small = _Scripted(700, faces)
     _found(small, ScalePlan(), _half_bright(700, 500))
     assert small.sizes == [(1400, 1000, False)]
+
+
+def test_regions_files_record_what_the_look_adds() -> None:
+    p = RedactOptions().params(MediaKind.IMAGE)
+    assert (p["look_keep_min"], p["look_keep_max"], p["look_flip"]) == (16.0, 64.0, True)
+    off = RedactOptions(plan=ScalePlan(look_keep=None, look_flip=False)).params(MediaKind.IMAGE)
+    assert (off["look_keep_min"], off["look_keep_max"], off["look_flip"]) == (0.0, 0.0, False)
