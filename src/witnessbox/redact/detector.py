@@ -403,9 +403,9 @@ class ScalePlan:
         overlap: Analysed pixels shared by neighbouring tiles.
         small_face: A picture that the plan upscales, with a long side of at least
             ``small_face_from``, is first analysed at 1x; it is upscaled (the whole plan run,
-            the 1x boxes dropped) only when that pass saw a box narrower than this (picture
-            pixels) scoring at least ``small_candidate``; otherwise the 1x boxes stand, with
-            the plan's reduced passes (half size). 0: always upscale. Crowd tuning set, every
+            the 1x boxes dropped but for ``look_keep``) only when that pass saw a box
+            narrower than this (picture pixels) scoring at least ``small_candidate``;
+            otherwise the 1x boxes stand, with the plan's reduced passes (half size). 0: always upscale. Crowd tuning set, every
             16th photo: 64 of 150 upscaled, same protected share, less CPU
             (benchmarks/REDACTION.md).
         small_face_from: Long side from which the first look at 1x is taken. Smaller pictures
