@@ -19,7 +19,7 @@ Sections (each prints witnessbox beside deface):
 - ``--covered``: the share of the hand-marked covered faces (helmets, visors, hoods,
   balaclavas, masks with goggles) of benchmarks/covered_faces.json that is hidden.
 
-Usage: .venv/bin/python benchmarks/redaction_crowd.py [--every K] [--limit N] [--skip-quality]
+Usage: .venv/bin/python benchmarks/redaction_crowd.py [--every K] [--offset N] [--limit N] [--skip-quality]
        [--skip-deface] [--speed N] [--mp12 N] [--covered]
 """
 
@@ -258,6 +258,7 @@ def covered(dev: Path, out: Path, skip_deface: bool) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=8, help="take every K-th photo of the tuning set")
+    ap.add_argument("--offset", type=int, default=0, help="starting from the N-th photo (another subset)")
     ap.add_argument("--limit", type=int, default=0, help="then at most N photos")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "crowd")
     ap.add_argument("--skip-quality", action="store_true")
@@ -269,7 +270,7 @@ def main() -> int:
     dev = dev_dir()
     shutil.rmtree(a.out, ignore_errors=True)
     a.out.mkdir(parents=True)
-    names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))[:: a.every]
+    names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))[a.offset :: a.every]
     if a.limit:
         names = names[: a.limit]
     if not a.skip_quality:

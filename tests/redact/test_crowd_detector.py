@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from witnessbox.media.formats import MediaKind
 from witnessbox.redact.detector import CenterFace, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
 from witnessbox.redact.pipeline import RedactOptions, Redactor
 from witnessbox.redact.regions import read_regions
@@ -173,7 +174,8 @@ def _canvas_with(crop: np.ndarray, width: int) -> np.ndarray:
 
 def test_upscaled_only_when_the_1x_pass_sees_a_small_face(face_photo: Path) -> None:
     crop, _ = _face(face_photo)  # the face is a third of the crop's width
-    always, first = ScalePlan(small_face=0), ScalePlan(small_face_from=0)
+    # (without what the look adds for faces of 16 px and more: see the tests after this one)
+    always, first = ScalePlan(small_face=0), ScalePlan(small_face_from=0, look_keep=None, look_flip=False)
     # Large face only: one look at 1x, and its result is exactly that of a 1x plan.
     big = _canvas_with(crop, 240)
     det = _Recording()
@@ -203,5 +205,89 @@ def test_picture_left_at_1x_keeps_the_half_size_pass(face_photo: Path) -> None:
     canvas[40:40 + face.shape[0], 300:300 + face.shape[1]] = face
     det = _Recording()
     found = MultiScaleDetector(det, threshold=0.16)(canvas)
-    assert det.sizes == [(1000, 700), (500, 350)]
+    assert det.sizes == [(1000, 700), (500, 350), (1000, 700)]  # the last one mirrored (look_flip)
     assert len(found) == 1
+
+
+class _Scripted:
+    """A stand-in for the network: fixed faces (picture pixels) with a score per analysed size.
+
+    ``faces``: ``(box, {scale: score}, mirrored_score)``; the mirrored score applies to a pass
+    over the mirrored picture at any scale. The picture's left half is bright, so a mirrored
+    one is recognised by its dark top-left pixel.
+    """
+
+    threshold = 0.1
+    weights = "fp32"
+    name = "scripted"
+
+    def __init__(self, width: int, faces: list[tuple[tuple[float, float, float, float], dict[float, float], float]]) -> None:
+        self.width = width
+        self.faces = faces
+        self.sizes: list[tuple[int, int, bool]] = []
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        h, w = rgb.shape[:2]
+        s = w / self.width
+        mirrored = bool(rgb[0, 0, 0] < 100)
+        self.sizes.append((w, h, mirrored))
+        boxes, scores = [], []
+        for (x0, y0, x1, y1), by_scale, flipped in self.faces:
+            sc = flipped if mirrored else by_scale.get(round(s, 2), 0.0)
+            if sc > (self.threshold if threshold is None else threshold):
+                if mirrored:
+                    x0, x1 = self.width - x1, self.width - x0
+                boxes.append([x0 * s, y0 * s, x1 * s, y1 * s])
+                scores.append(sc)
+        return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32)
+
+
+def _half_bright(width: int, height: int) -> np.ndarray:
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:, : width // 2] = 200
+    return rgb
+
+
+def _found(net: _Scripted, plan: ScalePlan, rgb: np.ndarray) -> list[tuple[int, int]]:
+    dets = MultiScaleDetector(net, plan, threshold=0.16)(rgb)  # type: ignore[arg-type]
+    return sorted((round(d.box[0]), round(d.box[2] - d.box[0])) for d in dets)
+
+
+def test_upscaled_picture_keeps_the_1x_looks_faces_of_16_to_64_px() -> None:
+    faces = [
+        ((100, 100, 112, 114), {1.0: 0.5, 2.0: 0.6}, 0.0),  # 12 px, seen: the picture is upscaled
+        ((300, 100, 330, 135), {1.0: 0.49, 2.0: 0.12}, 0.0),  # 30 px: at 2x under the threshold
+        ((500, 100, 510, 112), {1.0: 0.4, 2.0: 0.05}, 0.0),  # 10 px: the 2x pass decides
+        ((600, 100, 700, 220), {1.0: 0.4, 0.5: 0.0}, 0.0),  # 100 px: the half-size pass decides
+    ]
+    rgb = _half_bright(1000, 700)  # long side 800 px or more, upscaled by the plan: the 1x look
+    net = _Scripted(1000, faces)
+    assert _found(net, ScalePlan(), rgb) == [(100, 12), (300, 30)]
+    assert [sz[:2] for sz in net.sizes] == [(1000, 700), (2000, 1400), (500, 350)]  # nothing run again
+    # Before: the look's boxes were dropped once the picture was upscaled.
+    assert _found(_Scripted(1000, faces), ScalePlan(look_keep=None), rgb) == [(100, 12)]
+
+
+def test_picture_left_at_1x_is_also_analysed_mirrored() -> None:
+    faces = [
+        ((300, 100, 340, 150), {1.0: 0.15}, 0.29),  # a face seen better mirrored: mean 0.22
+        ((600, 100, 640, 150), {1.0: 0.25}, 0.0),  # one side only (a texture): halved to 0.125
+    ]
+    rgb = _half_bright(1000, 700)
+    net = _Scripted(1000, faces)
+    assert _found(net, ScalePlan(), rgb) == [(300, 40)]
+    assert net.sizes == [(1000, 700, False), (500, 350, False), (1000, 700, True)]
+    assert _found(_Scripted(1000, faces), ScalePlan(look_flip=False), rgb) == [(600, 40)]
+    # Pictures under 800 px get no look, hence no mirrored pass.
+    small = _Scripted(700, faces)
+    _found(small, ScalePlan(), _half_bright(700, 500))
+    assert small.sizes == [(1400, 1000, False)]
+
+
+def test_regions_files_record_what_the_look_adds() -> None:
+    p = RedactOptions().params(MediaKind.IMAGE)
+    assert (p["look_keep_min"], p["look_keep_max"], p["look_flip"]) == (16.0, 64.0, True)
+    off = RedactOptions(plan=ScalePlan(look_keep=None, look_flip=False)).params(MediaKind.IMAGE)
+    assert (off["look_keep_min"], off["look_keep_max"], off["look_flip"]) == (0.0, 0.0, False)

@@ -359,11 +359,13 @@ class Pass:
         mirrored: Run on the mirrored picture (test-time augmentation).
         min_face: Keep only boxes at least this wide, in the picture's own pixels (a pass at a
             reduced size is there for the large faces only; its small boxes are noise).
+        max_face: When set, keep only boxes narrower than this (picture pixels).
     """
 
     scale: float
     mirrored: bool = False
     min_face: float = 0.0
+    max_face: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -401,15 +403,20 @@ class ScalePlan:
         overlap: Analysed pixels shared by neighbouring tiles.
         small_face: A picture that the plan upscales, with a long side of at least
             ``small_face_from``, is first analysed at 1x; it is upscaled (the whole plan run,
-            the 1x boxes dropped) only when that pass saw a box narrower than this (picture
-            pixels) scoring at least ``small_candidate``; otherwise the 1x boxes stand, with
-            the plan's reduced passes (half size). 0: always upscale. Crowd tuning set, every
+            the 1x boxes dropped but for ``look_keep``) only when that pass saw a box
+            narrower than this (picture pixels) scoring at least ``small_candidate``;
+            otherwise the 1x boxes stand, with the plan's reduced passes (half size). 0: always upscale. Crowd tuning set, every
             16th photo: 64 of 150 upscaled, same protected share, less CPU
             (benchmarks/REDACTION.md).
         small_face_from: Long side from which the first look at 1x is taken. Smaller pictures
             are always upscaled (cheap): on facemask-dev, whose pictures are all under 800 px,
             the look at 1x lost 3 faces of 46-95 px in pictures of 300-400 px and found 2.
         small_candidate: Score from which a small 1x box makes the picture upscaled.
+        look_keep: ``(low, high)``: a picture that the 1x look upscales keeps that look's
+            boxes at least ``low`` and under ``high`` px wide, fused as a scale of their own
+            (:func:`look_passes`). None: they are dropped.
+        look_flip: A picture that the 1x look leaves at 1x is also analysed mirrored at 1x,
+            fused with the plain pass as a pair (:func:`look_passes`).
         int8_from: Long side from which a detector that has an int8 copy of the network runs
             it for every pass (:class:`MultiScaleDetector` ``fast``): the crowd tuning set
             keeps its protected share at about 0.6 of the CPU time; smaller pictures (all of
@@ -434,6 +441,8 @@ class ScalePlan:
     small_face: float = 32.0
     small_face_from: int = 800
     small_candidate: float = 0.2
+    look_keep: tuple[float, float] | None = (16.0, 64.0)
+    look_flip: bool = True
     int8_from: int = 800
 
     def passes(self, width: int, height: int) -> list[Pass]:
@@ -553,8 +562,12 @@ class MultiScaleDetector:
             # that fill the picture).
             one = Pass(1.0)
             b, sc = done[one] = self._pass(rgb, one, raw_threshold)
-            if not (((b[:, 2] - b[:, 0]) < sp.small_face) & (sc >= sp.small_candidate)).any():
+            upscaled = bool((((b[:, 2] - b[:, 0]) < sp.small_face) & (sc >= sp.small_candidate)).any())
+            if not upscaled:
                 plan = [one] + [p for p in plan if p.scale < 1.0]
+            extra, kept = look_passes(sp, upscaled, (b, sc))
+            plan = plan + extra
+            done.update(kept)
         scales = sorted({p.scale for p in plan})
         boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
         scores: list[np.ndarray] = [np.empty((0,), np.float32)]
@@ -588,12 +601,45 @@ class MultiScaleDetector:
                 fw = img.shape[1]
                 b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
             b = b / np.array([sx, sy, sx, sy], np.float32)
-            if p.min_face:
-                big = (b[:, 2] - b[:, 0]) >= p.min_face
-                b, sc = b[big], sc[big]
+            if p.min_face or p.max_face:
+                b, sc = _sized(b, sc, p)
             boxes.append(b.astype(np.float32))
             scores.append(sc)
         return np.concatenate(boxes), np.concatenate(scores)
+
+
+def _sized(b: np.ndarray, sc: np.ndarray, p: Pass) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes of ``b`` (and their scores) that ``p``'s ``min_face`` and ``max_face`` keep."""
+    w = b[:, 2] - b[:, 0]
+    keep = (w >= p.min_face) & ((w < p.max_face) if p.max_face else True)
+    return b[keep], sc[keep]
+
+
+def look_passes(
+    plan: ScalePlan, upscaled: bool, look: tuple[np.ndarray, np.ndarray]
+) -> tuple[list[Pass], dict[Pass, tuple[np.ndarray, np.ndarray]]]:
+    """What the 1x look adds to a picture's passes, for the faces of 16 px and more.
+
+    Crowd tuning set, every 16th photo (benchmarks/REDACTION.md, helper ``midfaces``): of the
+    faces of 16 px and wider that were missed, most were seen, but weakly. In pictures the
+    look upscales, the 2x pass scores some faces of 16-64 px far lower than the 1x look did
+    (0.12 against 0.49) and the look's boxes were dropped: with ``plan.look_keep`` those of
+    that width band stay, as a scale of their own (fusion keeps a face's best scale). Wider
+    1x boxes are left out: the half-size pass sees those faces, and the wide 1x boxes that
+    it does not confirm were mostly false (a 263 px box on a picnic blanket). In pictures the
+    look leaves at 1x, ``plan.look_flip`` adds the mirrored 1x pass: a face scoring 0.15
+    plain and 0.29 mirrored is kept, and a texture firing on one side only is halved.
+
+    Returns:
+        The passes to add to the plan, and the results of those already run (the look's
+        band, cut from ``look``).
+    """
+    if upscaled and plan.look_keep is not None:
+        band = Pass(1.0, False, plan.look_keep[0], plan.look_keep[1])
+        return [band], {band: _sized(*look, band)}
+    if not upscaled and plan.look_flip:
+        return [Pass(1.0, True)], {}
+    return [], {}
 
 
 def fuse(
