@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from witnessbox.redact.detector import CenterFace, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
+from witnessbox.redact.detector import CenterFace, CrowdZoom, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
 from witnessbox.redact.pipeline import RedactOptions, Redactor
 from witnessbox.redact.regions import read_regions
 from witnessbox.redact.tracking import Margin, SizedMargin
@@ -205,3 +205,86 @@ def test_picture_left_at_1x_keeps_the_half_size_pass(face_photo: Path) -> None:
     found = MultiScaleDetector(det, threshold=0.16)(canvas)
     assert det.sizes == [(1000, 700), (500, 350)]
     assert len(found) == 1
+
+
+# -- the closer look at crowds (CrowdZoom) -------------------------------------------------------
+
+
+def _boxes(*centres: tuple[float, float], width: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    b = np.array([[x - width / 2, y - width / 2, x + width / 2, y + width / 2] for x, y in centres], np.float32)
+    return b.reshape(-1, 4), np.full(len(centres), 0.3, np.float32)
+
+
+def test_crowd_strips_only_where_small_candidates_cluster() -> None:
+    z = CrowdZoom(cell=128, min_count=2, pad=16, small=12.0, candidate=0.1)
+    assert z.strips(*_boxes(), 1024, 683) == []
+    # One small box alone is no crowd; two in one cell are.
+    assert z.strips(*_boxes((300, 300)), 1024, 683) == []
+    assert z.strips(*_boxes((300, 300), (310, 320)), 1024, 683) == [(240, 240, 400, 400)]
+    # Wide boxes and weak ones do not count.
+    assert z.strips(*_boxes((300, 300), (310, 320), width=30.0), 1024, 683) == []
+    b, s = _boxes((300, 300), (310, 320))
+    s[1] = 0.05
+    assert z.strips(b, s, 1024, 683) == []
+    # Neighbouring crowd cells of a row make one strip; another row another.
+    b, s = _boxes((140, 20), (150, 30), (270, 20), (280, 40), (900, 600), (910, 610))
+    assert z.strips(b, s, 1024, 683) == [(112, 0, 400, 144), (880, 512 - 16, 1024, 640 + 16)]
+
+
+@pytest.mark.parametrize("size", [(1024, 683), (683, 1024), (130, 70), (1000, 1000)])
+def test_crowd_strips_stay_inside_the_picture(size: tuple[int, int]) -> None:
+    w, h = size
+    rng = np.random.default_rng(3)
+    # Boxes everywhere, some partly outside the picture (the network does that at its edges).
+    centres = [(float(x), float(y)) for x, y in zip(rng.uniform(-4, w + 4, 400), rng.uniform(-4, h + 4, 400),
+                                                       strict=True)]
+    strips = CrowdZoom().strips(*_boxes(*centres), w, h)
+    assert strips
+    for x0, y0, x1, y1 in strips:
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+
+
+class _Crowd(CenterFace):
+    """A network that sees a cluster of small faces in the 2x picture and one face when zoomed in,
+    noting the size of every picture it analyses."""
+
+    def __init__(self, cluster: bool) -> None:
+        super().__init__(0.1)
+        self.cluster = cluster
+        self.sizes: list[tuple[int, int]] = []
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        h, w = rgb.shape[:2]
+        self.sizes.append((w, h))
+        if (w, h) == (1280, 960) and self.cluster:  # the 2x pass of a 640 x 480 picture
+            return _boxes((420, 420), (440, 430), (460, 425), width=14.0)
+        if (w, h) != (1280, 960):  # the closer look (4x): a 24 px box, 6 px in the picture
+            return (np.array([[w / 2 - 12, h / 2 - 12, w / 2 + 12, h / 2 + 12]], np.float32),
+                    np.array([0.4], np.float32))
+        return np.empty((0, 4), np.float32), np.empty((0,), np.float32)
+
+
+def test_closer_look_runs_only_on_crowd_cells() -> None:
+    rgb = np.full((480, 640, 3), 120, np.uint8)
+    plan = ScalePlan(crowd=CrowdZoom(zoom=4.0, cell=128, pad=16))
+    net = _Crowd(cluster=True)
+    kept, weak = MultiScaleDetector(net, plan, threshold=0.16).detect_all(rgb, 0.05)
+    # The 2x pass, then one strip: the cell (128..256, 128..256) of the picture with 16 px
+    # around it, analysed at 4x.
+    assert net.sizes == [(1280, 960), (160 * 4, 160 * 4)]
+    # Its face (centred in the strip) joins the fused result; a plain call finds the same.
+    assert any(abs((d.box[0] + d.box[2]) / 2 - 192) < 1 and d.box[2] - d.box[0] < 8 for d in kept)
+    assert MultiScaleDetector(_Crowd(cluster=True), plan, threshold=0.16)(rgb) == kept
+    # No small candidates: no closer look, and the result is that of the plan without it.
+    net = _Crowd(cluster=False)
+    assert MultiScaleDetector(net, plan, threshold=0.16)(rgb) == []
+    assert net.sizes == [(1280, 960)]
+
+
+def test_closer_look_not_taken_on_pictures_left_at_1x() -> None:
+    rgb = np.full((1400, 1400, 3), 120, np.uint8)  # 2 MP: analysed at 1x
+    net = _Crowd(cluster=True)
+    MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom()), threshold=0.16)(rgb)
+    assert net.sizes == [(1400, 1400)]
