@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from _redaction_common import ROOT, score
+from _redaction_common import DATA, ROOT, score
 from redaction_crowd import WIDTHS, breakdown, dev_dir, faces
 
 from witnessbox.redact.detector import CrowdZoom, ScalePlan
@@ -44,6 +44,16 @@ VARIANTS: dict[str, RedactOptions] = {
     "z4s16": _plan(small=16.0, keep_below=20.0),
     "z4k12": _plan(keep_below=12.0),
     "z3c1": _plan(zoom=3.0, min_count=1),
+    "z4c05": _plan(candidate=0.05),
+    "z5": _plan(zoom=5.0),
+    "z6": _plan(zoom=6.0),
+    "z6k12": _plan(zoom=6.0, keep_below=12.0),
+    "z4small": _plan(picture_from=0),
+    "z4c05n3": _plan(candidate=0.05, min_count=3),
+    "z4c05n4": _plan(candidate=0.05, min_count=4),
+    "z4c07": _plan(candidate=0.07),
+    "z4cell96": _plan(cell=96),
+    "z4cell192": _plan(cell=192),
 }
 
 
@@ -68,11 +78,15 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=0)
     ap.add_argument("--tiny", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--facemask", action="store_true", help="facemask-dev (every photo) instead")
     ap.add_argument("--variants", default="main,z4")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "crowd-tiny")
     a = ap.parse_args()
-    dev = dev_dir()
-    if a.tiny:
+    dev = DATA / "facemask-dev" if a.facemask else dev_dir()
+    ext = ".png" if a.facemask else ".jpg"
+    if a.facemask:
+        names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))
+    elif a.tiny:
         names = tiny_names(dev, a.tiny)
     else:
         names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))[:: a.every or 24]
@@ -84,11 +98,12 @@ def main() -> int:
     for n in names:
         shutil.copy(dev / "annotations" / f"{n}.xml", anns)
     keys = ["all", "16+", *("w " + lab for _, _, lab in WIDTHS), "occ heavy"]
-    print(f"photos: {len(names)}  " + ("(--tiny %d)" % a.tiny if a.tiny else f"(every {a.every or 24}th)"))
+    what = "facemask-dev" if a.facemask else f"--tiny {a.tiny}" if a.tiny else f"every {a.every or 24}th"
+    print(f"photos: {len(names)}  ({what})")
     print(f"{'variant':10s} {'cpu s':>7s} {'wall s':>7s} {'over-red.':>9s} " + " ".join(f"{k:>12s}" for k in keys))
     # Sessions (and the int8 copy) are made once per process: made here, outside the timing.
     (a.out / "warm").mkdir()
-    Redactor().redact_file(dev / "images" / f"{names[0]}.jpg", a.out / "warm" / "w.jpg")
+    Redactor().redact_file(dev / "images" / f"{names[0]}{ext}", a.out / "warm" / f"w{ext}")
     for v in a.variants.split(","):
         opts = VARIANTS[v]
         out = a.out / v
@@ -96,9 +111,13 @@ def main() -> int:
         red = Redactor(opts)
         c0, t0 = cpu(), time.perf_counter()
         for n in names:
-            red.redact_file(dev / "images" / f"{n}.jpg", out / f"{n}.jpg")
+            red.redact_file(dev / "images" / f"{n}{ext}", out / f"{n}{ext}")
         c1, t1 = cpu(), time.perf_counter()
         r = score("redaction_eval.py", anns, out)
+        if a.facemask:  # no width breakdown (redaction_crowd.py reads .jpg names)
+            print(f"{v:10s} {c1 - c0:7.1f} {t1 - t0:7.1f} {r['over_redaction_mean']:9.4f} "
+                  f"{r['protected_share']:.4f}/{r['faces']}", flush=True)
+            continue
         b = breakdown(anns, out, names, True)
         cells = [f"{b['by'].get(k, [0, 0])[1] / max(b['by'].get(k, [0, 0])[0], 1):.4f}/{b['by'].get(k, [0, 0])[0]:<5d}"
                  for k in keys]

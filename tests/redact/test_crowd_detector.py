@@ -245,12 +245,14 @@ def test_crowd_strips_stay_inside_the_picture(size: tuple[int, int]) -> None:
 
 
 class _Crowd(CenterFace):
-    """A network that sees a cluster of small faces in the 2x picture and one face when zoomed in,
-    noting the size of every picture it analyses."""
+    """A network that sees a cluster of small faces in the 2x picture (and a small face in the 1x
+    picture) of a ``size`` picture and one face when zoomed in, noting the size of every picture
+    it analyses."""
 
-    def __init__(self, cluster: bool) -> None:
+    def __init__(self, cluster: bool, size: tuple[int, int] = (640, 480)) -> None:
         super().__init__(0.1)
         self.cluster = cluster
+        self.size = size
         self.sizes: list[tuple[int, int]] = []
 
     def raw(
@@ -258,17 +260,19 @@ class _Crowd(CenterFace):
     ) -> tuple[np.ndarray, np.ndarray]:
         h, w = rgb.shape[:2]
         self.sizes.append((w, h))
-        if (w, h) == (1280, 960) and self.cluster:  # the 2x pass of a 640 x 480 picture
-            return _boxes((420, 420), (440, 430), (460, 425), width=14.0)
-        if (w, h) != (1280, 960):  # the closer look (4x): a 24 px box, 6 px in the picture
-            return (np.array([[w / 2 - 12, h / 2 - 12, w / 2 + 12, h / 2 + 12]], np.float32),
-                    np.array([0.4], np.float32))
-        return np.empty((0, 4), np.float32), np.empty((0,), np.float32)
+        if (w, h) == (self.size[0] * 2, self.size[1] * 2):
+            if self.cluster:  # three faces of 7 px in the picture's cell (128..256, 128..256)
+                return _boxes((420, 420), (440, 430), (460, 425), width=14.0)
+            return np.empty((0, 4), np.float32), np.empty((0,), np.float32)
+        if (w, h) == self.size:  # the 1x look sees one small face: the picture is upscaled
+            return _boxes((210, 210), width=20.0)
+        # The closer look (4x): a 24 px box, 6 px in the picture.
+        return np.array([[w / 2 - 12, h / 2 - 12, w / 2 + 12, h / 2 + 12]], np.float32), np.array([0.4], np.float32)
 
 
 def test_closer_look_runs_only_on_crowd_cells() -> None:
     rgb = np.full((480, 640, 3), 120, np.uint8)
-    plan = ScalePlan(crowd=CrowdZoom(zoom=4.0, cell=128, pad=16))
+    plan = ScalePlan(crowd=CrowdZoom(zoom=4.0, cell=128, pad=16, picture_from=0))
     net = _Crowd(cluster=True)
     kept, weak = MultiScaleDetector(net, plan, threshold=0.16).detect_all(rgb, 0.05)
     # The 2x pass, then one strip: the cell (128..256, 128..256) of the picture with 16 px
@@ -281,6 +285,10 @@ def test_closer_look_runs_only_on_crowd_cells() -> None:
     net = _Crowd(cluster=False)
     assert MultiScaleDetector(net, plan, threshold=0.16)(rgb) == []
     assert net.sizes == [(1280, 960)]
+    # Pictures under 800 px (all of facemask-dev) get no closer look by default.
+    net = _Crowd(cluster=True)
+    MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom()), threshold=0.16)(rgb)
+    assert net.sizes == [(1280, 960)]
 
 
 def test_closer_look_not_taken_on_pictures_left_at_1x() -> None:
@@ -288,3 +296,13 @@ def test_closer_look_not_taken_on_pictures_left_at_1x() -> None:
     net = _Crowd(cluster=True)
     MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom()), threshold=0.16)(rgb)
     assert net.sizes == [(1400, 1400)]
+
+
+def test_closer_look_after_the_1x_look_upscales_a_crowd_photo() -> None:
+    rgb = np.full((683, 1024, 3), 120, np.uint8)
+    net = _Crowd(cluster=True, size=(1024, 683))
+    kept, _ = MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom()), threshold=0.16).detect_all(rgb, 0.05)
+    # 1x look, 2x pass, the half-size pass for large faces, then one strip at 4x.
+    assert net.sizes == [(1024, 683), (2048, 1366), (512, 342), (640, 640)]
+    # The strip is the cell (128..256) with 16 px around it; its face, centred there, is kept.
+    assert any(abs((d.box[0] + d.box[2]) / 2 - 192) < 1 and abs((d.box[1] + d.box[3]) / 2 - 192) < 1 for d in kept)
