@@ -168,7 +168,8 @@ def quality(dev: Path, names: list[str], out: Path, skip_deface: bool) -> None:
         deface_regions(sorted(imgs.iterdir()), out / "deface")
         rows.append(("deface 1.5.0", score("redaction_eval.py", anns, out / "deface"),
                      breakdown(anns, out / "deface", names, False)))
-    print(f"crowd photos: {len(names)}  faces: {rows[0][1]['faces']}  (witnessbox command {t_wb:.1f} s)")
+    print(f"crowd photos: {len(names)}  faces: {rows[0][1]['faces']}  (witnessbox command {t_wb:.1f} s, "
+          f"CPU {CPU_SECONDS[str(VENV / 'witnessbox')]:.1f} s)")
     keys = ["all", "16+", *("w " + lab for _, _, lab in WIDTHS), "occ none", "occ partial", "occ heavy"]
     print(f"{'tool':14s} {'over-red.':>9s} " + " ".join(f"{k:>12s}" for k in keys))
     for name, r, b in rows:

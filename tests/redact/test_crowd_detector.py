@@ -301,8 +301,8 @@ def test_closer_look_not_taken_on_pictures_left_at_1x() -> None:
 def test_closer_look_after_the_1x_look_upscales_a_crowd_photo() -> None:
     rgb = np.full((683, 1024, 3), 120, np.uint8)
     net = _Crowd(cluster=True, size=(1024, 683))
-    kept, _ = MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom()), threshold=0.16).detect_all(rgb, 0.05)
-    # 1x look, 2x pass, the half-size pass for large faces, then one strip at 4x.
-    assert net.sizes == [(1024, 683), (2048, 1366), (512, 342), (640, 640)]
+    kept, _ = MultiScaleDetector(net, ScalePlan(), threshold=0.16).detect_all(rgb, 0.05)  # the defaults
+    # 1x look, 2x pass, the half-size pass for large faces, then one strip at 5x.
+    assert net.sizes == [(1024, 683), (2048, 1366), (512, 342), (800, 800)]
     # The strip is the cell (128..256) with 16 px around it; its face, centred there, is kept.
     assert any(abs((d.box[0] + d.box[2]) / 2 - 192) < 1 and abs((d.box[1] + d.box[3]) / 2 - 192) < 1 for d in kept)

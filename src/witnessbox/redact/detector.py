@@ -18,7 +18,7 @@ import importlib.resources
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -395,7 +395,7 @@ class CrowdZoom:
             (all under 800 px) it raised over-redaction from 0.0098 to 0.0110 (limit 0.010).
     """
 
-    zoom: float = 4.0
+    zoom: float = 5.0
     cell: int = 128
     small: float = 12.0
     candidate: float = 0.1
@@ -488,6 +488,8 @@ class ScalePlan:
             every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
         crowd: The closer look at the crowds of upscaled pictures (:class:`CrowdZoom`), or None.
+            Crowd tuning set, every 24th photo: protected 0.657 -> 0.870 (faces under 8 px
+            0.315 -> 0.791), over-redaction 0.0082 -> 0.0091, for about 0.4 more CPU time.
     """
 
     upscale_below: int = 1280
@@ -505,7 +507,7 @@ class ScalePlan:
     small_face_from: int = 800
     small_candidate: float = 0.2
     int8_from: int = 800
-    crowd: CrowdZoom | None = None
+    crowd: CrowdZoom | None = field(default_factory=CrowdZoom)
 
     def passes(self, width: int, height: int) -> list[Pass]:
         """Every pass for a picture of this size."""
