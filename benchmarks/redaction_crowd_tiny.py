@@ -48,6 +48,7 @@ VARIANTS: dict[str, RedactOptions] = {
     "z3c1": _plan(zoom=3.0, min_count=1),
     "z4c05": _plan(candidate=0.05),
     "z5": _plan(zoom=5.0),
+    "z5c05": _plan(zoom=5.0, candidate=0.05),
     "z6": _plan(zoom=6.0),
     "z6k12": _plan(zoom=6.0, keep_below=12.0),
     "z4small": _plan(picture_from=0),
