@@ -306,3 +306,32 @@ def test_closer_look_after_the_1x_look_upscales_a_crowd_photo() -> None:
     assert net.sizes == [(1024, 683), (2048, 1366), (512, 342), (800, 800)]
     # The strip is the cell (128..256) with 16 px around it; its face, centred there, is kept.
     assert any(abs((d.box[0] + d.box[2]) / 2 - 192) < 1 and abs((d.box[1] + d.box[3]) / 2 - 192) < 1 for d in kept)
+
+
+class _WeakCrowd(_Crowd):
+    """_Crowd whose 2x cluster scores 0.07 (under the raw threshold), honouring ``threshold``."""
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        b, sc = super().raw(rgb, threshold, shrink=shrink)
+        if rgb.shape[1] == self.size[0] * 2:
+            sc = np.full_like(sc, 0.07)
+        keep = sc > (self.threshold if threshold is None else threshold)
+        return b[keep], sc[keep]
+
+
+def test_candidates_under_the_raw_threshold_pick_strips_but_are_no_faces() -> None:
+    rgb = np.full((480, 640, 3), 120, np.uint8)
+    # Candidates from 0.1: the weak cluster is no reason to look closer.
+    net = _WeakCrowd(cluster=True)
+    assert MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom(picture_from=0)), threshold=0.16)(rgb) == []
+    assert net.sizes == [(1280, 960)]
+    # From 0.05: it is, and only the closer look's face is kept (the 0.07 boxes are not faces),
+    # in a plain call as in one that lists suggestions.
+    plan = ScalePlan(crowd=CrowdZoom(candidate=0.05, picture_from=0))
+    net = _WeakCrowd(cluster=True)
+    kept = MultiScaleDetector(net, plan, threshold=0.16)(rgb)
+    assert net.sizes == [(1280, 960), (800, 800)]
+    assert len(kept) == 1 and abs((kept[0].box[0] + kept[0].box[2]) / 2 - 192) < 1
+    assert MultiScaleDetector(_WeakCrowd(cluster=True), plan, threshold=0.16).detect_all(rgb, 0.05)[0] == kept
