@@ -124,7 +124,8 @@ def main() -> int:
         b = breakdown(anns, out, names, True)
         cells = [f"{b['by'].get(k, [0, 0])[1] / max(b['by'].get(k, [0, 0])[0], 1):.4f}/{b['by'].get(k, [0, 0])[0]:<5d}"
                  for k in keys]
-        print(f"{v:10s} {c1 - c0:7.1f} {t1 - t0:7.1f} {r['over_redaction_mean']:9.4f} " + " ".join(f"{c:>12s}" for c in cells)
+        row = " ".join(f"{c:>12s}" for c in cells)
+        print(f"{v:10s} {c1 - c0:7.1f} {t1 - t0:7.1f} {r['over_redaction_mean']:9.4f} " + row
               + f"  sugg/photo {b['suggestions'] / max(len(names), 1):.1f}", flush=True)
         if opts.plan.crowd is not None:
             print(f"           crowd: {dataclasses.asdict(opts.plan.crowd)}", flush=True)

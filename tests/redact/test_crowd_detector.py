@@ -325,7 +325,7 @@ def test_candidates_under_the_raw_threshold_pick_strips_but_are_no_faces() -> No
     rgb = np.full((480, 640, 3), 120, np.uint8)
     # Candidates from 0.1: the weak cluster is no reason to look closer.
     net = _WeakCrowd(cluster=True)
-    assert MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom(picture_from=0)), threshold=0.16)(rgb) == []
+    assert MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom(candidate=0.1, picture_from=0)), threshold=0.16)(rgb) == []
     assert net.sizes == [(1280, 960)]
     # From 0.05: it is, and only the closer look's face is kept (the 0.07 boxes are not faces),
     # in a plain call as in one that lists suggestions.

@@ -398,7 +398,7 @@ class CrowdZoom:
     zoom: float = 5.0
     cell: int = 128
     small: float = 12.0
-    candidate: float = 0.1
+    candidate: float = 0.05
     min_count: int = 2
     pad: int = 16
     keep_below: float = 16.0
@@ -488,8 +488,8 @@ class ScalePlan:
             every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
         crowd: The closer look at the crowds of upscaled pictures (:class:`CrowdZoom`), or None.
-            Crowd tuning set, every 24th photo: protected 0.657 -> 0.870 (faces under 8 px
-            0.315 -> 0.791), over-redaction 0.0082 -> 0.0091, for about 0.4 more CPU time.
+            Crowd tuning set, every 24th photo: protected 0.657 -> 0.896 (faces under 8 px
+            0.315 -> 0.849), over-redaction 0.0082 -> 0.0094 (benchmarks/REDACTION.md).
     """
 
     upscale_below: int = 1280
