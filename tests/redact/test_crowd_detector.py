@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from witnessbox.media.formats import MediaKind
-from witnessbox.redact.detector import CenterFace, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
+from witnessbox.redact.detector import CenterFace, CrowdZoom, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
 from witnessbox.redact.pipeline import RedactOptions, Redactor
 from witnessbox.redact.regions import read_regions
 from witnessbox.redact.tracking import Margin, SizedMargin
@@ -291,3 +291,133 @@ def test_regions_files_record_what_the_look_adds() -> None:
     assert (p["look_keep_min"], p["look_keep_max"], p["look_flip"]) == (16.0, 64.0, True)
     off = RedactOptions(plan=ScalePlan(look_keep=None, look_flip=False)).params(MediaKind.IMAGE)
     assert (off["look_keep_min"], off["look_keep_max"], off["look_flip"]) == (0.0, 0.0, False)
+
+
+# -- the closer look at crowds (CrowdZoom) -------------------------------------------------------
+
+
+def _boxes(*centres: tuple[float, float], width: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    b = np.array([[x - width / 2, y - width / 2, x + width / 2, y + width / 2] for x, y in centres], np.float32)
+    return b.reshape(-1, 4), np.full(len(centres), 0.3, np.float32)
+
+
+def test_crowd_strips_only_where_small_candidates_cluster() -> None:
+    z = CrowdZoom(cell=128, min_count=2, pad=16, small=12.0, candidate=0.1)
+    assert z.strips(*_boxes(), 1024, 683) == []
+    # One small box alone is no crowd; two in one cell are.
+    assert z.strips(*_boxes((300, 300)), 1024, 683) == []
+    assert z.strips(*_boxes((300, 300), (310, 320)), 1024, 683) == [(240, 240, 400, 400)]
+    # Wide boxes and weak ones do not count.
+    assert z.strips(*_boxes((300, 300), (310, 320), width=30.0), 1024, 683) == []
+    b, s = _boxes((300, 300), (310, 320))
+    s[1] = 0.05
+    assert z.strips(b, s, 1024, 683) == []
+    # Neighbouring crowd cells of a row make one strip; another row another.
+    b, s = _boxes((140, 20), (150, 30), (270, 20), (280, 40), (900, 600), (910, 610))
+    assert z.strips(b, s, 1024, 683) == [(112, 0, 400, 144), (880, 512 - 16, 1024, 640 + 16)]
+
+
+@pytest.mark.parametrize("size", [(1024, 683), (683, 1024), (130, 70), (1000, 1000)])
+def test_crowd_strips_stay_inside_the_picture(size: tuple[int, int]) -> None:
+    w, h = size
+    rng = np.random.default_rng(3)
+    # Boxes everywhere, some partly outside the picture (the network does that at its edges).
+    centres = [(float(x), float(y)) for x, y in zip(rng.uniform(-4, w + 4, 400), rng.uniform(-4, h + 4, 400),
+                                                       strict=True)]
+    strips = CrowdZoom().strips(*_boxes(*centres), w, h)
+    assert strips
+    for x0, y0, x1, y1 in strips:
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+
+
+class _Crowd(CenterFace):
+    """A network that sees a cluster of small faces in the 2x picture (and a small face in the 1x
+    picture) of a ``size`` picture and one face when zoomed in, noting the size of every picture
+    it analyses."""
+
+    def __init__(self, cluster: bool, size: tuple[int, int] = (640, 480)) -> None:
+        super().__init__(0.1)
+        self.cluster = cluster
+        self.size = size
+        self.sizes: list[tuple[int, int]] = []
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        h, w = rgb.shape[:2]
+        self.sizes.append((w, h))
+        if (w, h) == (self.size[0] * 2, self.size[1] * 2):
+            if self.cluster:  # three faces of 7 px in the picture's cell (128..256, 128..256)
+                return _boxes((420, 420), (440, 430), (460, 425), width=14.0)
+            return np.empty((0, 4), np.float32), np.empty((0,), np.float32)
+        if (w, h) == self.size:  # the 1x look sees one small face: the picture is upscaled
+            return _boxes((210, 210), width=20.0)
+        # The closer look (4x): a 24 px box, 6 px in the picture.
+        return np.array([[w / 2 - 12, h / 2 - 12, w / 2 + 12, h / 2 + 12]], np.float32), np.array([0.4], np.float32)
+
+
+def test_closer_look_runs_only_on_crowd_cells() -> None:
+    rgb = np.full((480, 640, 3), 120, np.uint8)
+    plan = ScalePlan(crowd=CrowdZoom(zoom=4.0, cell=128, pad=16, picture_from=0))
+    net = _Crowd(cluster=True)
+    kept, weak = MultiScaleDetector(net, plan, threshold=0.16).detect_all(rgb, 0.05)
+    # The 2x pass, then one strip: the cell (128..256, 128..256) of the picture with 16 px
+    # around it, analysed at 4x.
+    assert net.sizes == [(1280, 960), (160 * 4, 160 * 4)]
+    # Its face (centred in the strip) joins the fused result; a plain call finds the same.
+    assert any(abs((d.box[0] + d.box[2]) / 2 - 192) < 1 and d.box[2] - d.box[0] < 8 for d in kept)
+    assert MultiScaleDetector(_Crowd(cluster=True), plan, threshold=0.16)(rgb) == kept
+    # No small candidates: no closer look, and the result is that of the plan without it.
+    net = _Crowd(cluster=False)
+    assert MultiScaleDetector(net, plan, threshold=0.16)(rgb) == []
+    assert net.sizes == [(1280, 960)]
+    # Pictures under 800 px (all of facemask-dev) get no closer look by default.
+    net = _Crowd(cluster=True)
+    MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom()), threshold=0.16)(rgb)
+    assert net.sizes == [(1280, 960)]
+
+
+def test_closer_look_not_taken_on_pictures_left_at_1x() -> None:
+    rgb = np.full((1400, 1400, 3), 120, np.uint8)  # 2 MP: analysed at 1x
+    net = _Crowd(cluster=True)
+    MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom()), threshold=0.16)(rgb)
+    assert net.sizes == [(1400, 1400)]
+
+
+def test_closer_look_after_the_1x_look_upscales_a_crowd_photo() -> None:
+    rgb = np.full((683, 1024, 3), 120, np.uint8)
+    net = _Crowd(cluster=True, size=(1024, 683))
+    kept, _ = MultiScaleDetector(net, ScalePlan(), threshold=0.16).detect_all(rgb, 0.05)  # the defaults
+    # 1x look, 2x pass, the half-size pass for large faces, then one strip at 5x.
+    assert net.sizes == [(1024, 683), (2048, 1366), (512, 342), (800, 800)]
+    # The strip is the cell (128..256) with 16 px around it; its face, centred there, is kept.
+    assert any(abs((d.box[0] + d.box[2]) / 2 - 192) < 1 and abs((d.box[1] + d.box[3]) / 2 - 192) < 1 for d in kept)
+
+
+class _WeakCrowd(_Crowd):
+    """_Crowd whose 2x cluster scores 0.07 (under the raw threshold), honouring ``threshold``."""
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        b, sc = super().raw(rgb, threshold, shrink=shrink)
+        if rgb.shape[1] == self.size[0] * 2:
+            sc = np.full_like(sc, 0.07)
+        keep = sc > (self.threshold if threshold is None else threshold)
+        return b[keep], sc[keep]
+
+
+def test_candidates_under_the_raw_threshold_pick_strips_but_are_no_faces() -> None:
+    rgb = np.full((480, 640, 3), 120, np.uint8)
+    # Candidates from 0.1: the weak cluster is no reason to look closer.
+    net = _WeakCrowd(cluster=True)
+    assert MultiScaleDetector(net, ScalePlan(crowd=CrowdZoom(candidate=0.1, picture_from=0)), threshold=0.16)(rgb) == []
+    assert net.sizes == [(1280, 960)]
+    # From 0.05: it is, and only the closer look's face is kept (the 0.07 boxes are not faces),
+    # in a plain call as in one that lists suggestions.
+    plan = ScalePlan(crowd=CrowdZoom(candidate=0.05, picture_from=0))
+    net = _WeakCrowd(cluster=True)
+    kept = MultiScaleDetector(net, plan, threshold=0.16)(rgb)
+    assert net.sizes == [(1280, 960), (800, 800)]
+    assert len(kept) == 1 and abs((kept[0].box[0] + kept[0].box[2]) / 2 - 192) < 1
+    assert MultiScaleDetector(_WeakCrowd(cluster=True), plan, threshold=0.16).detect_all(rgb, 0.05)[0] == kept

@@ -139,6 +139,12 @@ class RedactOptions:
                 "tile_above": p.tile_above,
                 "tile": p.tile,
                 "tile_overlap": p.overlap,
+                **({} if p.crowd is None else {
+                    "crowd_zoom": p.crowd.zoom, "crowd_cell": p.crowd.cell, "crowd_small": p.crowd.small,
+                    "crowd_candidate": p.crowd.candidate, "crowd_min_count": p.crowd.min_count,
+                    "crowd_pad": p.crowd.pad, "crowd_keep_below": p.crowd.keep_below, "crowd_flip": p.crowd.flip,
+                    "crowd_picture_from": p.crowd.picture_from,
+                }),
             }
         t, z = self.track, self.video_zoom
         zoom: dict[str, float | int | str | bool] = {} if z is None else {
