@@ -489,7 +489,7 @@ class ScalePlan:
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
         crowd: The closer look at the crowds of upscaled pictures (:class:`CrowdZoom`), or None.
             Crowd tuning set, every 24th photo: protected 0.657 -> 0.896 (faces under 8 px
-            0.315 -> 0.849), over-redaction 0.0082 -> 0.0094, 1.7x the CPU time
+            0.315 -> 0.849), over-redaction 0.0082 -> 0.0094, 1.8x the CPU time
             (benchmarks/REDACTION.md).
     """
 
