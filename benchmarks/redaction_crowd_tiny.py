@@ -57,6 +57,9 @@ VARIANTS: dict[str, RedactOptions] = {
     "z4c07": _plan(candidate=0.07),
     "z4cell96": _plan(cell=96),
     "z4cell192": _plan(cell=192),
+    "pad8": _plan(zoom=5.0, candidate=0.05, pad=8),  # the kept defaults with one change
+    "n3": _plan(zoom=5.0, candidate=0.05, min_count=3),
+    "n4": _plan(zoom=5.0, candidate=0.05, min_count=4),
 }
 
 

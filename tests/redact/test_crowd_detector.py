@@ -307,6 +307,9 @@ def test_crowd_strips_only_where_small_candidates_cluster() -> None:
     # One small box alone is no crowd; two in one cell are.
     assert z.strips(*_boxes((300, 300)), 1024, 683) == []
     assert z.strips(*_boxes((300, 300), (310, 320)), 1024, 683) == [(240, 240, 400, 400)]
+    # The defaults ask for three.
+    assert CrowdZoom().strips(*_boxes((300, 300), (310, 320)), 1024, 683) == []
+    assert CrowdZoom().strips(*_boxes((300, 300), (310, 320), (290, 330)), 1024, 683) == [(240, 240, 400, 400)]
     # Wide boxes and weak ones do not count.
     assert z.strips(*_boxes((300, 300), (310, 320), width=30.0), 1024, 683) == []
     b, s = _boxes((300, 300), (310, 320))
