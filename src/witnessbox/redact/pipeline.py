@@ -8,6 +8,7 @@ from pixels, see :mod:`witnessbox.media.images` and :mod:`witnessbox.media.video
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -15,8 +16,8 @@ import io
 import math
 import queue
 import threading
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
@@ -226,8 +227,10 @@ class Redactor:
         options: What to hide and how.
         detector: A photo detector to use instead of the default multi-pass CenterFace.
         video_detector: A per-frame video detector instead of the default (called with each
-            frame and its index).
-        workers: Files processed at once (2 uses both cores on a two-core machine).
+            frame and its index; with ``workers`` above 1, from that many threads at once).
+        workers: Photos processed at once, and video frames detected at once (2 uses both
+            cores on a two-core machine; the default detectors then run one inference thread
+            each).
     """
 
     def __init__(
@@ -258,11 +261,13 @@ class Redactor:
             if self._video is None:
                 o = self.options
                 floor = min(o.video_threshold, o.video_zoom.candidate) if o.video_zoom else o.video_threshold
-                # Videos are redacted one at a time and detection is their slowest stage: one
-                # inference thread per core (decoding runs beside it). Measured on the walking
-                # video: 27.5 s against 36.9 s with one thread.
+                # Videos are redacted one at a time and detection is their slowest stage: every
+                # core detects. With several workers, each detects its own frame on one
+                # inference thread (no thread waits for another inside a run; the same faces,
+                # see docs/redaction.md); with one, a run uses one inference thread per core.
+                threads = 1 if self.workers > 1 else 0
                 self._video = VideoFrameDetector(
-                    CenterFace(floor, threads=0), o.video_side, threshold=o.video_threshold, zoom=o.video_zoom
+                    CenterFace(floor, threads=threads), o.video_side, threshold=o.video_threshold, zoom=o.video_zoom
                 )
             return self._video
 
@@ -412,13 +417,9 @@ class Redactor:
             det = self.video_detector()
             dets: list[list[Detection]] = []
             total = info.frames or None
-            # Pass 1: detect every frame (decoding runs ahead in its own thread).
-            for fr in iter_frames(source, info):
-                if isinstance(det, CandidateFrameDetector):
-                    # The faces are exactly those of a plain call; the weak boxes come for free.
-                    k, wk = det.detect_all(fr, len(dets))
-                else:
-                    k, wk = det(fr, len(dets)), []
+            # Pass 1: detect every frame (decoding runs ahead in its own thread; with several
+            # workers, that many frames are detected at once, the results taken in order).
+            for k, wk in detect_frames(det, iter_frames(source, info), self.workers):
                 dets.append(k)
                 weak.append(wk)
                 progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
@@ -573,6 +574,41 @@ class Redactor:
         done.sort(key=lambda r: order[r.source])
         failed.sort(key=lambda r: order[r.source])
         return RedactReport(tuple(done), tuple(failed), tuple(skipped))
+
+
+def _detect_one(det: FrameDetector, rgb: np.ndarray, index: int) -> tuple[list[Detection], list[Detection]]:
+    if isinstance(det, CandidateFrameDetector):
+        # The faces are exactly those of a plain call; the weak boxes come for free.
+        return det.detect_all(rgb, index)
+    return det(rgb, index), []
+
+
+def detect_frames(
+    det: FrameDetector, frames: Iterable[np.ndarray], workers: int = 1
+) -> Iterator[tuple[list[Detection], list[Detection]]]:
+    """``(faces, weaker boxes)`` of each frame, in the frames' order.
+
+    With ``workers`` above 1, that many frames are detected at once in a thread pool (ONNX
+    Runtime lets go of the GIL while it runs), at most ``2 * workers`` frames held ahead; each
+    frame's result is what a call on it alone gives, whatever the order the threads finish in.
+    An error of any frame is raised when its turn comes; the frames after it are dropped.
+    """
+    if workers <= 1:
+        for i, fr in enumerate(frames):
+            yield _detect_one(det, fr, i)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="witnessbox-detect") as pool:
+        pending: collections.deque[Future[tuple[list[Detection], list[Detection]]]] = collections.deque()
+        try:
+            for i, fr in enumerate(frames):
+                pending.append(pool.submit(_detect_one, det, fr, i))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
 
 
 def _task_redactor(options: RedactOptions) -> Redactor:
