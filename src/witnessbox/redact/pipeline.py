@@ -196,6 +196,11 @@ class RedactReport:
     skipped: tuple[Path, ...]
 
 
+#: A video whose decoded frames fit in this many bytes (declared frames x width x height x 3)
+#: is decoded once: the detection pass keeps its frames and the render pass takes them. Longer
+#: videos are decoded a second time for rendering, so memory does not grow with their length.
+KEEP_FRAMES_BYTES = 256 * 2**20
+
 _EPS = 1e-9  # far below a hundredth of a pixel: only absorbs the binary error of 2-decimal values
 
 
@@ -407,6 +412,7 @@ class Redactor:
         info = probe_video(source, max_pixels=min(self.options.max_pixels, MAX_VIDEO_PIXELS))
         tracks: list[Track] = []
         weak: list[list[Detection]] = []
+        kept: _Kept | None = None
         label = source.name
         if given is not None:
             n = given.media.frames
@@ -417,9 +423,12 @@ class Redactor:
             det = self.video_detector()
             dets: list[list[Detection]] = []
             total = info.frames or None
+            fits = 0 < info.frames * info.width * info.height * 3 <= KEEP_FRAMES_BYTES
+            kept = _Kept(info.frames) if fits else None
+            decoded = iter_frames(source, info)
             # Pass 1: detect every frame (decoding runs ahead in its own thread; with several
             # workers, that many frames are detected at once, the results taken in order).
-            for k, wk in detect_frames(det, iter_frames(source, info), self.workers):
+            for k, wk in detect_frames(det, kept.taking(decoded) if kept else decoded, self.workers):
                 dets.append(k)
                 weak.append(wk)
                 progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
@@ -446,7 +455,8 @@ class Redactor:
         by_frame = doc.by_frame()
         audio = source if self.options.keep_audio and info.audio_codec else None
         with atomic_write(output, "wb") as f:
-            written = self._encode(source, info, f, by_frame, audio, n, progress, label)
+            frames = kept.frames if kept is not None and kept.frames is not None else None
+            written = self._encode(source, info, f, by_frame, audio, n, progress, label, frames)
         if written != n:
             _remove(output)
             raise InputError(f"{source}: decoded {written} frames the second time, {n} the first; nothing was written")
@@ -462,8 +472,10 @@ class Redactor:
         n: int,
         progress: ProgressHook,
         label: str,
+        frames: list[np.ndarray] | None = None,
     ) -> int:
-        # Pass 2: decode (thread) -> render (here) -> encode (another thread; x264 has its own).
+        # Pass 2: decode (thread; or the frames pass 1 kept) -> render (here) -> encode
+        # (another thread; x264 has its own).
         writer = VideoWriter(f, info.width, info.height, info.fps, audio_from=audio)
         q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
         err: list[BaseException] = []
@@ -486,7 +498,7 @@ class Redactor:
         t.start()
         i = 0
         try:
-            for fr in iter_frames(source, info):
+            for fr in frames if frames is not None else iter_frames(source, info):
                 if i >= n:
                     raise InputError(f"{source}: more frames than the regions file describes ({n})")
                 q.put(render(fr, by_frame.get(i, []), self.options.fill))
@@ -574,6 +586,23 @@ class Redactor:
         done.sort(key=lambda r: order[r.source])
         failed.sort(key=lambda r: order[r.source])
         return RedactReport(tuple(done), tuple(failed), tuple(skipped))
+
+
+class _Kept:
+    """The decoded frames of a short video, kept by the detection pass for the render pass;
+    given up (``frames`` None) if the video has more frames than it declared."""
+
+    def __init__(self, declared: int) -> None:
+        self.declared = declared
+        self.frames: list[np.ndarray] | None = []
+
+    def taking(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for fr in frames:
+            if self.frames is not None:
+                self.frames.append(fr)
+                if len(self.frames) > self.declared:
+                    self.frames = None
+            yield fr
 
 
 def _detect_one(det: FrameDetector, rgb: np.ndarray, index: int) -> tuple[list[Detection], list[Detection]]:

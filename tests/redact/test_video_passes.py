@@ -1,4 +1,5 @@
-"""Video frames detected several at once (``Redactor(workers=2)``): the same faces, in order."""
+"""How the video passes share their work without changing what is hidden: frames detected
+several at once (``Redactor(workers=2)``), and a short video's frames decoded once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from redact_helpers import frame_number, numbered_frame
 from witnessbox.errors import RedactionError
 from witnessbox.media.video import VideoWriter
 from witnessbox.redact.detector import Detection
-from witnessbox.redact.pipeline import Redactor, detect_frames
+from witnessbox.redact import pipeline
+from witnessbox.redact.pipeline import Redactor, _Kept, detect_frames
 
 
 class SlowOnEvenFrames:
@@ -113,3 +115,34 @@ def test_same_regions_with_one_or_two_workers(tmp_path: Path, face_photo: Path) 
         assert res.regions > 0
         out[workers] = (res.regions_file.read_bytes(), res.output.read_bytes())
     assert out[1] == out[2]
+
+
+def test_a_short_video_is_decoded_once_with_the_same_output(
+    tmp_path: Path, small_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Path] = []
+    real = pipeline.iter_frames
+
+    def counting(path: Path, info: object, **kw: object) -> object:
+        calls.append(path)
+        return real(path, info, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "iter_frames", counting)
+    out = {}
+    for budget, decodes in ((pipeline.KEEP_FRAMES_BYTES, 1), (0, 2)):
+        monkeypatch.setattr(pipeline, "KEEP_FRAMES_BYTES", budget)
+        calls.clear()
+        res = Redactor(workers=1).redact_file(small_video, tmp_path / f"b{budget}.mp4")
+        assert len(calls) == decodes
+        out[budget] = (res.regions_file.read_bytes(), res.output.read_bytes())
+    assert out[0] == out[pipeline.KEEP_FRAMES_BYTES]
+
+
+def test_kept_frames_given_up_past_the_declared_count() -> None:
+    frames = _frames(5)
+    k = _Kept(5)
+    assert [id(f) for f in k.taking(frames)] == [id(f) for f in frames]
+    assert k.frames is not None and [id(f) for f in k.frames] == [id(f) for f in frames]
+    short = _Kept(3)
+    assert len(list(short.taking(frames))) == 5  # every frame still goes to detection
+    assert short.frames is None
