@@ -8,6 +8,7 @@ from pixels, see :mod:`witnessbox.media.images` and :mod:`witnessbox.media.video
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -15,8 +16,8 @@ import io
 import math
 import queue
 import threading
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
@@ -204,6 +205,11 @@ class RedactReport:
     skipped: tuple[Path, ...]
 
 
+#: A video whose decoded frames fit in this many bytes (declared frames x width x height x 3)
+#: is decoded once: the detection pass keeps its frames and the render pass takes them. Longer
+#: videos are decoded a second time for rendering, so memory does not grow with their length.
+KEEP_FRAMES_BYTES = 256 * 2**20
+
 _EPS = 1e-9  # far below a hundredth of a pixel: only absorbs the binary error of 2-decimal values
 
 
@@ -235,8 +241,10 @@ class Redactor:
         options: What to hide and how.
         detector: A photo detector to use instead of the default multi-pass CenterFace.
         video_detector: A per-frame video detector instead of the default (called with each
-            frame and its index).
-        workers: Files processed at once (2 uses both cores on a two-core machine).
+            frame and its index; with ``workers`` above 1, from that many threads at once).
+        workers: Photos processed at once, and video frames detected at once (2 uses both
+            cores on a two-core machine; the default detectors then run one inference thread
+            each).
     """
 
     def __init__(
@@ -267,11 +275,13 @@ class Redactor:
             if self._video is None:
                 o = self.options
                 floor = min(o.video_threshold, o.video_zoom.candidate) if o.video_zoom else o.video_threshold
-                # Videos are redacted one at a time and detection is their slowest stage: one
-                # inference thread per core (decoding runs beside it). Measured on the walking
-                # video: 27.5 s against 36.9 s with one thread.
+                # Videos are redacted one at a time and detection is their slowest stage: every
+                # core detects. With several workers, each detects its own frame on one
+                # inference thread (no thread waits for another inside a run; the same faces,
+                # see docs/redaction.md); with one, a run uses one inference thread per core.
+                threads = 1 if self.workers > 1 else 0
                 self._video = VideoFrameDetector(
-                    CenterFace(floor, threads=0), o.video_side, threshold=o.video_threshold, zoom=o.video_zoom
+                    CenterFace(floor, threads=threads), o.video_side, threshold=o.video_threshold, zoom=o.video_zoom
                 )
             return self._video
 
@@ -411,6 +421,7 @@ class Redactor:
         info = probe_video(source, max_pixels=min(self.options.max_pixels, MAX_VIDEO_PIXELS))
         tracks: list[Track] = []
         weak: list[list[Detection]] = []
+        kept: _Kept | None = None
         label = source.name
         if given is not None:
             n = given.media.frames
@@ -421,13 +432,12 @@ class Redactor:
             det = self.video_detector()
             dets: list[list[Detection]] = []
             total = info.frames or None
-            # Pass 1: detect every frame (decoding runs ahead in its own thread).
-            for fr in iter_frames(source, info):
-                if isinstance(det, CandidateFrameDetector):
-                    # The faces are exactly those of a plain call; the weak boxes come for free.
-                    k, wk = det.detect_all(fr, len(dets))
-                else:
-                    k, wk = det(fr, len(dets)), []
+            fits = 0 < info.frames * info.width * info.height * 3 <= KEEP_FRAMES_BYTES
+            kept = _Kept(info.frames) if fits else None
+            decoded = iter_frames(source, info)
+            # Pass 1: detect every frame (decoding runs ahead in its own thread; with several
+            # workers, that many frames are detected at once, the results taken in order).
+            for k, wk in detect_frames(det, kept.taking(decoded) if kept else decoded, self.workers):
                 dets.append(k)
                 weak.append(wk)
                 progress("frames", len(dets), total and 2 * total, f"{label} (detect)")
@@ -454,7 +464,8 @@ class Redactor:
         by_frame = doc.by_frame()
         audio = source if self.options.keep_audio and info.audio_codec else None
         with atomic_write(output, "wb") as f:
-            written = self._encode(source, info, f, by_frame, audio, n, progress, label)
+            frames = kept.frames if kept is not None and kept.frames is not None else None
+            written = self._encode(source, info, f, by_frame, audio, n, progress, label, frames)
         if written != n:
             _remove(output)
             raise InputError(f"{source}: decoded {written} frames the second time, {n} the first; nothing was written")
@@ -470,8 +481,10 @@ class Redactor:
         n: int,
         progress: ProgressHook,
         label: str,
+        frames: list[np.ndarray] | None = None,
     ) -> int:
-        # Pass 2: decode (thread) -> render (here) -> encode (another thread; x264 has its own).
+        # Pass 2: decode (thread; or the frames pass 1 kept) -> render (here) -> encode
+        # (another thread; x264 has its own).
         writer = VideoWriter(f, info.width, info.height, info.fps, audio_from=audio)
         q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
         err: list[BaseException] = []
@@ -494,7 +507,7 @@ class Redactor:
         t.start()
         i = 0
         try:
-            for fr in iter_frames(source, info):
+            for fr in frames if frames is not None else iter_frames(source, info):
                 if i >= n:
                     raise InputError(f"{source}: more frames than the regions file describes ({n})")
                 q.put(render(fr, by_frame.get(i, []), self.options.fill))
@@ -582,6 +595,58 @@ class Redactor:
         done.sort(key=lambda r: order[r.source])
         failed.sort(key=lambda r: order[r.source])
         return RedactReport(tuple(done), tuple(failed), tuple(skipped))
+
+
+class _Kept:
+    """The decoded frames of a short video, kept by the detection pass for the render pass;
+    given up (``frames`` None) if the video has more frames than it declared."""
+
+    def __init__(self, declared: int) -> None:
+        self.declared = declared
+        self.frames: list[np.ndarray] | None = []
+
+    def taking(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for fr in frames:
+            if self.frames is not None:
+                self.frames.append(fr)
+                if len(self.frames) > self.declared:
+                    self.frames = None
+            yield fr
+
+
+def _detect_one(det: FrameDetector, rgb: np.ndarray, index: int) -> tuple[list[Detection], list[Detection]]:
+    if isinstance(det, CandidateFrameDetector):
+        # The faces are exactly those of a plain call; the weak boxes come for free.
+        return det.detect_all(rgb, index)
+    return det(rgb, index), []
+
+
+def detect_frames(
+    det: FrameDetector, frames: Iterable[np.ndarray], workers: int = 1
+) -> Iterator[tuple[list[Detection], list[Detection]]]:
+    """``(faces, weaker boxes)`` of each frame, in the frames' order.
+
+    With ``workers`` above 1, that many frames are detected at once in a thread pool (ONNX
+    Runtime lets go of the GIL while it runs), at most ``2 * workers`` frames held ahead; each
+    frame's result is what a call on it alone gives, whatever the order the threads finish in.
+    An error of any frame is raised when its turn comes; the frames after it are dropped.
+    """
+    if workers <= 1:
+        for i, fr in enumerate(frames):
+            yield _detect_one(det, fr, i)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="witnessbox-detect") as pool:
+        pending: collections.deque[Future[tuple[list[Detection], list[Detection]]]] = collections.deque()
+        try:
+            for i, fr in enumerate(frames):
+                pending.append(pool.submit(_detect_one, det, fr, i))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
 
 
 def _task_redactor(options: RedactOptions) -> Redactor:
