@@ -685,34 +685,26 @@ class MultiScaleDetector:
         strips = z.strips(top[0], top[1], w, h)
         if not strips:
             return np.empty((0, 4), np.float32), np.empty((0,), np.float32), np.empty((0,), np.int64), 0
-        net = self._net(w, h)
+        net = self._net(w, h)  # the picture's weights, whatever a strip's size
         boxes: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         flags: list[np.ndarray] = []
         for x0, y0, x1, y1 in strips:
-            img = _resized(np.ascontiguousarray(rgb[y0:y1, x0:x1]), z.zoom)
-            sx, sy = img.shape[1] / (x1 - x0), img.shape[0] / (y1 - y0)
+            crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
             for mirrored in (False, True) if z.flip else (False,):
-                part = np.ascontiguousarray(img[:, ::-1]) if mirrored else img
-                for tx0, ty0, tx1, ty1 in self.plan.tiles(part.shape[1], part.shape[0]):
-                    tile = part if (tx1 - tx0, ty1 - ty0) == part.shape[1::-1] else \
-                        np.ascontiguousarray(part[ty0:ty1, tx0:tx1])
-                    b, sc = net.raw(tile, raw_threshold)
-                    b = b + np.array([tx0, ty0, tx0, ty0], np.float32)
-                    if mirrored:
-                        fw = part.shape[1]
-                        b = np.stack([fw - b[:, 2], b[:, 1], fw - b[:, 0], b[:, 3]], axis=1)
-                    b = b / np.array([sx, sy, sx, sy], np.float32) + np.array([x0, y0, x0, y0], np.float32)
-                    keep = (b[:, 2] - b[:, 0]) < z.keep_below
-                    boxes.append(b[keep].astype(np.float32))
-                    scores.append(sc[keep])
-                    flags.append(np.full(int(keep.sum()), int(mirrored), np.int64))
+                b, sc = self._pass(crop, Pass(z.zoom, mirrored, max_face=z.keep_below), raw_threshold, net)
+                boxes.append(b + np.array([x0, y0, x0, y0], np.float32))
+                scores.append(sc)
+                flags.append(np.full(sc.shape[0], int(mirrored), np.int64))
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(flags), 2 if z.flip else 1
 
-    def _pass(self, rgb: np.ndarray, p: Pass, raw_threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (in ``rgb``'s grid) and scores of one pass over every tile."""
+    def _pass(
+        self, rgb: np.ndarray, p: Pass, raw_threshold: float, net: CenterFace | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (in ``rgb``'s grid) and scores of one pass over every tile (with ``net``, or
+        the weights :meth:`_net` picks for ``rgb``'s size)."""
         h, w = rgb.shape[:2]
-        net = self._net(w, h)
+        net = net if net is not None else self._net(w, h)
         boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
         scores: list[np.ndarray] = [np.empty((0,), np.float32)]
         # One resized picture at a time: a 12 MP photo's copies add up.
