@@ -417,9 +417,8 @@ def make_variants(det: MultiScaleDetector, margin: SizedMargin) -> dict[str, Var
     }
 
 
-def _best_iou(box: Any, b: np.ndarray) -> float:
-    if b.size == 0:
-        return 0.0
+def _ious(box: Any, b: np.ndarray) -> np.ndarray:
+    """Overlap (IoU) of ``box`` with each row of ``b``."""
     xx0 = np.maximum(box[0], b[:, 0])
     yy0 = np.maximum(box[1], b[:, 1])
     xx1 = np.minimum(box[2], b[:, 2])
@@ -427,21 +426,18 @@ def _best_iou(box: Any, b: np.ndarray) -> float:
     inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
     a = (box[2] - box[0]) * (box[3] - box[1])
     ab = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return float((inter / np.maximum(a + ab - inter, 1e-9)).max())
+    return np.asarray(inter / np.maximum(a + ab - inter, 1e-9))
+
+
+def _best_iou(box: Any, b: np.ndarray) -> float:
+    return float(_ious(box, b).max()) if b.size else 0.0
 
 
 def _best_score(box: Any, b: np.ndarray, s: np.ndarray, iou: float = 0.3) -> float:
     if b.size == 0:
         return 0.0
-    xx0 = np.maximum(box[0], b[:, 0])
-    yy0 = np.maximum(box[1], b[:, 1])
-    xx1 = np.minimum(box[2], b[:, 2])
-    yy1 = np.minimum(box[3], b[:, 3])
-    inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
-    a = (box[2] - box[0]) * (box[3] - box[1])
-    ab = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    ov = inter / np.maximum(a + ab - inter, 1e-9)
-    return float(s[ov >= iou].max()) if (ov >= iou).any() else 0.0
+    hit = _ious(box, b) >= iou
+    return float(s[hit].max()) if hit.any() else 0.0
 
 
 def misses(photos: list[Photo], det: MultiScaleDetector, margin: SizedMargin) -> list[dict[str, Any]]:
