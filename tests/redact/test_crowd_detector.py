@@ -3,6 +3,7 @@ large faces."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -424,3 +425,50 @@ def test_candidates_under_the_raw_threshold_pick_strips_but_are_no_faces() -> No
     assert net.sizes == [(1280, 960), (800, 800)]
     assert len(kept) == 1 and abs((kept[0].box[0] + kept[0].box[2]) / 2 - 192) < 1
     assert MultiScaleDetector(_WeakCrowd(cluster=True), plan, threshold=0.16).detect_all(rgb, 0.05)[0] == kept
+
+
+class _FaintCrowd(_Crowd):
+    """_Crowd whose closer look scores its face 0.11 (under the threshold of 0.16), and whose 2x
+    pass also sees a lone small box scoring 0.11 far from the cluster; honours ``threshold``."""
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        b, sc = super().raw(rgb, threshold, shrink=shrink)
+        h, w = rgb.shape[:2]
+        if (w, h) == (self.size[0] * 2, self.size[1] * 2):  # the lone box: 7 px at (550, 400) in the picture
+            b, sc = np.concatenate([b, _boxes((1100, 800), width=14.0)[0]]), np.append(sc, np.float32(0.11))
+        elif (w, h) != self.size:  # the closer look
+            sc = np.full_like(sc, 0.11)
+        keep = sc > (self.threshold if threshold is None else threshold)
+        return b[keep], sc[keep]
+
+
+def _at(dets: list[Detection], x: float, y: float) -> list[Detection]:
+    return [d for d in dets if abs((d.box[0] + d.box[2]) / 2 - x) < 1 and abs((d.box[1] + d.box[3]) / 2 - y) < 1]
+
+
+def test_strips_threshold_hides_small_faces_seen_weakly_in_crowd_strips_only() -> None:
+    rgb = np.full((480, 640, 3), 120, np.uint8)
+    crowd = CrowdZoom(zoom=4.0, cell=128, pad=16, picture_from=0)
+    # Without a threshold of its own, the closer look's face (0.11) is only a suggestion.
+    kept, weak = MultiScaleDetector(_FaintCrowd(cluster=True), ScalePlan(crowd=crowd), threshold=0.16).detect_all(rgb, 0.05)
+    assert not _at(kept, 192, 192) and _at(weak, 192, 192)
+    # With 0.10 in the strips it is hidden; the lone small box of the same score outside every
+    # strip stays a suggestion. A plain call keeps the same faces.
+    plan = ScalePlan(crowd=dataclasses.replace(crowd, threshold=0.10))
+    kept, weak = MultiScaleDetector(_FaintCrowd(cluster=True), plan, threshold=0.16).detect_all(rgb, 0.05)
+    assert len(_at(kept, 192, 192)) == 1 and _at(kept, 192, 192)[0].score == pytest.approx(0.11)
+    assert not _at(kept, 550, 400) and _at(weak, 550, 400)
+    assert MultiScaleDetector(_FaintCrowd(cluster=True), plan, threshold=0.16)(rgb) == kept
+    # Only faces narrower than threshold_below (the 6 px face is not narrower than 4 px).
+    plan = ScalePlan(crowd=dataclasses.replace(crowd, threshold=0.10, threshold_below=4.0))
+    assert not _at(MultiScaleDetector(_FaintCrowd(cluster=True), plan, threshold=0.16)(rgb), 192, 192)
+    # A threshold at or above the detector's changes nothing.
+    plan = ScalePlan(crowd=dataclasses.replace(crowd, threshold=0.2))
+    assert not _at(MultiScaleDetector(_FaintCrowd(cluster=True), plan, threshold=0.16)(rgb), 192, 192)
+
+
+def test_strips_threshold_recorded_in_regions_params() -> None:
+    p = RedactOptions(plan=ScalePlan(crowd=CrowdZoom(threshold=0.1, threshold_below=12.0))).params(MediaKind.IMAGE)
+    assert (p["crowd_threshold"], p["crowd_threshold_below"]) == (0.1, 12.0)

@@ -145,6 +145,7 @@ class RedactOptions:
                     "crowd_candidate": p.crowd.candidate, "crowd_min_count": p.crowd.min_count,
                     "crowd_pad": p.crowd.pad, "crowd_keep_below": p.crowd.keep_below, "crowd_flip": p.crowd.flip,
                     "crowd_picture_from": p.crowd.picture_from,
+                    "crowd_threshold": p.crowd.threshold, "crowd_threshold_below": p.crowd.threshold_below,
                 }),
             }
         t, z = self.track, self.video_zoom
