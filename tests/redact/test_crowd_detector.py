@@ -354,6 +354,12 @@ def test_mirrored_look_only_where_it_can_change_what_is_hidden() -> None:
     assert (net.sizes[0], net.sizes[-1]) == ((1000, 700), (500, 350))
     parts = net.sizes[1:-1]
     assert len(parts) == 2 and all(w * h < 0.1 * 1000 * 700 for w, h in parts)
+    # A box under the network's threshold, away from the parts, stays the suggestion it was.
+    weak = {**scores, 40: (0.08, 0.0)}
+    rgb_weak = _painted({10: (100, 100), 20: (800, 500), 30: (800, 100), 40: (400, 500)})
+    kept_w, sugg = MultiScaleDetector(_Painted(weak), ScalePlan(), threshold=0.16).detect_all(rgb_weak, 0.05)  # type: ignore[arg-type]
+    assert sorted((round(d.box[0]), round(d.score, 2)) for d in kept_w) == [(100, 0.6), (800, 0.22)]
+    assert (400, 0.08) in [(round(d.box[0]), round(d.score, 2)) for d in sugg]
     # The whole picture mirrored keeps the same faces; the sure one is then the pair's mean.
     net = _Painted(scores)
     whole = MultiScaleDetector(net, ScalePlan(look_flip_sure=0), threshold=0.16)(rgb)  # type: ignore[arg-type]

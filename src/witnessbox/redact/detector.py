@@ -726,9 +726,10 @@ class MultiScaleDetector:
         The parts of the picture around the plain 1x boxes (``look``) that are neither sure
         (``plan.look_flip_sure``) nor under the network's threshold are analysed mirrored
         (:func:`flip_regions`); the boxes found there stand for the mirrored pass. Outside
-        them, each sure plain box is taken as its own mirrored box: with the whole mirrored
-        pass, it would have stayed a face whatever that pass saw. Mirrored parts covering
-        more than ``plan.look_flip_whole`` of the picture: the whole mirrored pass.
+        them, each plain box is taken as its own mirrored box: a sure one would have stayed a
+        face whatever the whole mirrored pass saw, and those under the network's threshold
+        (never hidden) stay the review suggestions they were. Mirrored parts covering more
+        than ``plan.look_flip_whole`` of the picture: the whole mirrored pass.
         """
         sp = self.plan
         h, w = rgb.shape[:2]
@@ -762,9 +763,11 @@ class MultiScaleDetector:
             boxes.append(rb[inner])
             scores.append(rs[inner])
             looked |= (cx >= ix0) & (cx < ix1) & (cy >= iy0) & (cy < iy1)
-        agree = (sc >= sure) & ~looked
-        boxes.append(b[agree])
-        scores.append(sc[agree])
+        # Elsewhere every plain box is its own mirrored box: the sure ones stay faces as with
+        # the whole mirrored pass, and those under the network's threshold stay what they were
+        # (review suggestions, never hidden).
+        boxes.append(b[~looked])
+        scores.append(sc[~looked])
         return np.concatenate(boxes), np.concatenate(scores)
 
     def _pass(
