@@ -11,7 +11,17 @@ import pytest
 from PIL import Image
 
 from witnessbox.media.formats import MediaKind
-from witnessbox.redact.detector import CenterFace, CrowdZoom, Detection, MultiScaleDetector, Pass, ScalePlan, _spans
+from witnessbox.redact.detector import (
+    CenterFace,
+    CrowdZoom,
+    Detection,
+    MultiScaleDetector,
+    Pass,
+    ScalePlan,
+    _spans,
+    flip_regions,
+    merge_rects,
+)
 from witnessbox.redact.pipeline import RedactOptions, Redactor
 from witnessbox.redact.regions import read_regions
 from witnessbox.redact.tracking import Margin, SizedMargin
@@ -206,7 +216,8 @@ def test_picture_left_at_1x_keeps_the_half_size_pass(face_photo: Path) -> None:
     canvas[40:40 + face.shape[0], 300:300 + face.shape[1]] = face
     det = _Recording()
     found = MultiScaleDetector(det, threshold=0.16)(canvas)
-    assert det.sizes == [(1000, 700), (500, 350), (1000, 700)]  # the last one mirrored (look_flip)
+    # The 1x look, the part around its face analysed mirrored (look_flip), the half-size pass.
+    assert det.sizes[0] == (1000, 700) and det.sizes[-1] == (500, 350) and len(det.sizes) == 3
     assert len(found) == 1
 
 
@@ -278,13 +289,104 @@ def test_picture_left_at_1x_is_also_analysed_mirrored() -> None:
     ]
     rgb = _half_bright(1000, 700)
     net = _Scripted(1000, faces)
-    assert _found(net, ScalePlan(), rgb) == [(300, 40)]
+    whole = ScalePlan(look_flip_sure=0)  # the whole picture mirrored (see the test after this one)
+    assert _found(net, whole, rgb) == [(300, 40)]
     assert net.sizes == [(1000, 700, False), (500, 350, False), (1000, 700, True)]
     assert _found(_Scripted(1000, faces), ScalePlan(look_flip=False), rgb) == [(600, 40)]
     # Pictures under 800 px get no look, hence no mirrored pass.
     small = _Scripted(700, faces)
     _found(small, ScalePlan(), _half_bright(700, 500))
     assert small.sizes == [(1400, 1000, False)]
+
+
+class _Painted:
+    """A stand-in for the network that finds painted faces in any part of the picture.
+
+    Face ``k`` is a square whose left half is ``(k, 1, 0)`` and right half ``(k, 2, 0)``: the
+    stand-in sees it in a crop too, and sees that it is mirrored when the halves are swapped.
+    ``faces``: ``k -> (plain score, mirrored score)``.
+    """
+
+    threshold = 0.1
+    weights = "fp32"
+    name = "painted"
+
+    def __init__(self, faces: dict[int, tuple[float, float]]) -> None:
+        self.faces = faces
+        self.sizes: list[tuple[int, int]] = []
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self.sizes.append((rgb.shape[1], rgb.shape[0]))
+        boxes, scores = [], []
+        for k, (plain, mirrored) in self.faces.items():
+            left = (rgb[..., 0] == k) & (rgb[..., 1] == 1)
+            right = (rgb[..., 0] == k) & (rgb[..., 1] == 2)
+            if not left.any() or not right.any():
+                continue
+            sc = mirrored if np.nonzero(left)[1].mean() > np.nonzero(right)[1].mean() else plain
+            if sc > (self.threshold if threshold is None else threshold):
+                ys, xs = np.nonzero(left | right)
+                boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+                scores.append(sc)
+        return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32)
+
+
+def _painted(faces: dict[int, tuple[int, int]], side: int = 40) -> np.ndarray:
+    rgb = np.full((700, 1000, 3), (250, 0, 0), np.uint8)
+    for k, (x, y) in faces.items():
+        rgb[y:y + side, x:x + side // 2] = (k, 1, 0)
+        rgb[y:y + side, x + side // 2:x + side] = (k, 2, 0)
+    return rgb
+
+
+def test_mirrored_look_only_where_it_can_change_what_is_hidden() -> None:
+    scores = {
+        10: (0.6, 0.0),  # sure: a face whatever the mirrored pass sees (0.6 / 2 >= 0.16)
+        20: (0.15, 0.29),  # unsure, seen better mirrored: mean 0.22, a face
+        30: (0.25, 0.0),  # unsure, one side only (a texture): halved to 0.125, no face
+    }
+    rgb = _painted({10: (100, 100), 20: (800, 500), 30: (800, 100)})
+    net = _Painted(scores)
+    kept = MultiScaleDetector(net, ScalePlan(), threshold=0.16)(rgb)  # type: ignore[arg-type]
+    assert sorted((round(d.box[0]), round(d.score, 2)) for d in kept) == [(100, 0.6), (800, 0.22)]
+    # 1x look, only the parts around the two unsure faces, mirrored, then the half-size pass.
+    assert (net.sizes[0], net.sizes[-1]) == ((1000, 700), (500, 350))
+    parts = net.sizes[1:-1]
+    assert len(parts) == 2 and all(w * h < 0.1 * 1000 * 700 for w, h in parts)
+    # A box under the network's threshold, away from the parts, stays the suggestion it was.
+    weak = {**scores, 40: (0.08, 0.0)}
+    rgb_weak = _painted({10: (100, 100), 20: (800, 500), 30: (800, 100), 40: (400, 500)})
+    kept_w, sugg = MultiScaleDetector(_Painted(weak), ScalePlan(), threshold=0.16).detect_all(rgb_weak, 0.05)  # type: ignore[arg-type]
+    assert sorted((round(d.box[0]), round(d.score, 2)) for d in kept_w) == [(100, 0.6), (800, 0.22)]
+    assert (400, 0.08) in [(round(d.box[0]), round(d.score, 2)) for d in sugg]
+    # The whole picture mirrored keeps the same faces; the sure one is then the pair's mean.
+    net = _Painted(scores)
+    whole = MultiScaleDetector(net, ScalePlan(look_flip_sure=0), threshold=0.16)(rgb)  # type: ignore[arg-type]
+    assert sorted((round(d.box[0]), round(d.score, 2)) for d in whole) == [(100, 0.3), (800, 0.22)]
+    assert net.sizes == [(1000, 700), (500, 350), (1000, 700)]
+    # Unsure faces all over the picture: parts would cover most of it, so the whole is mirrored.
+    many = {k: (0.15, 0.29) for k in range(1, 41)}
+    net = _Painted(many)
+    MultiScaleDetector(net, ScalePlan(), threshold=0.16)(_painted({k: (50 + (k - 1) % 8 * 120, 40 + (k - 1) // 8 * 130)
+                                                                    for k in many}))  # type: ignore[arg-type]
+    assert net.sizes == [(1000, 700), (1000, 700), (500, 350)]
+
+
+def test_flip_regions_cover_each_box_with_its_context() -> None:
+    boxes = np.array([[100, 100, 140, 150], [150, 110, 190, 160], [800, 600, 810, 610]], np.float32)
+    rects = flip_regions(boxes, 1000, 700, 0.5, 32)
+    # The two near boxes (25 px of context each: 32 px) share one rectangle; the far one is cut
+    # at the picture's edge.
+    assert rects == [(68, 68, 222, 192), (768, 568, 842, 642)]
+    for x0, y0, x1, y1 in boxes.tolist():
+        assert any(r[0] <= x0 and r[1] <= y0 and x1 <= r[2] and y1 <= r[3] for r in rects)
+    assert flip_regions(np.array([[0, 0, 100, 100]], np.float32), 120, 120, 1.0, 32) == [(0, 0, 120, 120)]
+    assert flip_regions(np.empty((0, 4), np.float32), 100, 100, 0.5, 32) == []
+    # Two rectangles whose union costs no more than both are one (a column of boxes).
+    col = np.array([[100, 100 + 70 * i, 140, 140 + 70 * i] for i in range(4)], np.float32)
+    assert flip_regions(col, 1000, 700, 0.5, 32) == [(68, 68, 172, 382)]
 
 
 def test_regions_files_record_what_the_look_adds() -> None:
@@ -358,6 +460,16 @@ class _Crowd(CenterFace):
             return _boxes((210, 210), width=20.0)
         # The closer look (4x): a 24 px box, 6 px in the picture.
         return np.array([[w / 2 - 12, h / 2 - 12, w / 2 + 12, h / 2 + 12]], np.float32), np.array([0.4], np.float32)
+
+
+def test_merge_rects_only_where_it_costs_no_more() -> None:
+    # The same cells in neighbouring rows (borders overlapping): one rectangle.
+    assert merge_rects([(112, 112, 272, 272), (112, 240, 272, 400)], overlapping=False) == [(112, 112, 272, 400)]
+    # A whole row above one cell: merged it would analyse 3 empty cells more; kept apart.
+    apart = [(0, 112, 640, 272), (240, 240, 400, 400)]
+    assert merge_rects(apart, overlapping=False) == sorted(apart)
+    assert merge_rects(apart, overlapping=True) == [(0, 112, 640, 400)]
+    assert merge_rects([], overlapping=False) == []
 
 
 def test_closer_look_runs_only_on_crowd_cells() -> None:

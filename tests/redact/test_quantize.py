@@ -77,6 +77,31 @@ def test_int8_copy_is_made_once_cached_and_hash_checked(in_cache: Path) -> None:
     assert quantize.prepare() == path  # what `make install` runs: the copy is there and checked
 
 
+def test_cached_copy_is_found_without_importing_onnx(in_cache: Path) -> None:
+    # The cache key names onnx's version; reading it from the package metadata must give the
+    # key that onnx's own __version__ gives, and finding the cached copy must not import onnx
+    # (0.8 s of CPU per command).
+    import subprocess
+    import sys
+
+    data, got = model_bytes("int8", CPU)
+    assert got == "int8"
+    code = (
+        "import sys\n"
+        "from witnessbox.redact import detector, quantize\n"
+        "quantize.int8_fits_cpu = lambda: True\n"
+        "data, got = detector.model_bytes('int8', ['CPUExecutionProvider'])\n"
+        "assert got == 'int8'\n"
+        "assert 'onnx' not in sys.modules, 'the onnx package was imported'\n"
+        "v = quantize._versions()\n"
+        "import onnx, onnxruntime\n"
+        "assert v == f'onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}', v\n"
+        "sys.stdout.buffer.write(data)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True).stdout
+    assert out == data
+
+
 def test_other_weights_get_no_int8_copy(in_cache: Path) -> None:
     source = _load_dynamic_model()
     assert hashlib.sha256(_shipped_model()).hexdigest() == quantize.SOURCE_SHA256

@@ -319,7 +319,8 @@ class CenterFace:
         hp, wp = -(-h // _ALIGN) * _ALIGN, -(-w // _ALIGN) * _ALIGN
         # Pad (not stretch) to the 32-pixel grid: stretching distorts small faces.
         blob = _input_buffer(hp, wp)
-        blob[0, :, :h, :w] = np.transpose(rgb, (2, 0, 1))
+        for c in range(3):  # one channel at a time: a third less time than one transposed copy
+            blob[0, c, :h, :w] = rgb[:, :, c]
         blob[0, :, h:, :] = 0
         blob[0, :, :h, w:] = 0
         try:
@@ -496,6 +497,18 @@ class ScalePlan:
             (:func:`look_passes`). None: they are dropped.
         look_flip: A picture that the 1x look leaves at 1x is also analysed mirrored at 1x,
             fused with the plain pass as a pair (:func:`look_passes`).
+        look_flip_sure: Only where it can change what is hidden (:func:`flip_regions`): a
+            plain 1x box scoring at least this many times the fused threshold stays a face
+            whatever the mirrored pass sees (the pair's mean is at least the threshold), so
+            only the parts of the picture around the weaker boxes are analysed mirrored, and
+            the mirrored pass is taken to agree with the sure boxes elsewhere. 0: the whole
+            picture is analysed mirrored. Crowd tuning set: a quarter of the pixels on average
+            (benchmarks/REDACTION.md, helper ``photospeed``).
+        look_flip_context: Context kept around each weaker box in the mirrored parts: this
+            share of the box's longer side, at least ``look_flip_context_px`` px.
+        look_flip_context_px: The least context, picture pixels.
+        look_flip_whole: Mirrored parts covering more than this share of the picture: the
+            whole picture is analysed mirrored instead.
         int8_from: Long side from which a detector that has an int8 copy of the network runs
             it for every pass (:class:`MultiScaleDetector` ``fast``): the crowd tuning set
             keeps its protected share at about 0.6 of the CPU time; smaller pictures (all of
@@ -526,6 +539,10 @@ class ScalePlan:
     small_candidate: float = 0.2
     look_keep: tuple[float, float] | None = (16.0, 64.0)
     look_flip: bool = True
+    look_flip_sure: float = 2.0
+    look_flip_context: float = 1.0
+    look_flip_context_px: int = 64
+    look_flip_whole: float = 0.6
     int8_from: int = 800
     crowd: CrowdZoom | None = field(default_factory=CrowdZoom)
 
@@ -675,6 +692,9 @@ class MultiScaleDetector:
             extra, kept = look_passes(sp, upscaled, (b, sc))
             plan = plan + extra
             done.update(kept)
+            flipped = Pass(1.0, True)
+            if flipped in extra and sp.look_flip_sure:
+                done[flipped] = self._mirrored_look(rgb, (b, sc), raw_threshold)
         scales = sorted({p.scale for p in plan})
         boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
         scores: list[np.ndarray] = [np.empty((0,), np.float32)]
@@ -732,6 +752,58 @@ class MultiScaleDetector:
                 flags.append(np.full(sc.shape[0], int(mirrored), np.int64))
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(flags), 2 if z.flip else 1, strips
 
+    def _mirrored_look(
+        self, rgb: np.ndarray, look: tuple[np.ndarray, np.ndarray], raw_threshold: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The mirrored 1x pass of ``look_flip``, run only where it can change what is hidden.
+
+        The parts of the picture around the plain 1x boxes (``look``) that are neither sure
+        (``plan.look_flip_sure``) nor under the network's threshold are analysed mirrored
+        (:func:`flip_regions`); the boxes found there stand for the mirrored pass. Outside
+        them, each plain box is taken as its own mirrored box: a sure one would have stayed a
+        face whatever the whole mirrored pass saw, and those under the network's threshold
+        (never hidden) stay the review suggestions they were. Mirrored parts covering more
+        than ``plan.look_flip_whole`` of the picture: the whole mirrored pass.
+        """
+        sp = self.plan
+        h, w = rgb.shape[:2]
+        b, sc = look
+        sure = sp.look_flip_sure * self.threshold
+        unsure = (sc > self.base.threshold) & (sc < sure)
+        rects = flip_regions(b[unsure], w, h, sp.look_flip_context, sp.look_flip_context_px)
+        whole = Pass(1.0, True)
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in rects) > sp.look_flip_whole * w * h:
+            return self._pass(rgb, whole, raw_threshold)
+        net = self._net(w, h)  # the picture's weights, whatever a part's size
+        boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
+        scores: list[np.ndarray] = [np.empty((0,), np.float32)]
+        looked = np.zeros(b.shape[0], bool)
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        edge = sp.look_flip_context_px / 2
+        for x0, y0, x1, y1 in rects:
+            # On the whole mirrored picture's 32 px grid (the network's scores move with a
+            # picture's place on its grid), and picture where the network would pad with zeros.
+            y0, x1 = y0 // _ALIGN * _ALIGN, w - (w - x1) // _ALIGN * _ALIGN
+            x0 = max(0, x1 - -(-(x1 - x0) // _ALIGN) * _ALIGN)
+            y1 = min(h, y0 + -(-(y1 - y0) // _ALIGN) * _ALIGN)
+            rb, rs = self._pass(np.ascontiguousarray(rgb[y0:y1, x0:x1]), whole, raw_threshold, net)
+            rb = rb + np.array([x0, y0, x0, y0], np.float32)
+            # What the mirrored part stands for: itself, less a strip along its inner edges
+            # (a face cut by the part's edge is the next part's, or a sure box's).
+            ix0, iy0 = x0 + (edge if x0 > 0 else -1.0), y0 + (edge if y0 > 0 else -1.0)
+            ix1, iy1 = x1 - (edge if x1 < w else -1.0), y1 - (edge if y1 < h else -1.0)
+            mx, my = (rb[:, 0] + rb[:, 2]) / 2, (rb[:, 1] + rb[:, 3]) / 2
+            inner = (mx >= ix0) & (mx < ix1) & (my >= iy0) & (my < iy1)
+            boxes.append(rb[inner])
+            scores.append(rs[inner])
+            looked |= (cx >= ix0) & (cx < ix1) & (cy >= iy0) & (cy < iy1)
+        # Elsewhere every plain box is its own mirrored box: the sure ones stay faces as with
+        # the whole mirrored pass, and those under the network's threshold stay what they were
+        # (review suggestions, never hidden).
+        boxes.append(b[~looked])
+        scores.append(sc[~looked])
+        return np.concatenate(boxes), np.concatenate(scores)
+
     def _pass(
         self, rgb: np.ndarray, p: Pass, raw_threshold: float, net: CenterFace | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -773,6 +845,50 @@ def _sized(b: np.ndarray, sc: np.ndarray, p: Pass) -> tuple[np.ndarray, np.ndarr
     w = b[:, 2] - b[:, 0]
     keep = (w >= p.min_face) & ((w < p.max_face) if p.max_face else True)
     return b[keep], sc[keep]
+
+
+def flip_regions(
+    boxes: np.ndarray, width: int, height: int, context: float, context_px: int
+) -> list[tuple[int, int, int, int]]:
+    """``(x0, y0, x1, y1)`` rectangles (inside the picture, not overlapping) covering every box
+    of ``boxes`` with its context (``context`` x its longer side, at least ``context_px``).
+
+    Overlapping rectangles are merged into their bounding rectangle, and so are two whose
+    bounding rectangle is no larger than the two together.
+    """
+    rects: list[list[int]] = []
+    for x0, y0, x1, y1 in boxes.tolist():
+        pad = max(float(context_px), context * max(x1 - x0, y1 - y0))
+        r = [max(0, math.floor(x0 - pad)), max(0, math.floor(y0 - pad)),
+             min(width, math.ceil(x1 + pad)), min(height, math.ceil(y1 + pad))]
+        if r[2] > r[0] and r[3] > r[1]:
+            rects.append(r)
+
+    return merge_rects(rects, overlapping=True)
+
+
+def merge_rects(rects: Sequence[Sequence[int]], *, overlapping: bool) -> list[tuple[int, int, int, int]]:
+    """``(x0, y0, x1, y1)`` rectangles merged into their bounding rectangle wherever that costs
+    no more pixels than the two apart (and, with ``overlapping``, wherever two overlap), sorted."""
+    r = np.array(rects, np.int64).reshape(-1, 4)
+    i = 0
+    while i < r.shape[0]:
+        # Merge into rectangle i every other that may join it; then look at i again (it
+        # grew), else go on.
+        u0, u1 = np.minimum(r[i, :2], r[:, :2]), np.maximum(r[i, 2:], r[:, 2:])
+        own = (r[:, 2:] - r[:, :2]).prod(axis=1)
+        join = (u1 - u0).prod(axis=1) <= own[i] + own
+        if overlapping:
+            join |= (r[:, 0] < r[i, 2]) & (r[i, 0] < r[:, 2]) & (r[:, 1] < r[i, 3]) & (r[i, 1] < r[:, 3])
+        join[i] = False
+        if join.any():
+            r[i, :2] = np.minimum(r[i, :2], r[join, :2].min(axis=0))
+            r[i, 2:] = np.maximum(r[i, 2:], r[join, 2:].max(axis=0))
+            r = r[~join]
+            i = int((~join[:i]).sum())  # rectangle i's index once the merged ones are gone
+            continue
+        i += 1
+    return sorted((int(q[0]), int(q[1]), int(q[2]), int(q[3])) for q in r.tolist())
 
 
 def look_passes(
