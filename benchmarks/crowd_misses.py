@@ -37,7 +37,7 @@ import numpy as np
 from redaction_crowd import COVER, EVAL, WIDTHS, _mask, coverage, dev_dir, event_of, events, faces, width_bin
 
 from witnessbox.media.images import load_image
-from witnessbox.redact.detector import Detection, MultiScaleDetector, Pass, fuse, look_passes
+from witnessbox.redact.detector import Detection, MultiScaleDetector, Pass, ScalePlan, fuse, look_passes
 from witnessbox.redact.pipeline import Redactor, RedactOptions, _outward
 from witnessbox.redact.tracking import Margin, SizedMargin
 
@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOOR = 0.05
 FLIP_IF = (0.0, 0.0)  # the mirrored 1x pass only when the look has a box this wide scoring this..0.16
 FLIPPED: set[str] = set()
+MAIN_MARGIN = SizedMargin(face=32.0)  # main's margin (9406cbe), which "main" and every variant start from
 MARGIN: SizedMargin | None = None  # the margin variants apply (with_margin), else the default
 SECOND: dict[str, int] = {}  # weak candidates given a second look, per photo (second_look variants)
 MAXW = 1e9  # the widest 1x box the keep1 variants add (set per variant)
@@ -519,6 +520,10 @@ def make_variants(det: MultiScaleDetector, margin: SizedMargin) -> dict[str, Var
             with_margin(second_look(0.08, 16, [[p1, m1], [p15, m15]], group_maxw={0: 64}, cand_raw=0.1), 16),
         "look 0.06 16 1x pair <64 + 1.5x pair raw0.1 + large from 16px":
             with_margin(second_look(0.06, 16, [[p1, m1], [p15, m15]], group_maxw={0: 64}, cand_raw=0.1), 16),
+        "look 0.08 16 1x pair <64 + 1.5x pair + large from 16px":
+            with_margin(second_look(0.08, 16, [[p1, m1], [p15, m15]], group_maxw={0: 64}), 16),
+        "look 0.10 16 1x pair <64 + 1.5x pair + large from 16px":
+            with_margin(second_look(0.10, 16, [[p1, m1], [p15, m15]], group_maxw={0: 64}), 16),
         "look 0.08 16 1.5x pair raw0.1 + large from 16px": with_margin(second_look(0.08, 16, [[p15, m15]], cand_raw=0.1), 16),
         "thr16 0.15": thr_big(0.15),
         "thr24 0.14": thr_big(0.14, 24),
@@ -723,7 +728,7 @@ def main() -> int:
         (a.out / "missed.txt").write_text("".join(f"{n}\n" for n in dict.fromkeys(m["photo"] for m in ms)))
         print_region_misses(ms, n16)
         return 0
-    opts = RedactOptions()
+    opts = RedactOptions(plan=ScalePlan(second=None), margin=MAIN_MARGIN)  # main's (9406cbe) pipeline
     det = Redactor(opts).photo_detector(threads=1)
     assert isinstance(det, MultiScaleDetector)
     photos = load_cache(dev, names, a.out / "cache", det)
