@@ -24,7 +24,7 @@ Sections (each prints witnessbox beside deface):
 - ``--covered``: the share of the hand-marked covered faces (helmets, visors, hoods,
   balaclavas, masks with goggles) of benchmarks/covered_faces.json that is hidden.
 
-Usage: .venv/bin/python benchmarks/redaction_crowd.py [--every K] [--offset N] [--limit N] [--skip-quality]
+Usage: .venv/bin/python benchmarks/redaction_crowd.py [--every K] [--offset N] [--names FILE] [--limit N] [--skip-quality]
        [--skip-deface] [--skip-witnessbox] [--reuse] [--speed N] [--mp12 N] [--covered]
 """
 
@@ -347,12 +347,15 @@ def main() -> int:
     ap.add_argument("--speed", type=int, default=0, metavar="N", help="time both commands on N photos")
     ap.add_argument("--mp12", type=int, default=0, metavar="N", help="peak memory on N 12 MP photos")
     ap.add_argument("--covered", action="store_true", help="share of benchmarks/covered_faces.json hidden")
+    ap.add_argument("--names", type=Path, help="the photos to take (one name a line, without .jpg) instead of --every")
     a = ap.parse_args()
     dev = dev_dir()
     if not a.reuse:
         shutil.rmtree(a.out, ignore_errors=True)
     a.out.mkdir(parents=True, exist_ok=True)
     names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))[a.offset :: a.every]
+    if a.names:
+        names = sorted(n.strip() for n in a.names.read_text().split() if n.strip())
     if a.limit:
         names = names[: a.limit]
     if not a.skip_quality:

@@ -4,6 +4,7 @@ large faces."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,11 @@ def test_large_faces_in_large_pictures_get_the_larger_margin() -> None:
     assert big_pic.apply(small) == Margin(x=0.32, y=0.28).apply(small)
     # Small pictures (facemask-dev's) keep the small margin for every face.
     assert m.for_picture(640, 480).apply(big) == Margin(x=0.32, y=0.28).apply(big)
+    # The defaults: faces from 16 px wide get the larger margin in large pictures.
+    d, mid, tiny = SizedMargin(), (100.0, 100.0, 120.0, 124.0), (100.0, 100.0, 112.0, 114.0)
+    assert d.for_picture(1024, 683).apply(mid) == d.large.apply(mid) != d.small.apply(mid)
+    assert d.for_picture(1024, 683).apply(tiny) == d.small.apply(tiny)
+    assert d.for_picture(640, 480).apply(mid) == d.small.apply(mid)
 
 
 class _OneFace:
@@ -128,7 +134,7 @@ def test_pipeline_draws_the_sized_margin(tmp_path: Path, size: tuple[int, int], 
     doc = read_regions(tmp_path / "out.png.regions.json")
     (r,) = doc.regions
     assert r.box[3] - r.box[1] == pytest.approx(120 * (1 + 2 * grow_y) + 6, abs=0.02)
-    assert doc.method.params["large_margin_y"] == 0.36 and doc.method.params["large_face"] == 32
+    assert doc.method.params["large_margin_y"] == 0.36 and doc.method.params["large_face"] == 16
 
 
 def test_covered_many_agrees_with_covered() -> None:
@@ -289,7 +295,8 @@ def test_picture_left_at_1x_is_also_analysed_mirrored() -> None:
     ]
     rgb = _half_bright(1000, 700)
     net = _Scripted(1000, faces)
-    whole = ScalePlan(look_flip_sure=0)  # the whole picture mirrored (see the test after this one)
+    # The whole picture mirrored (see the test after this one); the texture gets no second look here.
+    whole = ScalePlan(look_flip_sure=0, second=None)
     assert _found(net, whole, rgb) == [(300, 40)]
     assert net.sizes == [(1000, 700, False), (500, 350, False), (1000, 700, True)]
     assert _found(_Scripted(1000, faces), ScalePlan(look_flip=False), rgb) == [(600, 40)]
@@ -348,8 +355,9 @@ def test_mirrored_look_only_where_it_can_change_what_is_hidden() -> None:
         30: (0.25, 0.0),  # unsure, one side only (a texture): halved to 0.125, no face
     }
     rgb = _painted({10: (100, 100), 20: (800, 500), 30: (800, 100)})
+    plain = ScalePlan(second=None)  # the texture (fused 0.125) would get a second look, not counted here
     net = _Painted(scores)
-    kept = MultiScaleDetector(net, ScalePlan(), threshold=0.16)(rgb)  # type: ignore[arg-type]
+    kept = MultiScaleDetector(net, plain, threshold=0.16)(rgb)  # type: ignore[arg-type]
     assert sorted((round(d.box[0]), round(d.score, 2)) for d in kept) == [(100, 0.6), (800, 0.22)]
     # 1x look, only the parts around the two unsure faces, mirrored, then the half-size pass.
     assert (net.sizes[0], net.sizes[-1]) == ((1000, 700), (500, 350))
@@ -358,18 +366,18 @@ def test_mirrored_look_only_where_it_can_change_what_is_hidden() -> None:
     # A box under the network's threshold, away from the parts, stays the suggestion it was.
     weak = {**scores, 40: (0.08, 0.0)}
     rgb_weak = _painted({10: (100, 100), 20: (800, 500), 30: (800, 100), 40: (400, 500)})
-    kept_w, sugg = MultiScaleDetector(_Painted(weak), ScalePlan(), threshold=0.16).detect_all(rgb_weak, 0.05)  # type: ignore[arg-type]
+    kept_w, sugg = MultiScaleDetector(_Painted(weak), plain, threshold=0.16).detect_all(rgb_weak, 0.05)  # type: ignore[arg-type]
     assert sorted((round(d.box[0]), round(d.score, 2)) for d in kept_w) == [(100, 0.6), (800, 0.22)]
     assert (400, 0.08) in [(round(d.box[0]), round(d.score, 2)) for d in sugg]
     # The whole picture mirrored keeps the same faces; the sure one is then the pair's mean.
     net = _Painted(scores)
-    whole = MultiScaleDetector(net, ScalePlan(look_flip_sure=0), threshold=0.16)(rgb)  # type: ignore[arg-type]
+    whole = MultiScaleDetector(net, ScalePlan(look_flip_sure=0, second=None), threshold=0.16)(rgb)  # type: ignore[arg-type]
     assert sorted((round(d.box[0]), round(d.score, 2)) for d in whole) == [(100, 0.3), (800, 0.22)]
     assert net.sizes == [(1000, 700), (500, 350), (1000, 700)]
     # Unsure faces all over the picture: parts would cover most of it, so the whole is mirrored.
     many = {k: (0.15, 0.29) for k in range(1, 41)}
     net = _Painted(many)
-    MultiScaleDetector(net, ScalePlan(), threshold=0.16)(_painted({k: (50 + (k - 1) % 8 * 120, 40 + (k - 1) // 8 * 130)
+    MultiScaleDetector(net, plain, threshold=0.16)(_painted({k: (50 + (k - 1) % 8 * 120, 40 + (k - 1) // 8 * 130)
                                                                     for k in many}))  # type: ignore[arg-type]
     assert net.sizes == [(1000, 700), (1000, 700), (500, 350)]
 
@@ -584,3 +592,92 @@ def test_strips_threshold_hides_small_faces_seen_weakly_in_crowd_strips_only() -
 def test_strips_threshold_recorded_in_regions_params() -> None:
     p = RedactOptions(plan=ScalePlan(crowd=CrowdZoom(threshold=0.1, threshold_below=12.0))).params(MediaKind.IMAGE)
     assert (p["crowd_threshold"], p["crowd_threshold_below"]) == (0.1, 12.0)
+
+
+# -- the second look at weak faces of 16 px and more (SecondLook) --------------------------------
+
+
+class _Marks:
+    """A stand-in for the network that sees red rectangles (a face each), scored by their width
+    in the analysed picture (which tells the scale of a pass or of a crop's pass), plain or
+    mirrored: a green band on a mark's left tells the two apart."""
+
+    threshold = 0.1
+    weights = "fp32"
+    name = "marks"
+
+    def __init__(self, score: Callable[[float, bool], float]) -> None:
+        self.score = score
+        self.sizes: list[tuple[int, int]] = []
+
+    def raw(
+        self, rgb: np.ndarray, threshold: float | None = None, *, shrink: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self.sizes.append((rgb.shape[1], rgb.shape[0]))
+        red = (rgb[..., 0] > 200) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)
+        cols = np.flatnonzero(red.any(0))
+        if cols.size == 0:
+            return np.empty((0, 4), np.float32), np.empty((0,), np.float32)
+        rows = np.flatnonzero(red.any(1))
+        x0, x1, y0, y1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
+        left = rgb[(y0 + y1) // 2, max(0, x0 - 2)]
+        mirrored = not (left[1] > 150 and left[0] < 100)
+        sc = self.score(float(x1 - x0), mirrored)
+        if sc <= (self.threshold if threshold is None else threshold):
+            return np.empty((0, 4), np.float32), np.empty((0,), np.float32)
+        return np.array([[x0, y0, x1, y1]], np.float32), np.array([sc], np.float32)
+
+
+def _marked() -> np.ndarray:
+    rgb = np.full((700, 1000, 3), 120, np.uint8)  # long side 800 px or more: the 1x look
+    rgb[100:140, 300:330] = (255, 0, 0)  # a face of 30 px
+    rgb[100:140, 294:300] = (0, 255, 0)
+    return rgb
+
+
+def _seen_at_1_5x(width: float, mirrored: bool) -> float:
+    if 38 <= width < 52:  # 45 px: the 1.5x look
+        return 0.25 if mirrored else 0.3
+    return 0.12 if width < 38 else 0.0  # weak at 1x (plain and mirrored), nothing at 2x
+
+
+def test_weak_face_seen_better_at_1_5x_is_kept_by_the_second_look() -> None:
+    net = _Marks(_seen_at_1_5x)
+    found = MultiScaleDetector(net, threshold=0.16)(_marked())  # type: ignore[arg-type]
+    assert [round(d.box[2] - d.box[0]) for d in found] == [30]
+    # 1x, the part around the weak face mirrored, half size, then the candidate's surroundings
+    # (90 x 120 px) at 1.5x, plain and mirrored.
+    assert net.sizes == [(1000, 700), (192, 192), (500, 350), (135, 180), (135, 180)]
+    off = _Marks(_seen_at_1_5x)
+    assert MultiScaleDetector(off, ScalePlan(second=None), threshold=0.16)(_marked()) == []  # type: ignore[arg-type]
+    # Seen at 1.5x on one side only (a texture): halved, not kept.
+    one_side = _Marks(lambda w, m: 0.0 if m and 38 <= w < 52 else _seen_at_1_5x(w, m))
+    assert MultiScaleDetector(one_side, threshold=0.16)(_marked()) == []  # type: ignore[arg-type]
+
+
+def test_second_look_only_for_weak_candidates_of_16_px_and_more() -> None:
+    # Too weak (fused 0.06 < 0.08): no second look.
+    faint = _Marks(lambda w, m: 0.06 if w < 38 else 0.0)
+    assert MultiScaleDetector(faint, threshold=0.16)(_marked()) == []  # type: ignore[arg-type]
+    assert faint.sizes == [(1000, 700), (500, 350)]  # under the raw threshold: nothing mirrored either
+    # Kept already (0.3 at 1x): no second look.
+    strong = _Marks(lambda w, m: 0.3 if w < 38 else 0.0)
+    assert len(MultiScaleDetector(strong, threshold=0.16)(_marked())) == 1  # type: ignore[arg-type]
+    assert (135, 180) not in strong.sizes and len(strong.sizes) == 3
+    # Pictures under 800 px get none (facemask-dev's): upscaled at once, nothing looked at again.
+    small = _Marks(lambda w, m: 0.12)
+    MultiScaleDetector(small, threshold=0.16)(_marked()[:500, :700])  # type: ignore[arg-type]
+    assert small.sizes == [(1400, 1000)]
+
+
+def test_suggestions_and_faces_agree_with_the_second_look() -> None:
+    det = MultiScaleDetector(_Marks(_seen_at_1_5x), threshold=0.16)  # type: ignore[arg-type]
+    kept, weak = det.detect_all(_marked(), 0.05)
+    assert [d.box for d in kept] == [d.box for d in det(_marked())]
+    assert weak == []
+
+
+def test_regions_files_record_the_second_look() -> None:
+    p = RedactOptions().params(MediaKind.IMAGE)
+    assert (p["second_low"], p["second_min_face"], p["second_scales"], p["second_flip"]) == (0.08, 16.0, "1<64 1.5", True)
+    assert "second_low" not in RedactOptions(plan=ScalePlan(second=None)).params(MediaKind.IMAGE)

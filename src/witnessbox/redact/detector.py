@@ -449,6 +449,65 @@ class CrowdZoom:
 
 
 @dataclass(frozen=True)
+class SecondLook:
+    """A second look at the weak faces of 16 px and more of a large picture (issue 13).
+
+    Of the faces of 16 px and more that the crowd tuning set's photos left exposed, a quarter
+    were seen, but weakly, by the plan's passes and better by a pass at another size (1.5x)
+    or mirrored (benchmarks/REDACTION.md, helper ``bigfaces``). A pass over the whole picture
+    at 1.5x costs 2.25x the 1x pixels and fires on textures too; the second look analyses only
+    what the plan's passes found weakly: after them, each cluster of their boxes (down to the
+    raw score ``floor``, fused as the plan fuses them) at least ``min_face`` px wide whose fused
+    score is at least ``low`` but under the detector's threshold, with no face kept on it, is a
+    candidate; the picture around it (``pad`` times its size added on each side) is analysed
+    at each of ``scales``, plain and mirrored when ``flip``; at each size, the boxes
+    overlapping a candidate (IoU at least ``near``) join the fusion as one more scale, whose
+    plain and mirrored passes pair up (a box seen on one side only is halved). Crowd tuning
+    set: 1x (mirrored: upscaled pictures analysed their 1x look plain only) for candidates
+    under 64 px (wider 1x boxes that nothing else confirms are mostly false, helper
+    ``midfaces``), 1.5x for all. Pictures under ``picture_from`` px (long side) get no second
+    look.
+
+    Attributes:
+        low: Fused score from which a weak cluster is a candidate.
+        floor: Raw score from which the plan's boxes count for the candidates (the passes then
+            run down to it; the boxes under the raw threshold pick candidates, nothing else).
+        min_face: Narrowest candidate, picture pixels.
+        scales: ``(scale, widest)``: each size at which the candidates' surroundings are
+            analysed, for the candidates narrower than ``widest`` px (0: all). A size that the
+            plan analysed plain and mirrored already is skipped (1x in pictures left at 1x).
+        flip: Analyse them mirrored too.
+        pad: Share of the candidate's size added on each side of what is analysed.
+        near: Overlap with the candidate from which a box of the second look counts.
+        picture_from: Long side from which a picture gets the second look.
+    """
+
+    low: float = 0.08
+    floor: float = 0.05
+    min_face: float = 16.0
+    scales: tuple[tuple[float, float], ...] = ((1.0, 64.0), (1.5, 0.0))
+    flip: bool = True
+    pad: float = 1.0
+    near: float = 0.3
+    picture_from: int = 800
+
+    def candidates(
+        self, boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, per_scale: dict[int, int],
+        merge_iou: float, threshold: float,
+    ) -> list[tuple[float, float, float, float]]:
+        """Boxes of the clusters that get a second look (see the class), from the plan's boxes."""
+        wide = (boxes[:, 2] - boxes[:, 0]) >= self.min_face / 2  # a cluster of 16 px has no 8 px member
+        dets = fuse(boxes[wide], scores[wide], groups[wide], per_scale, merge_iou)
+        kept = np.array([d.box for d in dets if d.score >= threshold], np.float32).reshape(-1, 4)
+        out = []
+        for d in dets:
+            if self.low <= d.score < threshold and d.box[2] - d.box[0] >= self.min_face \
+                    and (kept.shape[0] == 0 or _ious(d.box, kept).max() < merge_iou):
+                out.append(d.box)
+        return out
+
+
+@dataclass(frozen=True)
 class ScalePlan:
     """At which sizes (as factors of the picture's size) to run the network, and how.
 
@@ -517,6 +576,7 @@ class ScalePlan:
         shrink_above: Analysed pixels above which the runtime's memory arena gives back after
             every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
+        second: The second look at weak faces of 16 px and more (:class:`SecondLook`), or None.
         crowd: The closer look at the crowds of upscaled pictures (:class:`CrowdZoom`), or None.
             Crowd tuning set, every 24th photo: protected 0.657 -> 0.896 (faces under 8 px
             0.315 -> 0.849), over-redaction 0.0082 -> 0.0094, 1.8x the CPU time
@@ -545,6 +605,7 @@ class ScalePlan:
     look_flip_whole: float = 0.6
     int8_from: int = 800
     crowd: CrowdZoom | None = field(default_factory=CrowdZoom)
+    second: SecondLook | None = field(default_factory=SecondLook)
 
     def passes(self, width: int, height: int) -> list[Pass]:
         """Every pass for a picture of this size."""
@@ -679,13 +740,17 @@ class MultiScaleDetector:
         h, w = rgb.shape[:2]
         plan = self.plan.passes(w, h)
         sp = self.plan
+        second = sp.second if sp.second is not None and max(w, h) >= sp.second.picture_from else None
+        # With a second look, every pass runs down to its floor; the boxes under the raw
+        # threshold only pick its candidates (the same for __call__ and detect_all).
+        low = min(raw_threshold, second.floor) if second is not None else raw_threshold
         done: dict[Pass, tuple[np.ndarray, np.ndarray]] = {}
         if sp.small_face and max(w, h) >= sp.small_face_from and max(p.scale for p in plan) > 1.0:
             # Look at 1x first; upscale only if something small was seen there. If not, the
             # 1x boxes stand, with the plan's reduced passes (the half-size pass for faces
             # that fill the picture).
             one = Pass(1.0)
-            b, sc = done[one] = self._pass(rgb, one, raw_threshold)
+            b, sc = done[one] = self._pass(rgb, one, low)
             upscaled = bool((((b[:, 2] - b[:, 0]) < sp.small_face) & (sc >= sp.small_candidate)).any())
             if not upscaled:
                 plan = [one] + [p for p in plan if p.scale < 1.0]
@@ -699,25 +764,32 @@ class MultiScaleDetector:
         boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
         scores: list[np.ndarray] = [np.empty((0,), np.float32)]
         groups: list[np.ndarray] = [np.empty((0,), np.int64)]
+        low_b, low_s, low_g = list(boxes), list(scores), list(groups)  # every box down to `low`
         # The closer look at crowds picks its strips from the largest plain pass, down to its
         # own candidate score (which may be under the raw threshold).
         top = Pass(scales[-1]) if sp.crowd is not None and scales[-1] > 1.0 \
             and max(w, h) >= sp.crowd.picture_from else None
         for p in plan:
-            if p in done:
-                b, sc = done[p]
-            elif p == top and sp.crowd is not None and sp.crowd.candidate < raw_threshold:
-                b, sc = done[p] = self._pass(rgb, p, sp.crowd.candidate)
-                above = sc > raw_threshold
-                b, sc = b[above], sc[above]
-            else:
-                b, sc = done[p] = self._pass(rgb, p, raw_threshold)
-            boxes.append(b)
-            scores.append(sc)
+            if p not in done:
+                floor = min(low, sp.crowd.candidate) if p == top and sp.crowd is not None else low
+                done[p] = self._pass(rgb, p, floor)
+            b, sc = done[p]
             # Group id: scale index * 2 + mirrored, so fusion knows which passes pair up.
-            groups.append(np.full(sc.shape[0], scales.index(p.scale) * 2 + int(p.mirrored), np.int64))
+            g = scales.index(p.scale) * 2 + int(p.mirrored)
+            if second is not None:
+                some = sc > low
+                low_b.append(b[some])
+                low_s.append(sc[some])
+                low_g.append(np.full(int(some.sum()), g, np.int64))
+            above = sc > raw_threshold
+            boxes.append(b[above])
+            scores.append(sc[above])
+            groups.append(np.full(int(above.sum()), g, np.int64))
         per_scale = {scales.index(s): sum(1 for q in plan if q.scale == s) for s in scales}
         strips: list[tuple[int, int, int, int]] = []
+        if second is not None:
+            cands = second.candidates(np.concatenate(low_b), np.concatenate(low_s), np.concatenate(low_g),
+                                      per_scale, self.merge_iou, self.threshold)
         if top is not None:
             # One more scale for fusion, after the plan's: its plain and mirrored passes pair up.
             zb, zs, mirrored, n, strips = self._crowd_passes(rgb, done[top], raw_threshold)
@@ -726,6 +798,19 @@ class MultiScaleDetector:
                 scores.append(zs)
                 groups.append(len(scales) * 2 + mirrored)
                 per_scale[len(scales)] = n
+        if second is not None and cands:
+            paired = {p.scale for p in plan if p.mirrored and Pass(p.scale) in plan}
+            for scale, widest in second.scales:
+                # A size the plan analysed plain and mirrored already (pictures left at 1x) is skipped.
+                mine = [c for c in cands if not widest or c[2] - c[0] < widest]
+                if scale in paired or not mine:
+                    continue
+                sb, sc, mirrored, n = self._second_passes(rgb, mine, scale, raw_threshold)
+                k = max(per_scale) + 1  # one more scale, after the plan's and the crowds'
+                boxes.append(sb)
+                scores.append(sc)
+                groups.append(k * 2 + mirrored)
+                per_scale[k] = n
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(groups), per_scale, strips
 
     def _crowd_passes(
@@ -803,6 +888,32 @@ class MultiScaleDetector:
         boxes.append(b[~looked])
         scores.append(sc[~looked])
         return np.concatenate(boxes), np.concatenate(scores)
+
+    def _second_passes(
+        self, rgb: np.ndarray, cands: list[tuple[float, float, float, float]], scale: float, raw_threshold: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The second look of :class:`SecondLook` around each candidate at ``scale``: the boxes
+        overlapping it, their scores, mirrored (0/1), passes per candidate."""
+        z = self.plan.second
+        assert z is not None
+        h, w = rgb.shape[:2]
+        net = self._net(w, h)  # the picture's weights
+        boxes: list[np.ndarray] = [np.empty((0, 4), np.float32)]
+        scores: list[np.ndarray] = [np.empty((0,), np.float32)]
+        flags: list[np.ndarray] = [np.empty((0,), np.int64)]
+        for c in cands:
+            bw, bh = c[2] - c[0], c[3] - c[1]
+            x0, y0 = max(0, math.floor(c[0] - z.pad * bw)), max(0, math.floor(c[1] - z.pad * bh))
+            x1, y1 = min(w, math.ceil(c[2] + z.pad * bw)), min(h, math.ceil(c[3] + z.pad * bh))
+            crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+            for mirrored in (False, True) if z.flip else (False,):
+                b, sc = self._pass(crop, Pass(scale, mirrored), raw_threshold, net)
+                b = b + np.array([x0, y0, x0, y0], np.float32)
+                near = _ious(c, b) >= z.near if b.shape[0] else np.zeros(0, bool)
+                boxes.append(b[near])
+                scores.append(sc[near])
+                flags.append(np.full(int(near.sum()), int(mirrored), np.int64))
+        return np.concatenate(boxes), np.concatenate(scores), np.concatenate(flags), 2 if z.flip else 1
 
     def _pass(
         self, rgb: np.ndarray, p: Pass, raw_threshold: float, net: CenterFace | None = None
@@ -916,6 +1027,17 @@ def look_passes(
     if not upscaled and plan.look_flip:
         return [Pass(1.0, True)], {}
     return [], {}
+
+
+def _ious(box: Sequence[float], b: np.ndarray) -> np.ndarray:
+    """Overlap (IoU) of ``box`` with each row of ``b``."""
+    xx0 = np.maximum(box[0], b[:, 0])
+    yy0 = np.maximum(box[1], b[:, 1])
+    xx1 = np.minimum(box[2], b[:, 2])
+    yy1 = np.minimum(box[3], b[:, 3])
+    inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return np.asarray(inter / np.maximum(area + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter, 1e-9))
 
 
 def fuse(

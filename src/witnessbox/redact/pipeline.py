@@ -151,6 +151,12 @@ class RedactOptions:
                     "crowd_picture_from": p.crowd.picture_from,
                     "crowd_threshold": p.crowd.threshold, "crowd_threshold_below": p.crowd.threshold_below,
                 }),
+                **({} if p.second is None else {
+                    "second_low": p.second.low, "second_floor": p.second.floor, "second_min_face": p.second.min_face,
+                    "second_scales": " ".join(f"{s:g}<{m:g}" if m else f"{s:g}" for s, m in p.second.scales),
+                    "second_flip": p.second.flip, "second_pad": p.second.pad,
+                    "second_near": p.second.near, "second_picture_from": p.second.picture_from,
+                }),
             }
         t, z = self.track, self.video_zoom
         zoom: dict[str, float | int | str | bool] = {} if z is None else {

@@ -86,8 +86,10 @@ class SizedMargin:
     CenterFace's box of a large face stops at the eyebrows and above the chin; with the
     ellipse inscribed in the grown box, forehead and chin of faces 32 px and wider stayed
     uncovered on the crowd tuning set (faces of 32-64 px: 0.944 protected with the small
-    margin, 0.958 with this one; 64 px and more: 0.899 before, 0.976). Small pictures
-    (facemask-dev's, all under 800 px) keep the small margin.
+    margin, 0.958 with this one; 64 px and more: 0.899 before, 0.976). Faces of 16-32 px
+    too: of the 16+ px faces the whole set still missed, 105 had an ellipse on them covering
+    under 95%, the box 0.5-0.9 of WIDER's height (benchmarks/REDACTION.md, helper
+    ``bigfaces``). Small pictures (facemask-dev's, all under 800 px) keep the small margin.
 
     Attributes:
         small: The margin of every face in pictures under ``picture`` px (long side), and of
@@ -99,7 +101,7 @@ class SizedMargin:
 
     small: Margin = field(default_factory=lambda: Margin(x=0.32, y=0.28))
     large: Margin = field(default_factory=lambda: Margin(x=0.32, y=0.36))
-    face: float = 32.0
+    face: float = 16.0
     picture: int = 800
 
     def for_picture(self, width: int, height: int) -> BoxMargin:
