@@ -576,7 +576,10 @@ class ScalePlan:
         shrink_above: Analysed pixels above which the runtime's memory arena gives back after
             every tile what the tile grew it by (12 MP photos: peak 1.7 GB without); below,
             shrinking only costs time (a portrait crowd photo at 2x: 12% more CPU for 0.2 GB).
-        second: The second look at weak faces of 16 px and more (:class:`SecondLook`), or None.
+        second: The second look at weak faces of 16 px and more (:class:`SecondLook`), or None
+            (the default). Crowd tuning set, every 4th photo, on top of the other defaults:
+            faces of 16 px and more 0.9697 -> 0.9744, over-redaction 0.0119 -> 0.0127 (over
+            the 0.012 limit), 14% more CPU time (benchmarks/REDACTION.md): off by default.
         crowd: The closer look at the crowds of upscaled pictures (:class:`CrowdZoom`), or None.
             Crowd tuning set, every 24th photo: protected 0.657 -> 0.896 (faces under 8 px
             0.315 -> 0.849), over-redaction 0.0082 -> 0.0094, 1.8x the CPU time
@@ -605,7 +608,7 @@ class ScalePlan:
     look_flip_whole: float = 0.6
     int8_from: int = 800
     crowd: CrowdZoom | None = field(default_factory=CrowdZoom)
-    second: SecondLook | None = field(default_factory=SecondLook)
+    second: SecondLook | None = None
 
     def passes(self, width: int, height: int) -> list[Pass]:
         """Every pass for a picture of this size."""
