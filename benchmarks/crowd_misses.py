@@ -37,7 +37,7 @@ import numpy as np
 from redaction_crowd import COVER, EVAL, WIDTHS, _mask, coverage, dev_dir, event_of, events, faces, width_bin
 
 from witnessbox.media.images import load_image
-from witnessbox.redact.detector import Detection, MultiScaleDetector, Pass, ScalePlan, fuse, look_passes
+from witnessbox.redact.detector import Detection, MultiScaleDetector, Pass, ScalePlan, _ious, fuse, look_passes
 from witnessbox.redact.pipeline import Redactor, RedactOptions, _outward
 from witnessbox.redact.tracking import Margin, SizedMargin
 
@@ -579,18 +579,6 @@ def make_variants(det: MultiScaleDetector, margin: SizedMargin) -> dict[str, Var
         "large y 0.42": tall(0.42),
         "large y 0.48": tall(0.48),
     }
-
-
-def _ious(box: Any, b: np.ndarray) -> np.ndarray:
-    """Overlap (IoU) of ``box`` with each row of ``b``."""
-    xx0 = np.maximum(box[0], b[:, 0])
-    yy0 = np.maximum(box[1], b[:, 1])
-    xx1 = np.minimum(box[2], b[:, 2])
-    yy1 = np.minimum(box[3], b[:, 3])
-    inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
-    a = (box[2] - box[0]) * (box[3] - box[1])
-    ab = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / np.maximum(a + ab - inter, 1e-9))
 
 
 def _best_iou(box: Any, b: np.ndarray) -> float:

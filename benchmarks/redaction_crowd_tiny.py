@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from _redaction_common import DATA, ROOT, score
 from redaction_crowd import COVER, EVAL, WIDTHS, _mask, breakdown, coverage, dev_dir, event_of, events, faces
+from redaction_video_replay import paint
 
 from witnessbox.media.images import load_image
 from witnessbox.redact.detector import CrowdZoom, MultiScaleDetector, Pass, ScalePlan
@@ -183,19 +184,6 @@ def misses(dev: Path, regions_dir: Path, names: list[str], cache: Path) -> None:
               f"{c['* / cell 1'] + c['* / cell 2']:4d} / {c['* / strip']:4d}")
 
 
-def _fill(m: np.ndarray, box: list[float]) -> None:
-    """``m |=`` the scorer's ellipse of ``box`` (redaction_eval.ellipse_mask, in place)."""
-    h, w = m.shape
-    x0, y0, x1, y1 = box
-    xa, ya = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
-    xb, yb = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
-    if xb <= xa or yb <= ya:
-        return
-    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 0.5), max((y1 - y0) / 2, 0.5)
-    yy, xx = np.mgrid[ya:yb, xa:xb]
-    m[ya:yb, xa:xb] |= ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1.0
-
-
 def _face_width(region_box: list[float]) -> float:
     """Width of the detection behind a hiding ellipse of a small face (photo margin of pictures
     of 800 px and more for faces under 32 px: 0.32 of the width and 3 px on each side)."""
@@ -245,10 +233,10 @@ def accept(dev: Path, regions_dir: Path, names: list[str], rules: list[Rule]) ->
             t, maxw, grow = r
             red = np.zeros((h, w), bool)
             for box in regs:
-                _fill(red, _grown(box, grow, maxw))
+                paint(red, _grown(box, grow, maxw), "ellipse")
             for sc, box in sugg:
                 if sc >= t and _face_width(box) < maxw:
-                    _fill(red, _grown(box, grow, maxw))
+                    paint(red, _grown(box, grow, maxw), "ellipse")
             over[r].append(float((red & ~near).sum() / (h * w)))
             for e, area, ks in ells:
                 if (e & red).sum() / max(area, 1) >= COVER:
