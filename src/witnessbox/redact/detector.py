@@ -248,19 +248,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
         iou: Boxes overlapping a kept box by at least this intersection-over-union are dropped.
     """
     order = np.argsort(-scores, kind="stable")
-    area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
     keep: list[int] = []
     while order.size:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        xx0 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy0 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx1 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy1 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
-        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
-        order = rest[ov < iou]
+        order = rest[_ious(boxes[i], boxes[rest]) < iou]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -731,6 +724,8 @@ class MultiScaleDetector:
                      if small <= d.score < self.threshold and d.box[2] - d.box[0] < z.threshold_below
                      and _inside(d, strips) and not _inside(d, [k.box for k in kept])]
             kept = kept + extra
+        if floor >= self.threshold:  # a plain call (__call__): no weak ones asked for
+            return kept, []
         # Weak ones lying on a kept face (those the strips' threshold keeps) are left to the
         # suggestions, which list nothing whose centre is already hidden.
         weak = [d for d in fuse(boxes, scores, groups, per_scale, self.merge_iou) if floor <= d.score < self.threshold]
@@ -832,11 +827,10 @@ class MultiScaleDetector:
         boxes: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         flags: list[np.ndarray] = []
-        for x0, y0, x1, y1 in strips:
-            crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        for strip in strips:
             for mirrored in (False, True) if z.flip else (False,):
-                b, sc = self._pass(crop, Pass(z.zoom, mirrored, max_face=z.keep_below), raw_threshold, net)
-                boxes.append(b + np.array([x0, y0, x0, y0], np.float32))
+                b, sc = self._pass_part(rgb, strip, Pass(z.zoom, mirrored, max_face=z.keep_below), raw_threshold, net)
+                boxes.append(b)
                 scores.append(sc)
                 flags.append(np.full(sc.shape[0], int(mirrored), np.int64))
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(flags), 2 if z.flip else 1, strips
@@ -875,8 +869,7 @@ class MultiScaleDetector:
             y0, x1 = y0 // _ALIGN * _ALIGN, w - (w - x1) // _ALIGN * _ALIGN
             x0 = max(0, x1 - -(-(x1 - x0) // _ALIGN) * _ALIGN)
             y1 = min(h, y0 + -(-(y1 - y0) // _ALIGN) * _ALIGN)
-            rb, rs = self._pass(np.ascontiguousarray(rgb[y0:y1, x0:x1]), whole, raw_threshold, net)
-            rb = rb + np.array([x0, y0, x0, y0], np.float32)
+            rb, rs = self._pass_part(rgb, (x0, y0, x1, y1), whole, raw_threshold, net)
             # What the mirrored part stands for: itself, less a strip along its inner edges
             # (a face cut by the part's edge is the next part's, or a sure box's).
             ix0, iy0 = x0 + (edge if x0 > 0 else -1.0), y0 + (edge if y0 > 0 else -1.0)
@@ -909,15 +902,22 @@ class MultiScaleDetector:
             bw, bh = c[2] - c[0], c[3] - c[1]
             x0, y0 = max(0, math.floor(c[0] - z.pad * bw)), max(0, math.floor(c[1] - z.pad * bh))
             x1, y1 = min(w, math.ceil(c[2] + z.pad * bw)), min(h, math.ceil(c[3] + z.pad * bh))
-            crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
             for mirrored in (False, True) if z.flip else (False,):
-                b, sc = self._pass(crop, Pass(scale, mirrored), raw_threshold, net)
-                b = b + np.array([x0, y0, x0, y0], np.float32)
+                b, sc = self._pass_part(rgb, (x0, y0, x1, y1), Pass(scale, mirrored), raw_threshold, net)
                 near = _ious(c, b) >= z.near if b.shape[0] else np.zeros(0, bool)
                 boxes.append(b[near])
                 scores.append(sc[near])
                 flags.append(np.full(int(near.sum()), int(mirrored), np.int64))
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(flags), 2 if z.flip else 1
+
+    def _pass_part(
+        self, rgb: np.ndarray, part: tuple[int, int, int, int], p: Pass, raw_threshold: float, net: CenterFace
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_pass` over the part ``x0, y0, x1, y1`` of ``rgb`` with ``net`` (the whole
+        picture's weights, whatever the part's size); boxes in ``rgb``'s grid."""
+        x0, y0, x1, y1 = part
+        b, sc = self._pass(np.ascontiguousarray(rgb[y0:y1, x0:x1]), p, raw_threshold, net)
+        return b + np.array([x0, y0, x0, y0], np.float32), sc
 
     def _pass(
         self, rgb: np.ndarray, p: Pass, raw_threshold: float, net: CenterFace | None = None
@@ -1033,15 +1033,16 @@ def look_passes(
     return [], {}
 
 
-def _ious(box: Sequence[float], b: np.ndarray) -> np.ndarray:
-    """Overlap (IoU) of ``box`` with each row of ``b``."""
+def _ious(box: Sequence[float] | np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Overlap (intersection over union) of ``box`` with each row of ``b`` (``x0, y0, x1, y1``)."""
     xx0 = np.maximum(box[0], b[:, 0])
     yy0 = np.maximum(box[1], b[:, 1])
     xx1 = np.minimum(box[2], b[:, 2])
     yy1 = np.minimum(box[3], b[:, 3])
     inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    return np.asarray(inter / np.maximum(area + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter, 1e-9))
+    area = np.maximum(box[2] - box[0], 0) * np.maximum(box[3] - box[1], 0)
+    areas = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
+    return np.asarray(inter / np.maximum(area + areas - inter, 1e-9))
 
 
 def fuse(
@@ -1065,18 +1066,10 @@ def fuse(
     # Boxes not yet in a cluster, best first; each cluster takes the best one left and every
     # other left overlapping it (only those left are compared: crowds give thousands of boxes).
     rest = np.argsort(-scores, kind="stable")
-    area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
     out: list[Detection] = []
     while rest.size:
         i = int(rest[0])
-        b = boxes[rest]
-        xx0 = np.maximum(boxes[i, 0], b[:, 0])
-        yy0 = np.maximum(boxes[i, 1], b[:, 1])
-        xx1 = np.minimum(boxes[i, 2], b[:, 2])
-        yy1 = np.minimum(boxes[i, 3], b[:, 3])
-        inter = np.maximum(xx1 - xx0, 0) * np.maximum(yy1 - yy0, 0)
-        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
-        hit = ov >= iou
+        hit = _ious(boxes[i], boxes[rest]) >= iou
         hit[0] = True
         members = np.sort(rest[hit])
         rest = rest[~hit]
