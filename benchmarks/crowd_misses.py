@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from redaction_crowd import COVER, EVAL, WIDTHS, _mask, coverage, dev_dir, event_of, events, faces, width_bin
 
+from witnessbox._fsutil import atomic_write
 from witnessbox.media.images import load_image
 from witnessbox.redact.detector import Detection, MultiScaleDetector, Pass, ScalePlan, _ious, fuse, look_passes
 from witnessbox.redact.pipeline import Redactor, RedactOptions, _outward
@@ -87,8 +88,9 @@ def load_cache(dev: Path, names: list[str], cache: Path, det: MultiScaleDetector
             w, h = img.width, img.height
             for k in missing:
                 passes[k] = det._pass(rgb, Pass(*k), FLOOR)
-            np.savez(f, **{f"b{'%g_%d_%g' % k}": v[0] for k, v in passes.items()},
-                     **{f"s{'%g_%d_%g' % k}": v[1] for k, v in passes.items()})
+            with atomic_write(f) as fh:  # a run stopped halfway leaves no broken cache
+                np.savez(fh, **{f"b{'%g_%d_%g' % k}": v[0] for k, v in passes.items()},
+                         **{f"s{'%g_%d_%g' % k}": v[1] for k, v in passes.items()})
         out.append(Photo(n, w, h, truth, passes))
         if missing and (i + 1) % 25 == 0:
             print(f"  cached {i + 1}/{len(names)} ({time.process_time() - t0:.0f} s CPU)", file=sys.stderr)

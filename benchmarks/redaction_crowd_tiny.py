@@ -41,6 +41,7 @@ from _redaction_common import DATA, ROOT, score
 from redaction_crowd import COVER, EVAL, WIDTHS, _mask, breakdown, coverage, dev_dir, event_of, events, faces
 from redaction_video_replay import paint
 
+from witnessbox._fsutil import atomic_write_text
 from witnessbox.media.images import load_image
 from witnessbox.redact.detector import CrowdZoom, MultiScaleDetector, Pass, ScalePlan
 from witnessbox.redact.pipeline import RedactOptions, Redactor
@@ -126,7 +127,7 @@ def _looks(det: MultiScaleDetector, dev: Path, name: str, cache: Path) -> dict[s
         pick = ((b[:, 2] - b[:, 0]) < z.small) & (sc >= z.candidate)
         out["cells"] = [[float((b[i, 0] + b[i, 2]) / 2), float((b[i, 1] + b[i, 3]) / 2), float(sc[i])]
                         for i in np.flatnonzero(pick)]
-    f.write_text(json.dumps(out))
+    atomic_write_text(f, json.dumps(out))  # a run stopped halfway leaves no broken cache
     return out
 
 
@@ -250,6 +251,16 @@ def accept(dev: Path, regions_dir: Path, names: list[str], rules: list[Rule]) ->
         print(f"{lab[0]:>9s} {lab[1]:>8s} {float(np.mean(over[r])):9.4f} " + cells, flush=True)
 
 
+def _names(dev: Path, prefixes: str) -> list[str]:
+    """Every photo of the tuning set, or those of the events whose names start with one of the
+    comma-separated ``prefixes``."""
+    names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))
+    if not prefixes:
+        return names
+    ev = events(dev)
+    return [n for n in names if any(event_of(ev, n).startswith(e) for e in prefixes.split(","))]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=0)
@@ -266,17 +277,13 @@ def main() -> int:
     a = ap.parse_args()
     if a.accept:
         dev = dev_dir()
-        names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))
-        if a.events:
-            ev = events(dev)
-            names = [n for n in names if any(event_of(ev, n).startswith(e) for e in a.events.split(","))]
-        names = names[:: a.every or 1]
+        names = _names(dev, a.events)[:: a.every or 1]
         rules = [(float(t), float(m), float(g)) for t, m, g in ((r + ":0").split(":")[:3] for r in a.rules.split(","))]
         accept(dev, a.accept / "wb" / "images", names, rules)
         return 0
     if a.misses:
         dev = dev_dir()
-        names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))[:: a.every or 1]
+        names = _names(dev, "")[:: a.every or 1]
         misses(dev, a.misses / "wb" / "images", names, a.out / "misses")
         return 0
     dev = DATA / "facemask-dev" if a.facemask else dev_dir()
@@ -286,11 +293,7 @@ def main() -> int:
     elif a.tiny:
         names = tiny_names(dev, a.tiny)
     else:
-        names = sorted(p.stem for p in (dev / "annotations").glob("*.xml"))
-        if a.events:
-            ev = events(dev)
-            names = [n for n in names if any(event_of(ev, n).startswith(e) for e in a.events.split(","))]
-        names = names[:: a.every or (1 if a.events else 24)]
+        names = _names(dev, a.events)[:: a.every or (1 if a.events else 24)]
     if a.limit:
         names = names[: a.limit]
     anns = a.out / "annotations"
