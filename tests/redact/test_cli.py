@@ -71,3 +71,20 @@ def test_output_over_source_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     f = _photo(tmp_path / "a.png")
     code, _, err = _run(["redact", str(f), "-o", str(tmp_path)], capsys)
     assert code == 2 and "overwrite its own source" in err
+
+
+def test_thorough_adds_the_second_look_and_keeps_the_other_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _photo(tmp_path / "a.png")
+
+    def params(*flags: str) -> dict[str, object]:
+        out = tmp_path / "-".join(flags or ("default",))
+        code, _, err = _run(["redact", str(f), "-o", str(out), *flags], capsys)
+        assert code == 0, err
+        doc = json.loads((out / "a.png.regions.json").read_text())
+        return {"fill": doc["method"]["fill"], **doc["method"]["params"]}
+
+    default, thorough = params(), params("--thorough", "--fill", "blur")
+    assert "second_low" not in default and default["fill"] == "solid"
+    assert (thorough["second_low"], thorough["second_min_face"], thorough["fill"]) == (0.08, 16.0, "blur")
+    assert {k: v for k, v in thorough.items() if not k.startswith("second_") and k != "fill"} == \
+        {k: v for k, v in default.items() if k != "fill"}  # nothing else changes

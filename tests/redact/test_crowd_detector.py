@@ -25,6 +25,7 @@ from witnessbox.redact.detector import (
     merge_rects,
 )
 from witnessbox.redact.pipeline import RedactOptions, Redactor
+from witnessbox.redact.render import Fill
 from witnessbox.redact.regions import read_regions
 from witnessbox.redact.tracking import Margin, SizedMargin
 
@@ -679,6 +680,14 @@ def test_suggestions_and_faces_agree_with_the_second_look() -> None:
     kept, weak = det.detect_all(_marked(), 0.05)
     assert [d.box for d in kept] == [d.box for d in det(_marked())]
     assert weak == []
+
+
+def test_thorough_options_build_a_detector_with_the_second_look() -> None:
+    opts = RedactOptions(fill=Fill.BLUR, threshold=0.2).thorough()
+    assert (opts.plan.second, opts.fill, opts.threshold) == (SecondLook(), Fill.BLUR, 0.2)
+    assert opts.plan.crowd == ScalePlan().crowd and RedactOptions().plan.second is None
+    det = Redactor(opts).photo_detector()
+    assert isinstance(det, MultiScaleDetector) and det.plan.second == SecondLook()
 
 
 def test_regions_files_record_the_second_look() -> None:

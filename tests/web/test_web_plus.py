@@ -7,6 +7,7 @@ shared archive's tests see), served in process with ``site`` and ``dropbox_inbox
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,13 @@ def _site_bytes(site: Path) -> list[tuple[Path, bytes]]:
     return [(p, p.read_bytes()) for p in sorted(site.rglob("*")) if p.is_file()]
 
 
+def _params(root: Path, copy: str) -> dict[str, object]:
+    with Workspace.open(root) as ws:
+        side = next(p for n, p in ws.sidecars(copy).items() if n.endswith(".regions.json"))
+        params: dict[str, object] = json.loads(side.read_text())["method"]["params"]
+        return params
+
+
 def test_redact_from_the_item_page_is_logged_with_the_user(plus: Plus) -> None:
     ed, vi = plus.clients["ed"], plus.clients["vi"]
     assert 'id="redact-form"' in ed.get(f"/items/{plus.photo}").text
@@ -116,6 +124,7 @@ def test_redact_from_the_item_page_is_logged_with_the_user(plus: Plus) -> None:
         assert rec.parent == plus.photo
         entries = [e for e in ws.log(copy) if e.action == "redact"]
         assert [e.actor for e in entries] == ["ed"]
+    assert "second_low" not in _params(plus.root, copy)  # the defaults: no second look
     page = ed.get(f"/items/{copy}").text
     assert plus.photo[:12] in page and 'id="redact-form"' not in page  # a copy is not redacted again
     r = ed.post(f"/items/{copy}/redact", data={"csrf_token": csrf_of(ed)})
@@ -124,6 +133,18 @@ def test_redact_from_the_item_page_is_logged_with_the_user(plus: Plus) -> None:
     assert r.status_code == 400
     with Workspace.open(plus.root) as ws:
         assert [c.sha256 for c in ws.children(plus.photo)] == [copy]  # nothing else was sealed
+
+
+def test_thorough_box_on_the_redact_form_adds_the_second_look(plus: Plus, tmp_path: Path) -> None:
+    ed = plus.clients["ed"]
+    assert 'name="thorough"' in ed.get(f"/items/{plus.photo}").text
+    photo = tmp_path / "crowd.png"
+    Image.new("RGB", (80, 60), (30, 60, 90)).save(photo)
+    with Workspace.open(plus.root, ARCHIVE_PASS) as ws:
+        sha = ws.add([photo], source="chat").added[0].sha256
+    r = ed.post(f"/items/{sha}/redact", data={"csrf_token": csrf_of(ed), "thorough": "1"})
+    assert r.status_code == 303, r.text
+    assert _params(plus.root, r.headers["location"].removeprefix("/items/"))["second_low"] == 0.08
 
 
 def test_publish_from_the_browser(plus: Plus) -> None:

@@ -62,6 +62,11 @@ def register(app: typer.Typer) -> None:
         ),
         fill: str = typer.Option("solid", "--fill", help="solid (default, irreversible), blur or pixelate."),
         keep_audio: bool = typer.Option(False, "--keep-audio", help="Keep a video's sound (dropped by default)."),
+        thorough: bool = typer.Option(
+            False, "--thorough",
+            help="Photos of 800 px and more: look again at weak faces of 16 px and more (hides more faces, "
+                 "a little more that is not a face; about 15% slower).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
         archive: Path | None = typer.Option(None, "--archive", "-A", help="Archive folder (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive)."),
     ) -> None:
@@ -71,6 +76,8 @@ def register(app: typer.Typer) -> None:
         from ..redact.render import Fill
 
         opts = RedactOptions(fill=Fill.parse(fill), keep_audio=keep_audio)
+        if thorough:
+            opts = opts.thorough()
         show = not as_json
         if output is None:
             _redact_item(inputs, opts, regions, archive, as_json, show)

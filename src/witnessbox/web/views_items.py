@@ -175,8 +175,9 @@ async def download_original(request: Request, ctx: Ctx) -> Response:
     return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
 
 
-def _redact(ws: Workspace, scope: Scope, item_id: str) -> str:
-    """Redact an original with the library's defaults, as ``witnessbox redact ID`` does.
+def _redact(ws: Workspace, scope: Scope, item_id: str, thorough: bool) -> str:
+    """Redact an original with the library's defaults (``thorough``: and the second look), as
+    ``witnessbox redact ID [--thorough]`` does.
 
     The custody entry carries the signed-in user: the session runs this under
     ``config.acting_as``. The copy is a draft: it goes out only once a reviewer approves it.
@@ -184,9 +185,13 @@ def _redact(ws: Workspace, scope: Scope, item_id: str) -> str:
     rec = scope.item(ws, item_id)
     if rec.parent is not None:
         raise InputError("this is already a redacted copy: redact its original")
-    return ws.redaction.redact_item(rec.sha256).sha256
+    from ..redact.pipeline import RedactOptions  # numpy and the runtime: only when redacting
+
+    opts = RedactOptions().thorough() if thorough else None
+    return ws.redaction.redact_item(rec.sha256, options=opts).sha256
 
 
 async def item_redact(request: Request, ctx: Ctx) -> Response:
-    sha = await ctx.call(_redact, ctx.scope, request.path_params["item_id"])
+    form = await request.form()
+    sha = await ctx.call(_redact, ctx.scope, request.path_params["item_id"], form.get("thorough") == "1")
     return ctx.redirect(f"/items/{sha}")
