@@ -37,7 +37,7 @@ def main() -> None:
     opts = RedactOptions().thorough() if a.thorough else RedactOptions()
 
     kind = ["other"]  # the pass running now, innermost last
-    cpu: collections.Counter[str] = collections.Counter()
+    cpu: collections.defaultdict[str, float] = collections.defaultdict(float)
     pixels: collections.Counter[str] = collections.Counter()
     runs: collections.Counter[str] = collections.Counter()
     raw = D.CenterFace.raw
@@ -74,14 +74,15 @@ def main() -> None:
     det = Redactor(opts, workers=1).photo_detector(threads=1)
     assert isinstance(det, D.MultiScaleDetector)
     det(np.zeros((64, 64, 3), np.uint8))  # sessions made before the clock starts
-    cpu.clear(), pixels.clear(), runs.clear()
+    for c in (cpu, pixels, runs):
+        c.clear()
     t0 = time.process_time()
     for n in names:
         rgb = np.asarray(Image.open(dev / "images" / f"{n}.jpg").convert("RGB"))
         det.detect_all(rgb, opts.suggest_floor)
     total = time.process_time() - t0
     print(f"{len(names)} photos (every {a.every}th){', thorough' if a.thorough else ''}: detection {total:.1f} s CPU")
-    for k, v in cpu.most_common():
+    for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"  {k:26s} {v:6.1f} s {v / total:6.1%}  {runs[k]:5d} runs {pixels[k] / 1e6:8.1f} Mpx")
     rest = total - sum(cpu.values())
     print(f"  {'resizing, fusion, copies':26s} {rest:6.1f} s {rest / total:6.1%}")
