@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         thorough: bool = typer.Option(
             False, "--thorough",
             help="Photos of 800 px and more: look again at weak faces of 16 px and more (hides more faces, "
-                 "a little more that is not a face; about 15% slower).",
+                 "a little more that is not a face; up to about 15% slower).",
         ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
         archive: Path | None = typer.Option(None, "--archive", "-A", help="Archive folder (default: $WITNESSBOX_ARCHIVE or ./witnessbox-archive)."),
