@@ -573,7 +573,8 @@ class ScalePlan:
         second: The second look at weak faces of 16 px and more (:class:`SecondLook`), or None
             (the default). Crowd tuning set, every 4th photo, on top of the other defaults:
             faces of 16 px and more 0.9697 -> 0.9744, over-redaction 0.0119 -> 0.0127 (over
-            the 0.012 limit), 14% more CPU time (benchmarks/REDACTION.md): off by default.
+            the 0.012 limit), 14% more CPU time (benchmarks/REDACTION.md): off by default;
+            ``redact --thorough`` (:meth:`~witnessbox.redact.pipeline.RedactOptions.thorough`) turns it on.
         crowd: The closer look at the crowds of upscaled pictures (:class:`CrowdZoom`), or None.
             Crowd tuning set, every 24th photo: protected 0.657 -> 0.896 (faces under 8 px
             0.315 -> 0.849), over-redaction 0.0082 -> 0.0094, 1.8x the CPU time
