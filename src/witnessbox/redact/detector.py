@@ -721,9 +721,10 @@ class MultiScaleDetector:
             z = self.plan.crowd
             assert z is not None
             low_ok = scores >= small
+            faces = [k.box for k in kept]
             extra = [d for d in fuse(boxes[low_ok], scores[low_ok], groups[low_ok], per_scale, self.merge_iou)
                      if small <= d.score < self.threshold and d.box[2] - d.box[0] < z.threshold_below
-                     and _inside(d, strips) and not _inside(d, [k.box for k in kept])]
+                     and _inside(d, strips) and not _inside(d, faces)]
             kept = kept + extra
         if floor >= self.threshold:  # a plain call (__call__): no weak ones asked for
             return kept, []
